@@ -1,0 +1,140 @@
+"""Every exception storyboard raises on purpose, in one tree.
+
+Foreign errors (ruamel, jsonschema, httpx, av, ffmpeg) are translated into
+these at the boundary where they arise, so callers catch only our own.
+The CLI maps families to exit codes: input problems 1, usage/environment 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storyboard.problems import Problem
+
+
+class StoryboardError(Exception):
+    """Base of every error the tool raises on purpose."""
+
+
+# --- usage and environment (exit 2) -----------------------------------------
+class UsageError(StoryboardError):
+    """The command line asked for something impossible."""
+
+
+class EnvironmentProblem(StoryboardError):
+    """The machine lacks something the command needs (ffmpeg, a key, a folder)."""
+
+
+# --- the storyboard itself (exit 1) -------------------------------------------
+class InputProblems(StoryboardError):
+    """The storyboard has problems; they travel with the error as data."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else None
+        super().__init__(first.message if first else "storyboard has problems")
+
+
+class CompilerBug(StoryboardError):
+    """The compiler produced a payload the API would reject: never written, never sent."""
+
+
+# --- media --------------------------------------------------------------------
+class MediaError(StoryboardError):
+    """A media file could not be read, written or verified."""
+
+
+class FFmpegError(MediaError):
+    """An ffmpeg run failed; the message carries the tail of its stderr."""
+
+
+class ProbeError(MediaError):
+    """A file could not be probed as audio/video (missing, truncated, not media)."""
+
+
+class StitchError(MediaError):
+    """The film could not be cut from the clips."""
+
+
+class VerificationError(StitchError):
+    """The film was written but does not match the cut's arithmetic."""
+
+
+# --- providers ------------------------------------------------------------------
+class ProviderError(StoryboardError):
+    """A backend failed to turn a task into a clip."""
+
+    transient = False
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying later: the same request may succeed."""
+
+    transient = True
+
+
+class ResourceInsufficient(TransientProviderError):
+    """E1 (006001094): the provider is out of capacity; back off and lower concurrency."""
+
+
+class TaskResponseError(TransientProviderError):
+    """E2 (006001095): the task failed in a way the provider calls transient."""
+
+
+class RateLimited(TransientProviderError):
+    """HTTP 429; `retry_after` seconds if the provider said so."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServerError(TransientProviderError):
+    """HTTP 5xx from the provider."""
+
+
+class ProviderTimeout(TransientProviderError):
+    """The provider did not answer in time."""
+
+
+class ConnectionLost(TransientProviderError):
+    """The connection dropped before a full answer arrived."""
+
+
+class MalformedResponse(TransientProviderError):
+    """The provider answered with something that is not the documented shape."""
+
+
+class DownloadError(TransientProviderError):
+    """The clip download was incomplete or did not probe as the expected video."""
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying the same request cannot help."""
+
+
+class TaskCreationError(PermanentProviderError):
+    """E3 (006001099): the provider rejected this payload."""
+
+
+class AuthenticationError(PermanentProviderError):
+    """HTTP 401/403: the API key is missing, wrong or not allowed."""
+
+
+class TaskNotFound(PermanentProviderError):
+    """HTTP 404: the provider does not know this task."""
+
+
+class TaskFailed(PermanentProviderError):
+    """The task reached `failed` with an error code we do not treat as transient."""
+
+
+# --- running --------------------------------------------------------------------
+class BudgetExceeded(StoryboardError):
+    """The plan (or what is billed plus in flight) would pass --max-cost."""
+
+
+class JournalError(StoryboardError):
+    """The run journal could not be read or written."""
