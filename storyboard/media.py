@@ -161,7 +161,8 @@ def extract_frame(
             frame = None
             if which == "last" and container.duration:
                 container.seek(max(0, container.duration - 2_000_000), any_frame=False)
-            for frame in container.decode(stream):
+            for decoded in container.decode(stream):
+                frame = decoded
                 if which == "first":
                     break
             if frame is None:

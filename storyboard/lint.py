@@ -1,0 +1,83 @@
+"""The lint stage: load, schema, normalise, semantic rules; problems out.
+
+`lint_file` never raises for bad input: every malformed file ends as
+problems with positions. It returns the normalised storyboard too, so the
+compiler can start from what lint proved.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from storyboard.load import load_document
+from storyboard.model import Storyboard, build_storyboard
+from storyboard.problems import Problem
+from storyboard.rules import Context, families
+from storyboard.schema import schema_problems
+
+STORYBOARD_MARK = re.compile(r"^storyboard\s*:", re.MULTILINE)
+
+
+@dataclass
+class LintResult:
+    path: Path
+    problems: list[Problem]
+    story: Storyboard | None
+    context: Context | None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+
+def lint_file(path: str | Path, *, check_urls: bool = False) -> LintResult:
+    """Lint one storyboard file: every problem, sorted by position."""
+    doc, problems = load_document(path)
+    if doc is None:
+        return LintResult(Path(path), _sorted(problems), None, None)
+    problems.extend(schema_problems(doc))
+    story = build_storyboard(doc)
+    ctx = Context(doc=doc, story=story, check_urls=check_urls)
+    for _rules, check in families():
+        problems.extend(check(ctx))
+    return LintResult(Path(path), _sorted(problems), story, ctx)
+
+
+def _sorted(problems: Iterable[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=Problem.sort_key)
+
+
+def expand_paths(args: Iterable[str]) -> tuple[list[Path], list[str]]:
+    """Files to lint from files, directories and globs; and the args that matched nothing."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for arg in args:
+        matches = [Path(m) for m in sorted(glob.glob(arg, recursive=True))] or [Path(arg)]
+        found = False
+        for match in matches:
+            if match.is_dir():
+                for candidate in sorted([*match.rglob("*.yaml"), *match.rglob("*.yml")]):
+                    if "build" in candidate.parts:
+                        continue
+                    if _looks_like_storyboard(candidate):
+                        files.append(candidate)
+                        found = True
+            elif match.exists():
+                files.append(match)
+                found = True
+        if not found:
+            missing.append(arg)
+    return list(dict.fromkeys(files)), missing
+
+
+def _looks_like_storyboard(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    return bool(STORYBOARD_MARK.search(head))

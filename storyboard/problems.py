@@ -1,0 +1,61 @@
+"""Problems are plain data: rules yield them, formatters print them, the CLI
+picks the exit code. Nothing here prints or exits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Pos:
+    """A place in a source file; line and column are 1-based."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a storyboard, at one place."""
+
+    file: str
+    line: int
+    column: int
+    code: str
+    rule: str  # the API.md rule id enforced ("R9"), or "" for the language's own rules
+    severity: Severity
+    message: str
+    hint: str = ""
+
+    @classmethod
+    def at(
+        cls,
+        pos: Pos,
+        code: str,
+        message: str,
+        *,
+        rule: str = "",
+        hint: str = "",
+        severity: Severity = Severity.ERROR,
+    ) -> Problem:
+        return cls(pos.file, pos.line, pos.column, code, rule, severity, message, hint)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.file, self.line, self.column, self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = str(self.severity)
+        return data

@@ -1,0 +1,251 @@
+"""Local files: present, inside the storyboard's folder, and media the API accepts.
+
+Images are read with Pillow (format from the content, bytes, pixels,
+aspect: R9); videos are probed with PyAV (container, duration, size, fps,
+bytes: R14, and 3-10 s because every video is a reference: R20). URLs are
+only fetched with `--check-urls`.
+
+FAIL (SB501): the file does not exist.
+
+    assets:
+      keeper: {image: assets/missing.png}
+
+PASS: a PNG of at least 300x300 px at that path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from storyboard import api
+from storyboard.errors import ProbeError
+from storyboard.media import probe
+from storyboard.model import Asset, AssetKind
+from storyboard.problems import Pos, Problem
+from storyboard.rules import Context, Rule, problem
+
+HEAD = "storyboard: 1\nassets:\n"
+TAIL = "scenes:\n  - {id: a, prompt: x, duration: 5}\n"
+
+RULES = {
+    r.code: r
+    for r in (
+        Rule(
+            "SB501",
+            "",
+            "local files exist",
+            HEAD + "  keeper: {image: missing.png}\n" + TAIL,
+            (3, 20),
+            HEAD + "  keeper: {image: https://example.com/keeper.png}\n" + TAIL,
+        ),
+        Rule(
+            "SB502",
+            "",
+            "local paths stay inside the storyboard's folder (or asset_root)",
+            HEAD + "  keeper: {image: ../../etc/passwd.png}\n" + TAIL,
+            (3, 20),
+            HEAD + "  keeper: {image: https://example.com/keeper.png}\n" + TAIL,
+        ),
+        Rule(
+            "SB503",
+            "R9",
+            "images are JPEG or PNG (by content and extension)",
+            HEAD + "  keeper: {image: notes.txt.png}\n" + TAIL,
+            (3, 20),
+            HEAD + "  keeper: {image: https://example.com/keeper.png}\n" + TAIL,
+        ),
+        Rule(
+            "SB504",
+            "R9",
+            "images are at most 10 MB, at least 300 px a side, aspect 1:2.5-2.5:1",
+            HEAD + "  keeper: {image: small.png}\n" + TAIL,
+            (3, 20),
+            HEAD + "  keeper: {image: big.png}\n" + TAIL,
+        ),
+        Rule(
+            "SB505",
+            "R14",
+            "videos are MP4/MOV, 3-10 s, 720-2160 px a side, 24-60 fps, at most 200 MB",
+            HEAD + "  v: {video: short.mp4}\n" + TAIL,
+            (3, 15),
+            HEAD + "  v: {video: https://example.com/v.mp4}\n" + TAIL,
+        ),
+        Rule(
+            "SB506",
+            "",
+            "the music bed is a readable audio file",
+            "storyboard: 1\naudio: {music: score.mp3}\n" + TAIL,
+            (2, 16),
+            "storyboard: 1\n" + TAIL,
+        ),
+        Rule(
+            "SB507",
+            "R8",
+            "URLs answer with the media they promise (--check-urls)",
+            HEAD + "  keeper: {image: http://127.0.0.1:9/none.png}\n" + TAIL,
+            (3, 20),
+            HEAD + "  keeper: {image: assets/keeper.png}\n" + TAIL,
+        ),
+    )
+}
+
+
+def resolve_local(ctx: Context, source: str, base_dir: Path) -> tuple[Path | None, str]:
+    """The file a local path names, or None and why it is refused."""
+    root = ctx.story.asset_root
+    story_dir = ctx.story.base_dir.resolve()
+    if not story_dir.is_relative_to(root):
+        return None, f"asset_root {root} is not an ancestor of the storyboard's folder"
+    target = (base_dir / source).resolve()
+    if not target.is_relative_to(root):
+        return None, f"{source!r} leads outside {root}"
+    return target, ""
+
+
+def check(ctx: Context) -> Iterator[Problem]:
+    for asset in ctx.story.assets.values():
+        if asset.source is None:
+            continue
+        pos = asset.source_pos or asset.pos
+        if asset.is_url:
+            if ctx.check_urls:
+                yield from _url(asset, pos)
+            continue
+        path, why = resolve_local(ctx, asset.source, asset.base_dir)
+        if path is None:
+            yield problem(
+                RULES["SB502"],
+                pos,
+                why,
+                hint="keep assets inside this folder, or set asset_root: ..",
+            )
+            continue
+        if not path.is_file():
+            yield problem(
+                RULES["SB501"], pos, f"file not found: {asset.source}", hint=f"looked for {path}"
+            )
+            continue
+        if asset.kind is AssetKind.IMAGE:
+            yield from _image(path, asset, pos)
+        elif asset.kind is AssetKind.VIDEO:
+            yield from _video(path, asset, pos)
+    audio = ctx.story.audio
+    if audio is not None and not audio.music.startswith(("http://", "https://")):
+        path, why = resolve_local(ctx, audio.music, ctx.story.base_dir)
+        if path is None:
+            yield problem(RULES["SB502"], audio.pos, why)
+        elif not path.is_file():
+            yield problem(RULES["SB506"], audio.pos, f"file not found: {audio.music}")
+        else:
+            try:
+                info = probe(path)
+            except ProbeError as exc:
+                yield problem(RULES["SB506"], audio.pos, f"not readable as audio: {exc}")
+            else:
+                if not info.has_audio:
+                    yield problem(RULES["SB506"], audio.pos, f"{audio.music} has no audio stream")
+
+
+def _image(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
+    size = path.stat().st_size
+    if path.suffix.lower() not in api.IMAGE_EXTENSIONS:
+        yield problem(RULES["SB503"], pos, f"{asset.source}: extension must be .jpg, .jpeg or .png")
+    try:
+        with Image.open(path) as img:
+            fmt, (width, height) = img.format, img.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        yield problem(RULES["SB503"], pos, f"{asset.source} is not a readable image")
+        return
+    if fmt not in api.IMAGE_FORMATS:
+        yield problem(
+            RULES["SB503"],
+            pos,
+            f"{asset.source} is {fmt}; the API takes JPEG or PNG",
+            hint="convert it to PNG or JPEG",
+        )
+        return
+    yield from _image_numbers(asset.source or "", size, width, height, pos)
+
+
+def _image_numbers(name: str, size: int, width: int, height: int, pos: Pos) -> Iterator[Problem]:
+    rule = RULES["SB504"]
+    if size > api.MAX_IMAGE_BYTES:
+        yield problem(rule, pos, f"{name} is {size} bytes; at most {api.MAX_IMAGE_BYTES} (10 MB)")
+    if min(width, height) < api.MIN_IMAGE_SIDE:
+        yield problem(
+            rule,
+            pos,
+            f"{name} is {width}x{height} px; each side needs at least {api.MIN_IMAGE_SIDE} px",
+            hint="use a larger image",
+        )
+    aspect = width / height if height else 0
+    if not 1 / api.MAX_IMAGE_ASPECT <= aspect <= api.MAX_IMAGE_ASPECT:
+        yield problem(
+            rule,
+            pos,
+            f"{name} is {width}x{height} px (aspect {aspect:.2f}); "
+            "the aspect must be between 1:2.5 and 2.5:1",
+            hint="crop it",
+        )
+
+
+def _video(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
+    rule = RULES["SB505"]
+    name = asset.source
+    if path.suffix.lower() not in api.VIDEO_EXTENSIONS:
+        yield problem(rule, pos, f"{name}: the API takes MP4 or MOV videos")
+    size = path.stat().st_size
+    try:
+        info = probe(path)
+    except ProbeError:
+        yield problem(rule, pos, f"{name} is not a readable video")
+        return
+    if not info.has_video or ("mp4" not in info.format_name and "mov" not in info.format_name):
+        yield problem(rule, pos, f"{name} is not an MP4/MOV video ({info.format_name})")
+        return
+    if size > api.MAX_VIDEO_BYTES:
+        yield problem(rule, pos, f"{name} is {size} bytes; at most 200 MB")
+    if not api.MIN_VIDEO_REF_SECONDS <= info.duration <= api.MAX_VIDEO_REF_SECONDS:
+        yield problem(
+            RULES["SB505"],
+            pos,
+            f"{name} lasts {info.duration:.2f} s; a reference video lasts 3-10 s (R14, R20)",
+        )
+    lo, hi = api.MIN_VIDEO_SIDE, api.MAX_VIDEO_SIDE
+    if not (lo <= info.width <= hi and lo <= info.height <= hi):
+        yield problem(
+            rule,
+            pos,
+            f"{name} is {info.width}x{info.height} px; width and height must be {lo}-{hi} px",
+            hint="scale it, e.g. to 1280x720",
+        )
+    if not api.MIN_VIDEO_FPS <= round(info.fps, 3) <= api.MAX_VIDEO_FPS:
+        yield problem(rule, pos, f"{name} runs at {info.fps:.3g} fps; 24-60 fps is accepted")
+
+
+def _url(asset: Asset, pos: Pos) -> Iterator[Problem]:
+    rule = RULES["SB507"]
+    url = asset.source or ""
+    try:
+        with httpx.Client(timeout=10.0, follow_redirects=True) as client:
+            response = client.head(url)
+            if response.status_code in (403, 405):
+                response = client.get(url, headers={"Range": "bytes=0-0"})
+    except httpx.HTTPError as exc:
+        yield problem(rule, pos, f"{url} could not be fetched: {type(exc).__name__}")
+        return
+    if response.status_code >= 400:
+        yield problem(rule, pos, f"{url} answered HTTP {response.status_code}")
+        return
+    ctype = response.headers.get("content-type", "")
+    want = "image/" if asset.kind is AssetKind.IMAGE else "video/"
+    if ctype and not ctype.startswith(want):
+        yield problem(rule, pos, f"{url} is {ctype}, not {want}*")
+    length = response.headers.get("content-length")
+    limit = api.MAX_IMAGE_BYTES if asset.kind is AssetKind.IMAGE else api.MAX_VIDEO_BYTES
+    if length and length.isdigit() and int(length) > limit and response.status_code == 200:
+        yield problem(rule, pos, f"{url} is {length} bytes; at most {limit}")

@@ -1,0 +1,71 @@
+"""Dependencies between scenes form a DAG.
+
+FAIL (SB601): a waits for b's last frame while b edits a.
+
+    scenes:
+      - {id: a, first_frame: {from: b}, prompt: x, duration: 5}
+      - {id: b, edit: a, prompt: y}
+
+PASS: a no longer depends on b.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import networkx as nx
+
+from storyboard.problems import Problem
+from storyboard.rules import Context, Rule, problem
+
+HEAD = "storyboard: 1\nscenes:\n"
+
+RULES = {
+    "SB601": Rule(
+        "SB601",
+        "",
+        "scene dependencies may not form a cycle",
+        HEAD + "  - {id: a, first_frame: {from: b}, prompt: x, duration: 5}\n"
+        "  - {id: b, edit: a, prompt: y}\n",
+        (3, 26),
+        HEAD + "  - {id: a, prompt: x, duration: 5}\n  - {id: b, edit: a, prompt: y}\n",
+    ),
+}
+
+
+def scene_graph(ctx: Context) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    ids = {s.id for s in ctx.story.scenes}
+    for scene in ctx.story.scenes:
+        graph.add_node(scene.id)
+        for dep in scene.depends_on:
+            if dep in ids:
+                graph.add_edge(dep, scene.id)
+    return graph
+
+
+def check(ctx: Context) -> Iterator[Problem]:
+    graph = scene_graph(ctx)
+    reported: set[frozenset[str]] = set()
+    for cycle in nx.simple_cycles(graph):
+        key = frozenset(cycle)
+        if key in reported:
+            continue
+        reported.add(key)
+        # cycle lists nodes where each depends on the previous one; point at the first
+        # scene's reference to its predecessor
+        order = [*cycle, cycle[0]]
+        waiting = order[1]
+        scene = ctx.story.scene(waiting)
+        assert scene is not None
+        refs = [r for r in (scene.first_frame, scene.end_frame, scene.video) if r is not None]
+        pos = next((r.pos for r in refs if r.scene == order[0]), scene.pos)
+        chain = " -> ".join(reversed(order))
+        yield problem(
+            RULES["SB601"],
+            pos,
+            f"dependency cycle: {chain}",
+            hint="each arrow means 'needs the output of'; break one of them",
+        )
+        if len(reported) >= 20:
+            return

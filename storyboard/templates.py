@@ -1,0 +1,101 @@
+"""Prompt templates: one sandboxed Jinja2 environment for lint and compile.
+
+Prompts see `vars`, every asset name, `scene` and `shot`. An asset renders
+as its named marker `<<<name>>>`, so `{{ keeper }}` and `<<<keeper>>>` mean
+the same thing to the reference resolver that runs after rendering.
+The sandbox refuses attribute tricks (SecurityError) and also caps string
+and list repetition and powers, so a prompt cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+MAX_RENDERED_CHARS = 100_000
+MAX_POWER = 10_000
+
+NAMED_REF = re.compile(r"<<<([A-Za-z_][A-Za-z0-9_]*)>>>")
+
+
+class _Sandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "*":
+            for seq, count in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
+                if sized and len(seq) * count > MAX_RENDERED_CHARS:
+                    raise SecurityError("repetition result too large")
+            return operator.mul(left, right)
+        if op == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_POWER:
+                raise SecurityError("power too large")
+            return operator.pow(left, right)
+        return super().call_binop(context, op, left, right)
+
+
+@functools.cache
+def environment() -> SandboxedEnvironment:
+    return _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True)
+class TemplateFailure(Exception):
+    """A prompt failed to render. `needle` is text to find in the source for a column."""
+
+    kind: str  # syntax | undefined | sandbox | error
+    message: str
+    line: int = 1  # 1-based line within the template source
+    needle: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(source: str) -> Any:
+    return environment().from_string(source)
+
+
+def render_prompt(source: str, context: dict[str, Any]) -> str:
+    """Render one prompt template; raise TemplateFailure with a reason and a place."""
+    try:
+        text = _compile(source).render(context)
+    except TemplateSyntaxError as exc:
+        raise TemplateFailure(
+            "syntax", f"template syntax error: {exc.message}", exc.lineno or 1
+        ) from None
+    except UndefinedError as exc:
+        message = str(exc.message or exc)
+        match = re.search(r"'([^']+)' is undefined", message)
+        needle = match.group(1) if match else None
+        raise TemplateFailure("undefined", message, needle=needle) from None
+    except SecurityError as exc:
+        raise TemplateFailure("sandbox", f"unsafe template: {exc}") from None
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        raise TemplateFailure("error", f"template error: {exc}") from None
+    except RecursionError:
+        raise TemplateFailure("error", "template recursion too deep") from None
+    if len(text) > MAX_RENDERED_CHARS:
+        raise TemplateFailure(
+            "sandbox", f"rendered prompt longer than {MAX_RENDERED_CHARS}"
+        ) from None
+    return text
+
+
+def prompt_context(
+    variables: dict[str, Any], asset_names: list[str], scene: dict[str, Any], shot: dict[str, Any]
+) -> dict[str, Any]:
+    """The names a prompt sees: vars, then assets (as markers), then scene and shot."""
+    context = dict(variables)
+    context.update({name: f"<<<{name}>>>" for name in asset_names})
+    context["scene"] = scene
+    context["shot"] = shot
+    return context
