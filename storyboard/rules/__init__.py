@@ -61,8 +61,85 @@ def families() -> list[tuple[dict[str, Rule], Check]]:
     return [(m.RULES, m.check) for m in mods]
 
 
+_SCENE = "scenes:\n  - {id: a, prompt: x, duration: 5}\n"
+_BOMB = "".join(
+    f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "x"] * 10) + "]\n" for i in range(9)
+)
+
+# Codes raised while loading and validating against the schema.
+DOCUMENT_RULES = {
+    r.code: r
+    for r in (
+        Rule(
+            "SB001",
+            "",
+            "the file is valid YAML",
+            "storyboard: 1\nscenes: [\n  {id: a\n",
+            (4, 1),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB002",
+            "",
+            "a key appears once per mapping",
+            "storyboard: 1\nstoryboard: 1\n" + _SCENE,
+            (2, 1),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB003",
+            "",
+            "a storyboard is a mapping",
+            "- storyboard\n- 1\n",
+            (1, 1),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB004",
+            "",
+            "a storyboard is UTF-8 text of reasonable size",
+            "storyboard: 1\x00\n",
+            (1, 1),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB005",
+            "",
+            "aliases may not expand the document past a budget (billion laughs)",
+            "storyboard: 1\n" + _BOMB + _SCENE,
+            (2, 31),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB006",
+            "",
+            "included files exist and define only assets and vars",
+            "storyboard: 1\ninclude: [nothere.yaml]\n" + _SCENE,
+            (1, 1),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB100",
+            "",
+            "values have the type, range and form the schema gives",
+            "storyboard: 1\nscenes:\n  - {id: a, prompt: x, duration: five}\n",
+            (3, 34),
+            "storyboard: 1\n" + _SCENE,
+        ),
+        Rule(
+            "SB101",
+            "",
+            "only known keys (with a did-you-mean for misspellings)",
+            "storyboard: 1\nscenes:\n  - {id: a, prompt: x, dration: 5}\n",
+            (3, 24),
+            "storyboard: 1\n" + _SCENE,
+        ),
+    )
+}
+
+
 def all_rules() -> dict[str, Rule]:
-    out: dict[str, Rule] = {}
+    out: dict[str, Rule] = dict(DOCUMENT_RULES)
     for rules, _ in families():
         out.update(rules)
     return out

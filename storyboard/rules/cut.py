@@ -31,7 +31,7 @@ RULES = {
             "",
             "the cut names defined scenes",
             HEAD + "  - a\n  - c\n",
-            (6, 5),
+            (7, 5),
             HEAD + "  - a\n  - b\n",
         ),
         Rule(
@@ -39,7 +39,7 @@ RULES = {
             "",
             "a trim lies inside its clip and keeps at least one frame",
             HEAD + "  - {scene: a, trim: [1, 6]}\n  - b\n",
-            (5, 22),
+            (6, 22),
             HEAD + "  - {scene: a, trim: [1, 5]}\n  - b\n",
         ),
         Rule(
@@ -47,7 +47,7 @@ RULES = {
             "",
             "a transition is shorter than the clips it joins",
             HEAD + "  - a\n  - {scene: b, transition: {type: crossfade, duration: 4.5}}\n",
-            (6, 5),
+            (7, 5),
             HEAD + "  - a\n  - {scene: b, transition: {type: crossfade, duration: 1}}\n",
         ),
         Rule(
@@ -55,7 +55,7 @@ RULES = {
             "",
             "every rendered scene is used by the cut or by another scene",
             HEAD + "  - a\n",
-            (4, 11),
+            (4, 10),
             HEAD + "  - a\n  - b\n",
             Severity.WARNING,
         ),

@@ -39,7 +39,7 @@ RULES = {
             "",
             "local files exist",
             HEAD + "  keeper: {image: missing.png}\n" + TAIL,
-            (3, 20),
+            (3, 19),
             HEAD + "  keeper: {image: https://example.com/keeper.png}\n" + TAIL,
         ),
         Rule(
@@ -47,7 +47,7 @@ RULES = {
             "",
             "local paths stay inside the storyboard's folder (or asset_root)",
             HEAD + "  keeper: {image: ../../etc/passwd.png}\n" + TAIL,
-            (3, 20),
+            (3, 19),
             HEAD + "  keeper: {image: https://example.com/keeper.png}\n" + TAIL,
         ),
         Rule(
@@ -55,7 +55,7 @@ RULES = {
             "R9",
             "images are JPEG or PNG (by content and extension)",
             HEAD + "  keeper: {image: notes.txt.png}\n" + TAIL,
-            (3, 20),
+            (3, 19),
             HEAD + "  keeper: {image: https://example.com/keeper.png}\n" + TAIL,
         ),
         Rule(
@@ -63,7 +63,7 @@ RULES = {
             "R9",
             "images are at most 10 MB, at least 300 px a side, aspect 1:2.5-2.5:1",
             HEAD + "  keeper: {image: small.png}\n" + TAIL,
-            (3, 20),
+            (3, 19),
             HEAD + "  keeper: {image: big.png}\n" + TAIL,
         ),
         Rule(
@@ -71,7 +71,7 @@ RULES = {
             "R14",
             "videos are MP4/MOV, 3-10 s, 720-2160 px a side, 24-60 fps, at most 200 MB",
             HEAD + "  v: {video: short.mp4}\n" + TAIL,
-            (3, 15),
+            (3, 14),
             HEAD + "  v: {video: https://example.com/v.mp4}\n" + TAIL,
         ),
         Rule(
@@ -87,7 +87,7 @@ RULES = {
             "R8",
             "URLs answer with the media they promise (--check-urls)",
             HEAD + "  keeper: {image: http://127.0.0.1:9/none.png}\n" + TAIL,
-            (3, 20),
+            (3, 19),
             HEAD + "  keeper: {image: assets/keeper.png}\n" + TAIL,
         ),
     )

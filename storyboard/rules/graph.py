@@ -52,20 +52,22 @@ def check(ctx: Context) -> Iterator[Problem]:
         if key in reported:
             continue
         reported.add(key)
-        # cycle lists nodes where each depends on the previous one; point at the first
-        # scene's reference to its predecessor
-        order = [*cycle, cycle[0]]
-        waiting = order[1]
+        # cycle[i + 1] depends on cycle[i]; start the report at the scene written first
+        index = {s.id: s.index for s in ctx.story.scenes}
+        k = min(range(len(cycle)), key=lambda i: index[cycle[i]])
+        ring = cycle[k:] + cycle[:k]
+        waiting, needed = ring[0], ring[-1]
         scene = ctx.story.scene(waiting)
         assert scene is not None
         refs = [r for r in (scene.first_frame, scene.end_frame, scene.video) if r is not None]
-        pos = next((r.pos for r in refs if r.scene == order[0]), scene.pos)
-        chain = " -> ".join(reversed(order))
+        pos = next((r.pos for r in refs if r.scene == needed), scene.pos)
+        order = [ring[0], *reversed(ring[1:])]
+        chain = ", ".join(f"{a} needs {b}" for a, b in zip(order, [*order[1:], order[0]]))
         yield problem(
             RULES["SB601"],
             pos,
             f"dependency cycle: {chain}",
-            hint="each arrow means 'needs the output of'; break one of them",
+            hint="each 'needs' is a {from: X}, edit: X or video: {from: X}; break one of them",
         )
         if len(reported) >= 20:
             return

@@ -57,7 +57,7 @@ RULES = {
             "R4",
             "prompt tokens refer to assets the task has",
             HEAD + "  - {id: a, images: [pic], prompt: '<<<image_2>>> glows', duration: 5}\n",
-            (6, 35),
+            (6, 37),
             HEAD + "  - {id: a, images: [pic], prompt: '<<<image_1>>> glows', duration: 5}\n",
         ),
         Rule(
@@ -86,7 +86,7 @@ RULES = {
             "sound must be off with a reference video",
             "storyboard: 1\nassets:\n  v: {video: https://example.com/v.mp4}\nscenes:\n"
             "  - {id: a, video: {asset: v}, sound: true, prompt: x, duration: 5}\n",
-            (5, 36),
+            (5, 39),
             "storyboard: 1\nassets:\n  v: {video: https://example.com/v.mp4}\nscenes:\n"
             "  - {id: a, video: {asset: v}, prompt: x, duration: 5}\n",
         ),

@@ -31,7 +31,7 @@ RULES = {
             "",
             "a scene is one shot (prompt + duration), several (shots) or an edit",
             HEAD + "  - id: intro\n    shots: [{duration: 3, prompt: a}]\n    prompt: b\n",
-            (4, 5),
+            (5, 5),
             HEAD + "  - id: intro\n    shots: [{duration: 3, prompt: a}]\n",
         ),
         Rule(
@@ -47,7 +47,7 @@ RULES = {
             "",
             "scene ids are unique",
             HEAD + "  - {id: a, prompt: x, duration: 3}\n  - {id: a, prompt: y, duration: 3}\n",
-            (4, 9),
+            (4, 10),
             HEAD + "  - {id: a, prompt: x, duration: 3}\n  - {id: b, prompt: y, duration: 3}\n",
         ),
         Rule(
@@ -56,7 +56,7 @@ RULES = {
             "a base edit takes its source's length and no frames",
             HEAD + "  - {id: a, prompt: x, duration: 5}\n"
             "  - {id: b, edit: a, prompt: at night, duration: 5}\n",
-            (4, 47),
+            (4, 40),
             HEAD + "  - {id: a, prompt: x, duration: 5}\n  - {id: b, edit: a, prompt: at night}\n",
         ),
         Rule(

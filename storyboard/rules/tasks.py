@@ -35,7 +35,7 @@ RULES = {
             "R19",
             "a task lasts 3-15 s",
             HEAD + "  - {id: a, prompt: x, duration: 20}\n",
-            (3, 33),
+            (3, 34),
             HEAD + "  - {id: a, prompt: x, duration: 15}\n",
         ),
         Rule(
@@ -44,7 +44,7 @@ RULES = {
             "with a reference video a task lasts 3-10 s",
             "storyboard: 1\nassets: {v: {video: https://example.com/v.mp4}}\nscenes:\n"
             "  - {id: a, video: {asset: v}, prompt: x, duration: 12}\n",
-            (4, 52),
+            (4, 53),
             "storyboard: 1\nassets: {v: {video: https://example.com/v.mp4}}\nscenes:\n"
             "  - {id: a, video: {asset: v}, prompt: x, duration: 10}\n",
         ),
@@ -53,7 +53,7 @@ RULES = {
             "R5",
             "a one-shot scene cannot be split; more than 15 s needs shots",
             HEAD + "  - {id: a, prompt: x, duration: 2}\n",
-            (3, 33),
+            (3, 34),
             HEAD + "  - {id: a, prompt: x, duration: 3}\n",
         ),
         Rule(
@@ -111,7 +111,7 @@ RULES = {
             "a shot prompt is at most 512 characters as sent",
             HEAD + "  - id: a\n    shots:\n      - {duration: 2, prompt: " + LONG + "}\n"
             "      - {duration: 2, prompt: y}\n",
-            (5, 40),
+            (5, 31),
             HEAD + "  - id: a\n    shots:\n      - {duration: 2, prompt: " + LONG[1:] + "}\n"
             "      - {duration: 2, prompt: y}\n",
         ),
