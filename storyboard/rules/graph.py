@@ -62,7 +62,8 @@ def check(ctx: Context) -> Iterator[Problem]:
         refs = [r for r in (scene.first_frame, scene.end_frame, scene.video) if r is not None]
         pos = next((r.pos for r in refs if r.scene == needed), scene.pos)
         order = [ring[0], *reversed(ring[1:])]
-        chain = ", ".join(f"{a} needs {b}" for a, b in zip(order, [*order[1:], order[0]], strict=True))
+        pairs = zip(order, [*order[1:], order[0]], strict=True)
+        chain = ", ".join(f"{a} needs {b}" for a, b in pairs)
         yield problem(
             RULES["SB601"],
             pos,
