@@ -57,6 +57,7 @@ def expand_paths(args: Iterable[str]) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     missing: list[str] = []
     for arg in args:
+        pattern = glob.has_magic(arg)
         matches = [Path(m) for m in sorted(glob.glob(arg, recursive=True))] or [Path(arg)]
         found = False
         for match in matches:
@@ -67,7 +68,7 @@ def expand_paths(args: Iterable[str]) -> tuple[list[Path], list[str]]:
                     if _looks_like_storyboard(candidate):
                         files.append(candidate)
                         found = True
-            elif match.exists():
+            elif match.exists() and (not pattern or _looks_like_storyboard(match)):
                 files.append(match)
                 found = True
         if not found:
