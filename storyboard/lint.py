@@ -40,10 +40,12 @@ def lint_file(path: str | Path, *, check_urls: bool = False) -> LintResult:
     if doc is None:
         return LintResult(Path(path), _sorted(problems), None, None)
     problems.extend(schema_problems(doc))
+    # one problem per node: a node the schema refused is not judged again by the rules
+    refused = {(p.file, p.line, p.column) for p in problems}
     story = build_storyboard(doc)
     ctx = Context(doc=doc, story=story, check_urls=check_urls)
     for _rules, check in families():
-        problems.extend(check(ctx))
+        problems.extend(p for p in check(ctx) if (p.file, p.line, p.column) not in refused)
     return LintResult(Path(path), _sorted(problems), story, ctx)
 
 
