@@ -86,3 +86,75 @@ def _existing_file(path: str) -> Path:
     if not p.is_file():
         raise UsageError(f"{path}: no such file")
     return p
+
+
+def _build_dir(story_path: Path, build_dir: str | None) -> Path:
+    return Path(build_dir) if build_dir else story_path.parent / "build"
+
+
+def _compile_or_report(story_path: Path) -> Any:
+    """Lint + compile; on problems print them (text) and exit 1."""
+    from storyboard.compile import compile_storyboard
+    from storyboard.errors import InputProblems
+
+    try:
+        return compile_storyboard(story_path)
+    except InputProblems as exc:
+        click.echo(FORMATTERS["text"](exc.problems, [str(story_path)]), err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
+BUILD_DIR = click.option(
+    "--build-dir", type=click.Path(file_okay=False), help="Default: build/ beside the storyboard."
+)
+
+
+@main.command(name="compile")
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@BUILD_DIR
+@friendly
+def compile_command(storyboard: str, build_dir: str | None) -> None:
+    """Write plan.json and tasks/<id>.json: the exact requests, their graph and cost."""
+    from storyboard.compile import write_plan
+
+    path = _existing_file(storyboard)
+    plan = _compile_or_report(path)
+    out = write_plan(plan, _build_dir(path, build_dir))
+    click.echo(
+        f"{out}: {len(plan.tasks)} task(s), {sum(t.seconds for t in plan.tasks):g} s, "
+        f"estimated ${plan.total_cost:.2f}"
+    )
+
+
+@main.command()
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@friendly
+def plan(storyboard: str, cache_dir: str | None, as_json: bool) -> None:
+    """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
+    from storyboard.cache import ClipCache
+    from storyboard.report import plan_rows, plan_table
+
+    path = _existing_file(storyboard)
+    compiled = _compile_or_report(path)
+    cache = ClipCache(Path(cache_dir) if cache_dir else None)
+    rows = plan_rows(compiled, cache)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    plan_table(compiled, rows)
+
+
+@main.command()
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
+@friendly
+def graph(storyboard: str, fmt: str) -> None:
+    """Print the task graph as Mermaid or Graphviz DOT."""
+    from storyboard.report import graph_dot, graph_mermaid
+
+    compiled = _compile_or_report(_existing_file(storyboard))
+    click.echo(graph_mermaid(compiled) if fmt == "mermaid" else graph_dot(compiled))

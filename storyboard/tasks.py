@@ -34,6 +34,7 @@ class TaskSpec:
     resolved: Resolved
     video: VideoRef | None
     depends_on: list[str] = field(default_factory=list)
+    video_source: str | None = None  # task whose output is the reference video
 
     @property
     def seconds(self) -> int | None:
@@ -232,6 +233,7 @@ def build_specs(story: Storyboard, plans: dict[str, ScenePlan]) -> list[TaskSpec
                     resolved=resolved,
                     video=scene.video,
                     depends_on=list(dict.fromkeys(deps)),
+                    video_source=video_dep,
                 )
             )
     return specs

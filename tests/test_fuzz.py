@@ -51,12 +51,28 @@ cut:
 audio: {music: score.mp3, volume: 0.5}
 """
 
-ODD = ["", "\u202e\u0000", "💥" * 50, "\ud7ff", "{{", "%}", "<<<image_0>>>", "a" * 3000,
-       "../../../etc/passwd", "null", "~", "-1"]
+ODD = [
+    "",
+    "\u202e\u0000",
+    "💥" * 50,
+    "\ud7ff",
+    "{{",
+    "%}",
+    "<<<image_0>>>",
+    "a" * 3000,
+    "../../../etc/passwd",
+    "null",
+    "~",
+    "-1",
+]
 WEIRD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(ODD),
-    st.text(max_size=30), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(ODD),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 
@@ -110,7 +126,7 @@ def mutated(draw: st.DrawFn) -> tuple[Path | None, bytes]:
         raw = bytearray(text.encode("utf-8"))
         for _ in range(draw(st.integers(1, 5))):
             at = draw(st.integers(0, max(0, len(raw) - 1)))
-            raw[at:at + 1] = bytes([draw(st.integers(0, 255))])
+            raw[at : at + 1] = bytes([draw(st.integers(0, 255))])
         return origin, bytes(raw)
     data = YAML(typ="rt").load(text)
     for _ in range(draw(st.integers(1, 3))):
@@ -136,8 +152,11 @@ def _workdir(tmp: Path, origin: Path | None) -> Path:
     return work
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=mutated())
 def test_mutations_never_crash_lint(case: tuple[Path | None, bytes], tmp_path: Path) -> None:
     origin, raw = case
@@ -155,7 +174,10 @@ def test_truncated_files_through_the_cli(cut: int, tmp_path: Path) -> None:
     path.write_text(BUILTIN[:cut], encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "storyboard", "lint", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr

@@ -55,15 +55,27 @@ scenes:
       - {duration: 2, prompt: b}
 """
 EXPECTED = [
-    (9, "SB402"), (13, "SB211"), (15, "SB301"), (19, "SB101"), (23, "SB100"),
-    (27, "SB303"), (30, "SB214"), (35, "SB304"), (37, "SB203"), (41, "SB217"),
+    (9, "SB402"),
+    (13, "SB211"),
+    (15, "SB301"),
+    (19, "SB101"),
+    (23, "SB100"),
+    (27, "SB303"),
+    (30, "SB214"),
+    (35, "SB304"),
+    (37, "SB203"),
+    (41, "SB217"),
 ]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "storyboard", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 

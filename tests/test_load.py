@@ -20,7 +20,10 @@ def test_positions_are_one_based_for_keys_and_values(tmp_path: Path) -> None:
         write(tmp_path / "s.yaml", "storyboard: 1\nscenes:\n  - id: a\n    duration: 5\n")
     )
     assert doc is not None and problems == []
-    assert (doc.pos(("scenes", 0, "duration")).line, doc.pos(("scenes", 0, "duration")).column) == (4, 15)
+    assert (doc.pos(("scenes", 0, "duration")).line, doc.pos(("scenes", 0, "duration")).column) == (
+        4,
+        15,
+    )
     assert doc.pos(("scenes", 0, "duration"), key=True).column == 5
     # an unknown path falls back to its nearest ancestor
     assert doc.pos(("scenes", 0, "nothing")).line == 3

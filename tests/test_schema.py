@@ -20,7 +20,10 @@ EXAMPLE_FILES = sorted(EXAMPLES.glob("*/storyboard.yaml"))
 def check_jsonschema(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "check_jsonschema", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

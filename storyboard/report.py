@@ -1,0 +1,97 @@
+"""Human views of a plan: the `plan` table and the task graph as Mermaid/DOT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from storyboard.cache import ClipCache
+from storyboard.compile import Plan
+
+
+def plan_rows(plan: Plan, cache: ClipCache) -> list[dict[str, Any]]:
+    rows = []
+    for task in plan.tasks:
+        cached = cache.has(task.cache_key)
+        rows.append(
+            {
+                "task": task.id,
+                "scene": task.scene,
+                "shots": len(task.shots),
+                "seconds": task.seconds,
+                "mode": task.payload.get("mode"),
+                "depends_on": task.depends_on,
+                "cached": cached,
+                "estimated_cost_usd": 0.0 if cached else task.estimated_cost_usd,
+            }
+        )
+    return rows
+
+
+def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"{plan.story.title}: {len(rows)} task(s)")
+    for name, justify in (
+        ("task", "left"),
+        ("scene", "left"),
+        ("shots", "right"),
+        ("seconds", "right"),
+        ("mode", "left"),
+        ("depends on", "left"),
+        ("cached", "left"),
+        ("est. cost", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            row["task"],
+            row["scene"],
+            str(row["shots"]),
+            f"{row['seconds']:g}",
+            row["mode"],
+            ", ".join(row["depends_on"]) or "-",
+            "yes" if row["cached"] else "no",
+            f"${row['estimated_cost_usd']:.3f}",
+        )
+    to_pay = sum(r["estimated_cost_usd"] for r in rows)
+    cached = sum(1 for r in rows if r["cached"])
+    seconds = sum(r["seconds"] for r in rows)
+    table.add_section()
+    table.add_row(
+        "total",
+        "",
+        str(sum(r["shots"] for r in rows)),
+        f"{seconds:g}",
+        "",
+        "",
+        f"{cached}/{len(rows)}",
+        f"${to_pay:.3f}",
+    )
+    console.print(table)
+
+
+def _label(task_id: str) -> str:
+    return "t_" + "".join(c if c.isalnum() else "_" for c in task_id)
+
+
+def graph_mermaid(plan: Plan) -> str:
+    lines = ["flowchart LR"]
+    for task in plan.tasks:
+        lines.append(f'    {_label(task.id)}["{task.id}<br/>{task.seconds:g} s"]')
+    for task in plan.tasks:
+        for dep in task.depends_on:
+            lines.append(f"    {_label(dep)} --> {_label(task.id)}")
+    return "\n".join(lines)
+
+
+def graph_dot(plan: Plan) -> str:
+    lines = ["digraph storyboard {", "    rankdir=LR;", "    node [shape=box];"]
+    for task in plan.tasks:
+        lines.append(f'    "{task.id}" [label="{task.id}\\n{task.seconds:g} s"];')
+    for task in plan.tasks:
+        for dep in task.depends_on:
+            lines.append(f'    "{dep}" -> "{task.id}";')
+    lines.append("}")
+    return "\n".join(lines)
