@@ -137,7 +137,7 @@ def mutated(draw: st.DrawFn) -> tuple[Path | None, bytes]:
         data = _mutate(data, path, action, value)
     try:
         return origin, _dump(data).encode("utf-8", "surrogatepass")
-    except Exception:  # noqa: BLE001 - the dumper refuses some values; fall back to text
+    except Exception:  # the dumper refuses some values; fall back to the original text
         return origin, text.encode("utf-8")
 
 
