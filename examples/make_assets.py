@@ -47,15 +47,24 @@ def vgradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
     draw = ImageDraw.Draw(img)
     for y in range(h):
         t = y / max(h - 1, 1)
-        draw.line([(0, y), (w, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+        draw.line(
+            [(0, y), (w, y)],
+            fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
+        )
     return img
 
 
-def centered_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int,
-                  fill: RGB, stroke: RGB | None = None) -> None:
+def centered_text(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    size: int,
+    fill: RGB,
+    stroke: RGB | None = None,
+) -> None:
     f = font(size)
-    kwargs = {"stroke_width": max(1, size // 14), "stroke_fill": stroke} if stroke else {}
-    draw.text(xy, text, font=f, fill=fill, anchor="mm", **kwargs)
+    width = max(1, size // 14) if stroke else 0
+    draw.text(xy, text, font=f, fill=fill, anchor="mm", stroke_width=width, stroke_fill=stroke)
 
 
 def save(img: Image.Image, path: Path) -> None:
@@ -70,8 +79,9 @@ def save(img: Image.Image, path: Path) -> None:
 # --------------------------------------------------------------------------- lighthouse
 
 
-def draw_lighthouse(draw: ImageDraw.ImageDraw, base_x: float, base_y: float, height: float,
-                    lamp: RGB, beam: bool) -> None:
+def draw_lighthouse(
+    draw: ImageDraw.ImageDraw, base_x: float, base_y: float, height: float, lamp: RGB, beam: bool
+) -> None:
     """A striped tapering tower with a gallery and a lamp room, standing on base_y."""
     bw, tw = height * 0.22, height * 0.13
     top_y = base_y - height
@@ -82,23 +92,49 @@ def draw_lighthouse(draw: ImageDraw.ImageDraw, base_x: float, base_y: float, hei
         w0 = bw + (tw - bw) * i / bands
         w1 = bw + (tw - bw) * (i + 1) / bands
         colour = (236, 232, 224) if i % 2 == 0 else (196, 40, 44)
-        draw.polygon([(base_x - w0 / 2, y0), (base_x + w0 / 2, y0),
-                      (base_x + w1 / 2, y1), (base_x - w1 / 2, y1)], fill=colour)
+        draw.polygon(
+            [
+                (base_x - w0 / 2, y0),
+                (base_x + w0 / 2, y0),
+                (base_x + w1 / 2, y1),
+                (base_x - w1 / 2, y1),
+            ],
+            fill=colour,
+        )
     draw.rectangle([base_x - tw * 0.75, top_y - 6, base_x + tw * 0.75, top_y], fill=(40, 40, 48))
-    draw.rectangle([base_x - tw * 0.45, top_y - height * 0.14, base_x + tw * 0.45, top_y - 6],
-                   fill=lamp, outline=(40, 40, 48), width=3)
-    draw.polygon([(base_x - tw * 0.6, top_y - height * 0.14), (base_x + tw * 0.6, top_y - height * 0.14),
-                  (base_x, top_y - height * 0.24)], fill=(40, 40, 48))
+    draw.rectangle(
+        [base_x - tw * 0.45, top_y - height * 0.14, base_x + tw * 0.45, top_y - 6],
+        fill=lamp,
+        outline=(40, 40, 48),
+        width=3,
+    )
+    draw.polygon(
+        [
+            (base_x - tw * 0.6, top_y - height * 0.14),
+            (base_x + tw * 0.6, top_y - height * 0.14),
+            (base_x, top_y - height * 0.24),
+        ],
+        fill=(40, 40, 48),
+    )
     if beam:
         cy = top_y - height * 0.08
-        draw.polygon([(base_x, cy), (base_x - height * 1.6, cy - height * 0.35),
-                      (base_x - height * 1.6, cy + height * 0.12)], fill=(255, 246, 196))
+        draw.polygon(
+            [
+                (base_x, cy),
+                (base_x - height * 1.6, cy - height * 0.35),
+                (base_x - height * 1.6, cy + height * 0.12),
+            ],
+            fill=(255, 246, 196),
+        )
 
 
 def lighthouse_scene(night: bool) -> Image.Image:
     w, h = 640, 360
-    sky = vgradient((w, h), (18, 24, 58), (58, 70, 120)) if night else \
-        vgradient((w, h), (250, 196, 120), (255, 236, 200))
+    sky = (
+        vgradient((w, h), (18, 24, 58), (58, 70, 120))
+        if night
+        else vgradient((w, h), (250, 196, 120), (255, 236, 200))
+    )
     draw = ImageDraw.Draw(sky)
     rng = random.Random(11 if night else 3)
     if night:
@@ -114,14 +150,29 @@ def lighthouse_scene(night: bool) -> Image.Image:
     for i in range(9):  # wave lines
         y = sea_top + 8 + i * 12
         for x0 in range(-40 + (i % 2) * 20, w, 60):
-            draw.arc([x0, y - 4, x0 + 40, y + 6], 200, 340,
-                     fill=(120, 150, 190) if night else (200, 230, 240), width=2)
+            draw.arc(
+                [x0, y - 4, x0 + 40, y + 6],
+                200,
+                340,
+                fill=(120, 150, 190) if night else (200, 230, 240),
+                width=2,
+            )
     rock = (28, 26, 30) if night else (70, 60, 56)
-    draw.polygon([(360, sea_top + 6), (400, sea_top - 30), (520, sea_top - 40),
-                  (600, sea_top - 10), (640, sea_top + 10), (640, sea_top + 20), (360, sea_top + 20)],
-                 fill=rock)
-    draw_lighthouse(draw, 470, sea_top - 34, 140, lamp=(255, 230, 120) if night else (250, 250, 235),
-                    beam=night)
+    draw.polygon(
+        [
+            (360, sea_top + 6),
+            (400, sea_top - 30),
+            (520, sea_top - 40),
+            (600, sea_top - 10),
+            (640, sea_top + 10),
+            (640, sea_top + 20),
+            (360, sea_top + 20),
+        ],
+        fill=rock,
+    )
+    draw_lighthouse(
+        draw, 470, sea_top - 34, 140, lamp=(255, 230, 120) if night else (250, 250, 235), beam=night
+    )
     return sky.filter(ImageFilter.SMOOTH)
 
 
@@ -131,22 +182,24 @@ def keeper_card() -> Image.Image:
     draw = ImageDraw.Draw(img)
     draw.rounded_rectangle([12, 12, w - 12, h - 12], radius=18, outline=(214, 180, 110), width=4)
     cx = w // 2
-    draw.ellipse([cx - 120, 300, cx + 120, 560], fill=(30, 56, 92))            # oilskin coat
-    draw.rectangle([cx - 18, 280, cx + 18, 318], fill=(232, 190, 150))         # neck
-    draw.ellipse([cx - 72, 130, cx + 72, 300], fill=(238, 196, 156))           # face
-    draw.chord([cx - 78, 200, cx + 78, 330], 0, 180, fill=(226, 226, 222))     # white beard
-    draw.ellipse([cx - 38, 200, cx - 20, 218], fill=(30, 30, 36))              # eyes
+    draw.ellipse([cx - 120, 300, cx + 120, 560], fill=(30, 56, 92))  # oilskin coat
+    draw.rectangle([cx - 18, 280, cx + 18, 318], fill=(232, 190, 150))  # neck
+    draw.ellipse([cx - 72, 130, cx + 72, 300], fill=(238, 196, 156))  # face
+    draw.chord([cx - 78, 200, cx + 78, 330], 0, 180, fill=(226, 226, 222))  # white beard
+    draw.ellipse([cx - 38, 200, cx - 20, 218], fill=(30, 30, 36))  # eyes
     draw.ellipse([cx + 20, 200, cx + 38, 218], fill=(30, 30, 36))
-    draw.rectangle([cx - 86, 120, cx + 86, 150], fill=(26, 26, 34))            # cap brim
-    draw.chord([cx - 70, 60, cx + 70, 180], 180, 360, fill=(26, 26, 34))       # cap
-    draw.ellipse([cx - 10, 84, cx + 10, 104], fill=(214, 180, 110))            # badge
+    draw.rectangle([cx - 86, 120, cx + 86, 150], fill=(26, 26, 34))  # cap brim
+    draw.chord([cx - 70, 60, cx + 70, 180], 180, 360, fill=(26, 26, 34))  # cap
+    draw.ellipse([cx - 10, 84, cx + 10, 104], fill=(214, 180, 110))  # badge
     draw.rectangle([24, 430, w - 24, 500], fill=(214, 180, 110))
     centered_text(draw, (cx, 452), "THE KEEPER", 34, (24, 32, 44))
     centered_text(draw, (cx, 484), "Elias Marr, 64", 20, (24, 32, 44))
     return img
 
 
-def storm_frame(i: int, n: int, size: tuple[int, int], drops: list[tuple[int, int, int]]) -> Image.Image:
+def storm_frame(
+    i: int, n: int, size: tuple[int, int], drops: list[tuple[int, int, int]]
+) -> Image.Image:
     w, h = size
     t = i / n
     flash = 40 <= i <= 42
@@ -154,7 +207,10 @@ def storm_frame(i: int, n: int, size: tuple[int, int], drops: list[tuple[int, in
     draw = ImageDraw.Draw(img)
     for k in range(5):  # drifting clouds
         cx = (k * 300 + t * 420 * (1 + k % 2)) % (w + 300) - 150
-        draw.ellipse([cx - 180, 40 + k * 28, cx + 180, 150 + k * 28], fill=(44 + k * 6, 48 + k * 6, 60 + k * 6))
+        draw.ellipse(
+            [cx - 180, 40 + k * 28, cx + 180, 150 + k * 28],
+            fill=(44 + k * 6, 48 + k * 6, 60 + k * 6),
+        )
     sea_top = int(h * 0.7)
     draw.rectangle([0, sea_top, w, h], fill=(16, 34, 52))
     for row in range(6):  # swell
@@ -176,33 +232,62 @@ def make_storm(path: Path, seconds: int = 4, fps: int = 24) -> None:
     size = (1280, 720)
     n = seconds * fps
     rng = random.Random(5)
-    drops = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(18, 30)) for _ in range(140)]
+    drops = [
+        (rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(18, 30)) for _ in range(140)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
             storm_frame(i, n, size, drops).save(Path(tmp) / f"f{i:04d}.png", compress_level=1)
         encode_frames(Path(tmp) / "f%04d.png", fps, path)
-    print(f"  {path.relative_to(HERE)}  {size[0]}x{size[1]} {seconds}s {fps}fps  {path.stat().st_size // 1024} KB")
+    print(
+        f"  {path.relative_to(HERE)}  {size[0]}x{size[1]} {seconds}s {fps}fps"
+        f"  {path.stat().st_size // 1024} KB"
+    )
 
 
 # --------------------------------------------------------------------------- sneaker ad
 
 
-def draw_sneaker(draw: ImageDraw.ImageDraw, x: float, y: float, s: float,
-                 upper: RGB, accent: RGB) -> None:
+def draw_sneaker(
+    draw: ImageDraw.ImageDraw, x: float, y: float, s: float, upper: RGB, accent: RGB
+) -> None:
     """A side-view running shoe, toe to the right; (x, y) is the heel bottom, s the scale."""
+
     def p(px: float, py: float) -> tuple[float, float]:
         return (x + px * s, y - py * s)
 
-    draw.rounded_rectangle([*p(-4, 14), *p(104, -2)], radius=int(7 * s), fill=(245, 245, 245),
-                           outline=(60, 60, 60), width=max(2, int(s)))                     # sole
-    draw.rectangle([*p(-2, 4), *p(102, 0)], fill=accent)                                    # sole stripe
-    draw.polygon([p(0, 14), p(0, 44), p(6, 50), p(24, 48), p(40, 40), p(66, 34), p(90, 27),
-                  p(104, 19), p(104, 14)], fill=upper, outline=(40, 40, 40))               # upper
-    draw.polygon([p(14, 20), p(54, 36), p(84, 24), p(62, 23), p(48, 30)], fill=accent)      # stripe
-    for k in range(4):                                                                      # laces
+    draw.rounded_rectangle(
+        [*p(-4, 14), *p(104, -2)],
+        radius=int(7 * s),
+        fill=(245, 245, 245),
+        outline=(60, 60, 60),
+        width=max(2, int(s)),
+    )  # sole
+    draw.rectangle([*p(-2, 4), *p(102, 0)], fill=accent)  # sole stripe
+    draw.polygon(
+        [
+            p(0, 14),
+            p(0, 44),
+            p(6, 50),
+            p(24, 48),
+            p(40, 40),
+            p(66, 34),
+            p(90, 27),
+            p(104, 19),
+            p(104, 14),
+        ],
+        fill=upper,
+        outline=(40, 40, 40),
+    )  # upper
+    draw.polygon([p(14, 20), p(54, 36), p(84, 24), p(62, 23), p(48, 30)], fill=accent)  # stripe
+    for k in range(4):  # laces
         lx = 40 + k * 9
-        draw.line([p(lx, 42 - k * 2.2), p(lx + 6, 35 - k * 2.2)], fill=(250, 250, 250), width=max(2, int(s * 1.2)))
-    draw.line([p(0, 44), p(-4, 52)], fill=upper, width=max(3, int(s * 2)))                 # pull tab
+        draw.line(
+            [p(lx, 42 - k * 2.2), p(lx + 6, 35 - k * 2.2)],
+            fill=(250, 250, 250),
+            width=max(2, int(s * 1.2)),
+        )
+    draw.line([p(0, 44), p(-4, 52)], fill=upper, width=max(3, int(s * 2)))  # pull tab
 
 
 def sneaker_product() -> Image.Image:
@@ -230,11 +315,13 @@ def street_portrait() -> Image.Image:
                 if rng.random() < 0.45:
                     draw.rectangle([wx, wy, wx + 6, wy + 10], fill=(255, 214, 120))
         x += bw + 4
-    draw.rectangle([0, 470, w, h], fill=(60, 60, 70))              # street
+    draw.rectangle([0, 470, w, h], fill=(60, 60, 70))  # street
     for k in range(6):
-        draw.polygon([(170, 480 + k * 28), (190, 480 + k * 28), (196, 496 + k * 28), (164, 496 + k * 28)],
-                     fill=(240, 220, 120))
-    draw.ellipse([100, 560, 260, 590], fill=(40, 40, 46))          # puddle
+        draw.polygon(
+            [(170, 480 + k * 28), (190, 480 + k * 28), (196, 496 + k * 28), (164, 496 + k * 28)],
+            fill=(240, 220, 120),
+        )
+    draw.ellipse([100, 560, 260, 590], fill=(40, 40, 46))  # puddle
     draw_sneaker(draw, 118, 570, 1.3, upper=(20, 120, 220), accent=(255, 200, 0))
     return img
 
@@ -243,9 +330,9 @@ def packshot_portrait() -> Image.Image:
     w, h = 360, 640
     img = vgradient((w, h), (18, 22, 34), (40, 56, 96))
     draw = ImageDraw.Draw(img)
-    draw.polygon([(60, 420), (300, 420), (330, 470), (30, 470)], fill=(226, 230, 238))   # plinth
+    draw.polygon([(60, 420), (300, 420), (330, 470), (30, 470)], fill=(226, 230, 238))  # plinth
     draw.rectangle([30, 470, 330, 520], fill=(176, 182, 196))
-    for r in range(160, 40, -20):                                                         # spotlight
+    for r in range(160, 40, -20):  # spotlight
         c = 40 + (160 - r) // 2
         draw.ellipse([180 - r, 300 - r, 180 + r, 300 + r // 2], outline=(c, c + 8, c + 30))
     draw_sneaker(draw, 62, 430, 2.3, upper=(20, 120, 220), accent=(255, 200, 0))
@@ -262,20 +349,22 @@ def ingredients_board() -> Image.Image:
     w, h = 512, 512
     img = Image.new("RGB", (w, h), (236, 226, 206))
     draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle([36, 36, w - 36, h - 36], radius=30, fill=(196, 150, 98))     # board
+    draw.rounded_rectangle([36, 36, w - 36, h - 36], radius=30, fill=(196, 150, 98))  # board
     for y in range(60, h - 50, 14):
         draw.line([(50, y), (w - 50, y + 4)], fill=(184, 138, 88), width=2)
-    for cx, cy in [(150, 150), (230, 130)]:                                              # tomatoes
+    for cx, cy in [(150, 150), (230, 130)]:  # tomatoes
         draw.ellipse([cx - 50, cy - 46, cx + 50, cy + 46], fill=(214, 40, 36))
         draw.polygon([(cx, cy - 50), (cx - 14, cy - 36), (cx + 14, cy - 36)], fill=(50, 130, 50))
-    for k, (cx, cy) in enumerate([(360, 160), (400, 240), (330, 250)]):                  # eggs
-        draw.ellipse([cx - 30, cy - 40, cx + 30, cy + 40], fill=(246, 238, 222) if k % 2 else (226, 190, 150))
+    for k, (cx, cy) in enumerate([(360, 160), (400, 240), (330, 250)]):  # eggs
+        draw.ellipse(
+            [cx - 30, cy - 40, cx + 30, cy + 40], fill=(246, 238, 222) if k % 2 else (226, 190, 150)
+        )
     draw.polygon([(120, 320), (230, 290), (260, 340), (140, 380)], fill=(240, 190, 30))  # pepper
     draw.polygon([(270, 330), (380, 300), (410, 350), (290, 390)], fill=(60, 150, 60))
-    for k in range(3):                                                                   # garlic
+    for k in range(3):  # garlic
         cx = 160 + k * 40
         draw.ellipse([cx - 18, 410, cx + 18, 450], fill=(250, 246, 236), outline=(200, 190, 170))
-    draw.ellipse([340, 400, 420, 450], fill=(150, 30, 20))                               # paprika
+    draw.ellipse([340, 400, 420, 450], fill=(150, 30, 20))  # paprika
     draw.ellipse([350, 406, 410, 440], fill=(196, 60, 30))
     centered_text(draw, (w / 2, 474), "mise en place", 24, (70, 44, 20))
     return img.filter(ImageFilter.SMOOTH)
@@ -285,20 +374,20 @@ def pan_topdown() -> Image.Image:
     w, h = 512, 512
     img = Image.new("RGB", (w, h), (60, 62, 66))
     draw = ImageDraw.Draw(img)
-    for y in range(0, h, 64):                                                             # tiles
+    for y in range(0, h, 64):  # tiles
         draw.line([(0, y), (w, y)], fill=(72, 74, 80), width=2)
         draw.line([(y, 0), (y, h)], fill=(72, 74, 80), width=2)
-    draw.rectangle([380, 236, 512, 276], fill=(30, 30, 32))                                # handle
-    draw.ellipse([40, 60, 420, 440], fill=(34, 34, 38))                                    # pan
-    draw.ellipse([64, 84, 396, 416], fill=(186, 40, 24))                                   # sauce
+    draw.rectangle([380, 236, 512, 276], fill=(30, 30, 32))  # handle
+    draw.ellipse([40, 60, 420, 440], fill=(34, 34, 38))  # pan
+    draw.ellipse([64, 84, 396, 416], fill=(186, 40, 24))  # sauce
     rng = random.Random(9)
     for _ in range(40):
         x, y = rng.randrange(100, 360), rng.randrange(120, 380)
         draw.ellipse([x - 6, y - 4, x + 6, y + 4], fill=(220, 70, 40))
-    for cx, cy in [(170, 180), (290, 190), (160, 310), (290, 320), (230, 250)]:             # eggs
+    for cx, cy in [(170, 180), (290, 190), (160, 310), (290, 320), (230, 250)]:  # eggs
         draw.ellipse([cx - 40, cy - 34, cx + 40, cy + 34], fill=(250, 248, 240))
         draw.ellipse([cx - 15, cy - 15, cx + 15, cy + 15], fill=(250, 176, 20))
-    for _ in range(24):                                                                    # herbs
+    for _ in range(24):  # herbs
         x, y = rng.randrange(110, 350), rng.randrange(120, 380)
         draw.ellipse([x - 4, y - 3, x + 4, y + 3], fill=(60, 150, 60))
     return img.filter(ImageFilter.SMOOTH)
@@ -312,15 +401,38 @@ BITEXACT = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags", "+bitexact"
 
 def encode_frames(pattern: Path, fps: int, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg([
-        "-framerate", str(fps), "-i", str(pattern),
-        "-c:v", "libx264", "-preset", "veryslow", "-crf", "40", "-pix_fmt", "yuv420p",
-        "-threads", "1", "-x264-params", "threads=1",
-        "-r", str(fps), "-movflags", "+faststart", *BITEXACT, "-an", str(out),
-    ])
+    run_ffmpeg(
+        [
+            "-framerate",
+            str(fps),
+            "-i",
+            str(pattern),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryslow",
+            "-crf",
+            "40",
+            "-pix_fmt",
+            "yuv420p",
+            "-threads",
+            "1",
+            "-x264-params",
+            "threads=1",
+            "-r",
+            str(fps),
+            "-movflags",
+            "+faststart",
+            *BITEXACT,
+            "-an",
+            str(out),
+        ]
+    )
 
 
-def make_music(path: Path, chords: list[list[float]], seconds_per_chord: float, repeats: int) -> None:
+def make_music(
+    path: Path, chords: list[list[float]], seconds_per_chord: float, repeats: int
+) -> None:
     """A soft pad: each chord a sum of sines with a short swell, the progression repeated."""
     total = len(chords) * seconds_per_chord * repeats
     # One aevalsrc expression: pick the chord by time, sum its notes, shape with a
@@ -330,48 +442,81 @@ def make_music(path: Path, chords: list[list[float]], seconds_per_chord: float, 
     for k, chord in enumerate(chords):
         notes = "+".join(f"sin(2*PI*{f:.2f}*t)" for f in chord)
         parts.append(f"eq(mod(floor(t/{seconds_per_chord}),{n}),{k})*({notes})/{len(chord)}")
-    env = f"min(1,mod(t,{seconds_per_chord})*4)*min(1,({seconds_per_chord}-mod(t,{seconds_per_chord}))*4)"
+    spc = seconds_per_chord
+    env = f"min(1,mod(t,{spc})*4)*min(1,({spc}-mod(t,{spc}))*4)"
     expr = f"0.3*({env})*(" + "+".join(parts) + ")"
     path.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg([
-        "-f", "lavfi", "-i", f"aevalsrc='{expr}':s=44100:c=mono:d={total}",
-        "-af", f"afade=t=in:d=1,afade=t=out:st={total - 2}:d=2",
-        "-c:a", "libmp3lame", "-b:a", "64k", "-ac", "1", *BITEXACT, str(path),
-    ])
+    run_ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"aevalsrc='{expr}':s=44100:c=mono:d={total}",
+            "-af",
+            f"afade=t=in:d=1,afade=t=out:st={total - 2}:d=2",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "64k",
+            "-ac",
+            "1",
+            *BITEXACT,
+            str(path),
+        ]
+    )
     print(f"  {path.relative_to(HERE)}  {total:g}s  {path.stat().st_size // 1024} KB")
 
 
 # --------------------------------------------------------------------------- main
 
-A_MINOR = [[220.00, 261.63, 329.63], [174.61, 220.00, 261.63], [130.81, 164.81, 196.00],
-           [196.00, 246.94, 293.66]]                      # Am F C G
-C_MAJOR = [[261.63, 329.63, 392.00], [220.00, 261.63, 329.63], [174.61, 220.00, 261.63],
-           [196.00, 246.94, 293.66]]                      # C Am F G
+A_MINOR = [
+    [220.00, 261.63, 329.63],
+    [174.61, 220.00, 261.63],
+    [130.81, 164.81, 196.00],
+    [196.00, 246.94, 293.66],
+]  # Am F C G
+C_MAJOR = [
+    [261.63, 329.63, 392.00],
+    [220.00, 261.63, 329.63],
+    [174.61, 220.00, 261.63],
+    [196.00, 246.94, 293.66],
+]  # C Am F G
+
+
+def lighthouse() -> None:
+    out = HERE / "lighthouse/assets"
+    save(lighthouse_scene(night=False), out / "lighthouse.jpg")
+    save(lighthouse_scene(night=True), out / "lighthouse_night.jpg")
+    save(keeper_card(), out / "keeper.png")
+    make_storm(out / "storm.mp4")
+    make_music(out / "score.mp3", A_MINOR, 3.0, 2)
+
+
+def sneaker_ad() -> None:
+    out = HERE / "sneaker-ad/assets"
+    save(sneaker_product(), out / "sneaker.png")
+    save(street_portrait(), out / "street.jpg")
+    save(packshot_portrait(), out / "packshot.png")
+
+
+def recipe_square() -> None:
+    out = HERE / "recipe-square/assets"
+    save(ingredients_board(), out / "ingredients.jpg")
+    save(pan_topdown(), out / "pan.png")
+    make_music(out / "score.mp3", C_MAJOR, 2.5, 2)
+
+
+EXAMPLES: dict[str, Callable[[], None]] = {
+    "lighthouse": lighthouse,
+    "sneaker-ad": sneaker_ad,
+    "recipe-square": recipe_square,
+}
 
 
 def main() -> int:
-    jobs: list[tuple[str, Callable[[], None]]] = [
-        ("lighthouse", lambda: (
-            save(lighthouse_scene(night=False), HERE / "lighthouse/assets/lighthouse.jpg"),
-            save(lighthouse_scene(night=True), HERE / "lighthouse/assets/lighthouse_night.jpg"),
-            save(keeper_card(), HERE / "lighthouse/assets/keeper.png"),
-            make_storm(HERE / "lighthouse/assets/storm.mp4"),
-            make_music(HERE / "lighthouse/assets/score.mp3", A_MINOR, 3.0, 2),
-        )),
-        ("sneaker-ad", lambda: (
-            save(sneaker_product(), HERE / "sneaker-ad/assets/sneaker.png"),
-            save(street_portrait(), HERE / "sneaker-ad/assets/street.jpg"),
-            save(packshot_portrait(), HERE / "sneaker-ad/assets/packshot.png"),
-        )),
-        ("recipe-square", lambda: (
-            save(ingredients_board(), HERE / "recipe-square/assets/ingredients.jpg"),
-            save(pan_topdown(), HERE / "recipe-square/assets/pan.png"),
-            make_music(HERE / "recipe-square/assets/score.mp3", C_MAJOR, 2.5, 2),
-        )),
-    ]
-    for name, job in jobs:
+    for name, make in EXAMPLES.items():
         print(name)
-        job()
+        make()
     return 0
 
 
