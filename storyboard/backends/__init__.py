@@ -1,0 +1,52 @@
+"""Backends: what turns a task payload into a clip, behind one interface (`Backend`).
+
+`preview` renders animatics locally (no network, no key, no cost); `kirin`
+calls the real API. The executor receives a `Backend` and never asks which
+one it has; the CLI picks one with `create_backend`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from storyboard.backends.base import (
+    Backend,
+    Outcome,
+    RemoteTask,
+    StatusCallback,
+    attempt_external_id,
+)
+from storyboard.errors import UsageError
+
+BACKENDS = ("preview", "kirin")
+
+
+def create_backend(name: str, *, work_dir: Path, **options: Any) -> Backend:
+    """The backend called `name`.
+
+    `work_dir` is where the preview backend keeps its renders (the build
+    directory's scratch folder); `options` go to the backend's constructor
+    (kirin: `profile`, `api_key`). Imports are lazy so that the preview path
+    never loads the HTTP client.
+    """
+    if name == "preview":
+        from storyboard.backends.preview import PreviewBackend
+
+        return PreviewBackend(work_dir, **options)
+    if name == "kirin":
+        from storyboard.backends.kirin import KirinBackend
+
+        return KirinBackend(**options)
+    raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Outcome",
+    "RemoteTask",
+    "StatusCallback",
+    "attempt_external_id",
+    "create_backend",
+]
