@@ -1,0 +1,109 @@
+"""The provider profile: documented defaults, file overrides, env override, field paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storyboard.errors import EnvironmentProblem
+from storyboard.provider import (
+    BASE_URL_ENV,
+    PROVIDER_ENV,
+    ProviderProfile,
+    extract,
+    load_profile,
+)
+
+STATUS = {
+    "task_id": "t1",
+    "status": "completed",
+    "error": None,
+    "output": [
+        {
+            "content": [{"type": "image", "url": "i"}, {"type": "video", "url": "v.mp4"}],
+            "duration": 5.0,
+            "jobId": "j",
+        }
+    ],
+    "usage": {"cost": "0.42", "discount": 0},
+}
+
+
+def test_defaults_follow_design_section_4() -> None:
+    p = load_profile(env={})
+    assert p == ProviderProfile()
+    assert p.base_url == ""  # the seed names none: never guessed
+    assert (p.create_path, p.query_path, p.query_param) == (
+        "/v1/videos/omni-video",
+        "/v1/videos/omni-video",
+        "external_task_id",
+    )
+    assert p.in_progress_statuses == ("queued", "processing")
+    assert (p.completed_statuses, p.failed_statuses) == (("completed",), ("failed",))
+
+
+def test_base_url_is_required_to_build_urls() -> None:
+    with pytest.raises(EnvironmentProblem, match=BASE_URL_ENV):
+        ProviderProfile().url("/v1/videos/omni-video")
+    p = ProviderProfile(base_url="http://gw.local/kirin/")
+    assert p.status_url("t 1") == "http://gw.local/kirin/v1/videos/omni-video/t 1"
+    assert p.url("https://cdn.example.com/x.mp4") == "https://cdn.example.com/x.mp4"
+
+
+def test_toml_file_from_env_and_base_url_override(tmp_path: Path) -> None:
+    file = tmp_path / "provider.toml"
+    file.write_text(
+        '[provider]\nbase_url = "http://file.local"\nstatus_path = "/v2/tasks/{task_id}"\n'
+        'in_progress_statuses = ["submitted", "running"]\npoll_max = 30\nenvelope = "data"\n'
+    )
+    p = load_profile(env={PROVIDER_ENV: str(file)})
+    assert p.base_url == "http://file.local"
+    assert p.status_url("x") == "http://file.local/v2/tasks/x"
+    assert p.in_progress_statuses == ("submitted", "running")
+    assert p.poll_max == 30.0 and p.envelope == "data"
+    p = load_profile(file, env={BASE_URL_ENV: "http://env.local"})
+    assert p.base_url == "http://env.local"
+    assert load_profile(file, env={}, base_url="http://cli.local").base_url == "http://cli.local"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"base_ulr": "http://x"}', "unknown setting 'base_ulr'"),
+        ('{"poll_max": "fast"}', "poll_max must be a float"),
+        ('{"in_progress_statuses": "queued"}', "list of names"),
+        ('{"status_path": "/tasks"}', "task_id"),
+        ('{"failed_statuses": ["queued"]}', "two groups"),
+        ('{"base_url": "gw.local"}', "http"),
+        ('{"poll_retries": true}', "poll_retries must be a int"),
+    ],
+)
+def test_bad_profiles_are_refused(tmp_path: Path, text: str, problem: str) -> None:
+    file = tmp_path / "provider.json"
+    file.write_text(text)
+    with pytest.raises(EnvironmentProblem, match=problem):
+        load_profile(file, env={})
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("task_id", "t1"),
+        ("output.0.content.[type=video].url", "v.mp4"),
+        ("output.0.content.1.url", "v.mp4"),
+        ("output.0.duration", 5.0),
+        ("usage.cost", "0.42"),
+        ("error.code", None),
+        ("output.3.duration", None),
+        ("output.0.content.[type=audio].url", None),
+        ("status.deeper", None),
+    ],
+)
+def test_field_paths(path: str, value: object) -> None:
+    assert extract(STATUS, path) == value
+
+
+def test_index_zero_reads_an_object_as_a_one_item_list() -> None:
+    assert extract({"output": {"duration": 3}}, "output.0.duration") == 3
+    assert extract({"data": STATUS}, "data.task_id") == "t1"
