@@ -11,8 +11,8 @@ clips rendered by the preview renderer in worker threads and served under
 
 Faults come from a seeded generator, so a run is reproducible: E1/E2 task
 failures and E3 creation errors at given rates, HTTP 429 with Retry-After,
-HTTP 5xx, slow and hanging answers, dropped connections, truncated
-downloads, a concurrency limit answered with E1, expiring output URLs.
+HTTP 5xx, slow and hanging answers, answers that are not JSON, dropped
+connections, truncated downloads, a concurrency limit answered with E1, expiring output URLs.
 `GET /_mock/stats` counts every request received, by kind.
 
 It never fetches from the network: a video URL that is neither one of its
@@ -62,8 +62,10 @@ from storyboard.request import validate_request
 
 log = logging.getLogger(__name__)
 PROFILE = ProviderProfile()  # the mock serves the defaults, always
-FAULT_KINDS = ("drop", "hang", "slow", "http_429", "http_5xx", "truncate")
+FAULT_KINDS = ("drop", "hang", "slow", "http_429", "http_5xx", "malformed", "truncate")
 ENDPOINTS = ("create", "status", "query", "download")
+# Truncation spoils clips, malformed answers spoil JSON; the rest strike anywhere.
+_FAULT_TARGETS = {"truncate": ("download",), "malformed": ("create", "status", "query")}
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class MockConfig:
     hang_rate: float = 0.0
     hang_seconds: float = 300.0
     drop_rate: float = 0.0  # connection closed in the middle of the answer
+    malformed_rate: float = 0.0  # an answer that is not JSON (a proxy's error page)
     truncate_rate: float = 0.0  # downloads that break off halfway
     fault_endpoints: tuple[str, ...] = ENDPOINTS  # where HTTP-level faults may strike
     fault_limit: int | None = None  # stop injecting HTTP-level faults after this many
@@ -191,7 +194,8 @@ class MockState:
         return sum(1 for t in self.tasks.values() if self.status_of(t) in ("queued", "processing"))
 
     def stats(self) -> dict[str, Any]:
-        counts = {kind: self.counts.get(kind, 0) for kind in ENDPOINTS}
+        kinds = [*ENDPOINTS, "total", *(f"fault_{k}" for k in (*FAULT_KINDS, "e1", "e2", "e3"))]
+        counts = {kind: self.counts.get(kind, 0) for kind in kinds}
         counts.update(self.counts)
         counts["create_by_external_id"] = dict(self.creates_by_external_id)
         counts["tasks"] = len(self.tasks)
@@ -259,6 +263,9 @@ class FaultInjector:
         elif fault == "http_5xx":
             body = {"error": {"code": "503", "error_message": "service unavailable"}}
             await JSONResponse(body, 503)(scope, receive, send)
+        elif fault == "malformed":
+            page = "<html><body>502 Bad Gateway</body></html>"
+            await Response(page, 200, media_type="text/html")(scope, receive, send)
         elif fault == "drop":
             await send(
                 {
@@ -282,7 +289,7 @@ class FaultInjector:
         if config.fault_limit is not None and state.faults_injected >= config.fault_limit:
             return None
         for fault in FAULT_KINDS:
-            if fault == "truncate" and kind != "download":
+            if kind not in _FAULT_TARGETS.get(fault, ENDPOINTS):
                 continue
             rate = getattr(config, f"{fault}_rate")
             if rate and state.rng.random() < rate:

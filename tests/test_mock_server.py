@@ -1,0 +1,396 @@
+"""Contract tests: the kirin client against the mock provider over real HTTP on 127.0.0.1.
+
+Every status path (queued/processing, completed, failed E1/E2/E3) and every
+fault the mock can inject ends in the typed outcome the executor relies on
+(storyboard.backends.base). Short std clips ("3" s) and small latencies keep
+the whole file quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from storyboard import api
+from storyboard.backends.base import Outcome, RemoteTask
+from storyboard.backends.kirin import KirinBackend
+from storyboard.errors import (
+    AuthenticationError,
+    ConnectionLost,
+    DownloadError,
+    EnvironmentProblem,
+    MalformedResponse,
+    ProviderTimeout,
+    RateLimited,
+    ResourceInsufficient,
+    ServerError,
+    TaskCreationError,
+    TaskNotFound,
+    TaskResponseError,
+    UsageError,
+)
+from storyboard.media import probe
+from storyboard.mock_server import MockConfig, MockHandle, running_mock
+from storyboard.pricing import estimate_cost
+from storyboard.provider import ProviderProfile
+
+KEY = "sk-contract-test"
+PAYLOAD: dict[str, Any] = {
+    "model": api.MODEL,
+    "multi_shot": False,
+    "prompt": "a lighthouse at dawn, waves below",
+    "duration": "3",
+    "sound": "off",
+    "mode": "std",
+    "aspect_ratio": "16:9",
+    "watermark_info": {"enabled": False},
+}
+FAST = MockConfig(queue_seconds=0.05, process_seconds=0.1)
+
+
+def profile_for(mock: MockHandle, **changes: Any) -> ProviderProfile:
+    base = ProviderProfile(
+        base_url=mock.base_url,
+        poll_initial=0.05,
+        poll_max=0.2,
+        request_timeout=5.0,
+        wait_timeout=30.0,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockHandle]:
+    """A fault-free mock shared by the happy-path tests."""
+    with running_mock(FAST) as handle:
+        yield handle
+
+
+async def submit_and_wait(
+    mock: MockHandle, external_id: str, payload: dict[str, Any] = PAYLOAD, **profile: Any
+) -> tuple[RemoteTask, Outcome, list[str]]:
+    seen: list[str] = []
+    async with KirinBackend(profile_for(mock, **profile), api_key=KEY) as kirin:
+        remote = await kirin.submit(payload, external_id)
+        outcome = await kirin.wait(remote, on_status=seen.append)
+    return remote, outcome, seen
+
+
+# --- status paths ---------------------------------------------------------------------
+
+
+def test_completed_task_downloads_a_verified_clip(mock: MockHandle, tmp_path: Path) -> None:
+    async def scenario() -> Any:
+        async with KirinBackend(profile_for(mock), api_key=KEY) as kirin:
+            remote = await kirin.submit(PAYLOAD, "ok-1")
+            seen: list[str] = []
+            outcome = await kirin.wait(remote, on_status=seen.append)
+            info = await kirin.download(outcome, tmp_path / "clips" / "ok-1.mp4")
+            return remote, outcome, seen, info
+
+    remote, outcome, seen, info = run(scenario())
+    assert remote.status == "queued" and remote.external_task_id == "ok-1"
+    assert seen[0] == "queued" and seen[-1] == "completed" and "processing" in seen
+    assert outcome.duration == pytest.approx(3.0, abs=0.05)
+    assert outcome.cost_usd == pytest.approx(estimate_cost(PAYLOAD))
+    assert info.path == tmp_path / "clips" / "ok-1.mp4"
+    assert (info.width, info.height) == api.frame_size("std", "16:9")
+    assert info.duration == pytest.approx(3.0, abs=0.1)
+    assert [p.name for p in (tmp_path / "clips").iterdir()] == ["ok-1.mp4"]
+    stats = mock.stats()
+    assert stats["create_by_external_id"]["ok-1"] == 1
+    assert stats["download"] >= 1 and stats["status"] >= 2
+
+
+def test_find_by_external_id_and_idempotent_submit(mock: MockHandle) -> None:
+    async def scenario() -> Any:
+        async with KirinBackend(profile_for(mock), api_key=KEY) as kirin:
+            assert await kirin.find("never-sent") is None
+            first = await kirin.submit(PAYLOAD, "dup-1")
+            found = await kirin.find("dup-1")
+            again = await kirin.submit(PAYLOAD, "dup-1")  # as after a crash: not paid twice
+            return first, found, again
+
+    first, found, again = run(scenario())
+    assert found is not None and found.task_id == first.task_id
+    assert again.task_id == first.task_id
+    assert mock.stats()["create_by_external_id"]["dup-1"] == 2
+    assert sum(1 for t in mock.state.tasks.values() if t.external_task_id == "dup-1") == 1
+
+
+def test_queued_and_processing_until_the_wait_times_out() -> None:
+    with running_mock(MockConfig(queue_seconds=0.4, process_seconds=30)) as slow:
+        seen: list[str] = []
+
+        async def scenario() -> None:
+            async with KirinBackend(profile_for(slow, wait_timeout=0.9), api_key=KEY) as kirin:
+                remote = await kirin.submit(PAYLOAD, "slow-1")
+                await kirin.wait(remote, on_status=seen.append)
+
+        with pytest.raises(ProviderTimeout, match="still 'processing'"):
+            run(scenario())
+        assert seen == ["queued", "processing"]
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        (MockConfig(e1_rate=1.0), ResourceInsufficient),
+        (MockConfig(e2_rate=1.0), TaskResponseError),
+    ],
+    ids=["E1", "E2"],
+)
+def test_failed_tasks_raise_transient_errors(config: MockConfig, error: type[Exception]) -> None:
+    with running_mock(
+        dataclasses.replace(FAST, e1_rate=config.e1_rate, e2_rate=config.e2_rate)
+    ) as m:
+        with pytest.raises(error) as caught:
+            run(submit_and_wait(m, "fail-1"))
+        assert caught.value.transient
+        code = api.E1_RESOURCE_INSUFFICIENT if config.e1_rate else api.E2_TASK_RESPONSE_ERROR
+        assert code in str(caught.value)
+
+
+def test_e3_at_creation_is_permanent() -> None:
+    with running_mock(dataclasses.replace(FAST, e3_rate=1.0)) as m:
+        with pytest.raises(TaskCreationError, match=api.E3_TASK_CREATION_ERROR) as caught:
+            run(submit_and_wait(m, "e3-1"))
+        assert not caught.value.transient
+
+
+def test_invalid_payload_is_refused_with_e3_and_the_rule(mock: MockHandle) -> None:
+    bad = {k: v for k, v in PAYLOAD.items() if k != "aspect_ratio"}
+    with pytest.raises(TaskCreationError, match="R18"):
+        run(submit_and_wait(mock, "bad-1", bad))
+    assert mock.stats()["rejected_invalid"] >= 1
+
+
+def test_media_the_mock_cannot_fetch_fails_the_task_with_e3(mock: MockHandle) -> None:
+    payload = {
+        **PAYLOAD,
+        "video_list": [{"video_url": "https://cdn.example.com/storm.mp4", "refer_type": "feature"}],
+    }
+    with pytest.raises(TaskCreationError, match="never fetches"):
+        run(submit_and_wait(mock, "net-1", payload))
+
+
+def test_base_edit_of_an_earlier_output_bills_the_source(mock: MockHandle) -> None:
+    _, first, _ = run(submit_and_wait(mock, "src-1"))
+    edit = {
+        "model": api.MODEL,
+        "prompt": "the same shot at night",
+        "mode": "std",
+        "video_list": [{"video_url": first.video_url, "refer_type": "base"}],
+    }
+    _, outcome, _ = run(submit_and_wait(mock, "edit-1", edit))
+    assert outcome.duration == pytest.approx(3.0, abs=0.1)
+    assert outcome.cost_usd == pytest.approx(estimate_cost(edit, source_seconds=3.0))
+
+
+def test_unknown_task_is_not_found(mock: MockHandle) -> None:
+    async def scenario() -> None:
+        async with KirinBackend(profile_for(mock), api_key=KEY) as kirin:
+            await kirin.wait(RemoteTask("kirin", "no-such-task", "x", "queued"))
+
+    with pytest.raises(TaskNotFound):
+        run(scenario())
+
+
+# --- authentication and environment ---------------------------------------------------------
+
+
+def test_wrong_key_is_a_permanent_error_that_names_the_variable_not_the_key() -> None:
+    with running_mock(dataclasses.replace(FAST, api_key="the-right-key")) as m:
+
+        async def scenario() -> None:
+            async with KirinBackend(profile_for(m), api_key="sk-wrong-key-123") as kirin:
+                await kirin.submit(PAYLOAD, "auth-1")
+
+        with pytest.raises(AuthenticationError, match="KIRIN_API_KEY") as caught:
+            run(scenario())
+        assert "sk-wrong-key-123" not in str(caught.value)
+        assert not caught.value.transient
+        assert m.stats()["create"] == 1 and m.stats()["tasks"] == 0
+
+
+def test_missing_key_or_base_url_stops_before_any_request(
+    mock: MockHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KIRIN_API_KEY", raising=False)
+    with pytest.raises(EnvironmentProblem, match="KIRIN_API_KEY is not set"):
+        KirinBackend(profile_for(mock))
+    with pytest.raises(EnvironmentProblem, match="KIRIN_BASE_URL"):
+        KirinBackend(ProviderProfile(), api_key=KEY)
+
+
+# --- injected faults -----------------------------------------------------------------------
+
+
+def faulty(**faults: Any) -> MockConfig:
+    return dataclasses.replace(FAST, **faults)
+
+
+@pytest.mark.parametrize(
+    ("faults", "error"),
+    [
+        ({"http_5xx_rate": 1.0}, ServerError),
+        ({"drop_rate": 1.0}, ConnectionLost),
+        ({"malformed_rate": 1.0}, MalformedResponse),
+        ({"hang_rate": 1.0, "hang_seconds": 5.0}, ProviderTimeout),
+    ],
+    ids=["5xx", "dropped", "malformed", "hanging"],
+)
+def test_create_faults_raise_typed_transient_errors(
+    faults: dict[str, Any], error: type[Exception]
+) -> None:
+    with running_mock(faulty(fault_endpoints=("create",), **faults)) as m:
+        with pytest.raises(error) as caught:
+            run(submit_and_wait(m, "fault-1", request_timeout=0.5))
+        assert caught.value.transient
+        assert m.stats()["query"] == 1  # the client looked for the task before giving up
+
+
+def test_429_carries_retry_after() -> None:
+    with running_mock(faulty(http_429_rate=1.0, retry_after=2.5, fault_endpoints=("create",))) as m:
+        with pytest.raises(RateLimited) as caught:
+            run(submit_and_wait(m, "429-1"))
+        assert caught.value.retry_after == pytest.approx(2.5)
+        assert m.stats()["query"] == 0  # refused for load: no extra lookups
+
+
+@pytest.mark.parametrize(
+    ("faults", "error"),
+    [
+        ({"http_5xx_rate": 1.0}, ServerError),
+        ({"http_429_rate": 1.0, "retry_after": 0.05}, RateLimited),
+        ({"drop_rate": 1.0}, ConnectionLost),
+        ({"malformed_rate": 1.0}, MalformedResponse),
+        ({"hang_rate": 1.0, "hang_seconds": 5.0}, ProviderTimeout),
+    ],
+    ids=["5xx", "429", "dropped", "malformed", "hanging"],
+)
+def test_poll_faults_surface_after_the_tolerated_retries(
+    faults: dict[str, Any], error: type[Exception]
+) -> None:
+    with running_mock(faulty(fault_endpoints=("status",), **faults)) as m:
+        with pytest.raises(error):
+            run(submit_and_wait(m, "poll-1", poll_retries=1, request_timeout=0.5))
+        assert m.stats()["status"] == 2  # one try + one tolerated retry
+
+
+def test_a_few_poll_faults_are_absorbed() -> None:
+    config = faulty(http_5xx_rate=1.0, drop_rate=1.0, fault_endpoints=("status",), fault_limit=3)
+    with running_mock(config) as m:
+        _, outcome, _ = run(submit_and_wait(m, "flaky-1", poll_retries=3))
+        assert outcome.status == "completed"
+        stats = m.stats()
+        assert stats["fault_drop"] + stats["fault_http_5xx"] == 3
+
+
+def test_slow_answers_still_complete() -> None:
+    config = faulty(slow_rate=1.0, slow_seconds=0.2, fault_endpoints=("create", "status"))
+    with running_mock(config) as m:
+        _, outcome, _ = run(submit_and_wait(m, "slow-2"))
+        assert outcome.status == "completed" and m.stats()["fault_slow"] >= 2
+
+
+def test_concurrency_limit_is_answered_with_e1() -> None:
+    with running_mock(MockConfig(queue_seconds=5, max_concurrent=1)) as m:
+
+        async def scenario() -> None:
+            async with KirinBackend(profile_for(m), api_key=KEY) as kirin:
+                await kirin.submit(PAYLOAD, "busy-1")
+                await kirin.submit(PAYLOAD, "busy-2")
+
+        with pytest.raises(ResourceInsufficient, match=api.E1_RESOURCE_INSUFFICIENT):
+            run(scenario())
+        assert m.stats()["rejected_concurrency"] == 1
+
+
+def test_truncated_download_leaves_nothing_behind(tmp_path: Path) -> None:
+    with running_mock(faulty(truncate_rate=1.0)) as m:
+
+        async def scenario() -> None:
+            async with KirinBackend(profile_for(m), api_key=KEY) as kirin:
+                remote = await kirin.submit(PAYLOAD, "trunc-1")
+                outcome = await kirin.wait(remote)
+                await kirin.download(outcome, tmp_path / "trunc-1.mp4")
+
+        with pytest.raises(DownloadError, match=r"broke off|bytes"):
+            run(scenario())
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_expired_output_url_is_refused_and_a_fresh_one_works(tmp_path: Path) -> None:
+    with running_mock(faulty(url_expiry_seconds=1)) as m:
+
+        async def scenario() -> Any:
+            async with KirinBackend(profile_for(m), api_key=KEY) as kirin:
+                remote = await kirin.submit(PAYLOAD, "exp-1")
+                stale = await kirin.wait(remote)
+                await asyncio.sleep(2.1)
+                with pytest.raises(DownloadError, match="HTTP 403"):
+                    await kirin.download(stale, tmp_path / "exp-1.mp4")
+                fresh = await kirin.wait(remote)  # a finished task answers at once
+                return await kirin.download(fresh, tmp_path / "exp-1.mp4")
+
+        info = run(scenario())
+        assert probe(info.path).duration == pytest.approx(3.0, abs=0.1)
+        assert m.stats()["rejected_expired"] == 1
+
+
+def test_fault_draws_are_reproducible_with_a_seed() -> None:
+    def outcomes(seed: int) -> list[str]:
+        config = faulty(seed=seed, http_5xx_rate=0.5, fault_endpoints=("query",))
+        with running_mock(config) as m:
+
+            async def scenario() -> list[str]:
+                results = []
+                async with KirinBackend(profile_for(m), api_key=KEY) as kirin:
+                    for i in range(8):
+                        try:
+                            await kirin.find(f"seed-{i}")
+                            results.append("ok")
+                        except ServerError:
+                            results.append("5xx")
+                return results
+
+            return run(scenario())
+
+    first = outcomes(7)
+    assert first == outcomes(7)
+    assert "ok" in first and "5xx" in first
+
+
+def test_stats_endpoint_counts_every_request(mock: MockHandle) -> None:
+    before = httpx.get(f"{mock.base_url}/_mock/stats").json()
+    httpx.get(f"{mock.base_url}/v1/videos/omni-video/nope", headers={"Authorization": "Bearer k"})
+    httpx.get(f"{mock.base_url}/v1/videos/omni-video", params={"external_task_id": "x"})
+    after = httpx.get(f"{mock.base_url}/_mock/stats").json()
+    assert after["status"] == before["status"] + 1
+    assert after["query"] == before["query"] + 1
+    assert after["total"] == before["total"] + 2
+    assert set(after) >= {"create", "status", "query", "download", "create_by_external_id"}
+
+
+def test_config_from_options_and_json(tmp_path: Path) -> None:
+    config = MockConfig.from_options(e1_rate="0.25", max_concurrent="3", fault_endpoints="create")
+    assert (config.e1_rate, config.max_concurrent, config.fault_endpoints) == (0.25, 3, ("create",))
+    file = tmp_path / "mock.json"
+    file.write_text(json.dumps({"seed": 4, "http_429_rate": 0.1, "work_dir": str(tmp_path)}))
+    assert MockConfig.from_json(file) == MockConfig(seed=4, http_429_rate=0.1, work_dir=tmp_path)
+    with pytest.raises(UsageError, match="unknown"):
+        MockConfig.from_options(e4_rate=1)
+    with pytest.raises(UsageError, match="between 0 and 1"):
+        MockConfig.from_options(e1_rate=2)
