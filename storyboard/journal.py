@@ -1,0 +1,162 @@
+"""The run journal: an SQLite database (WAL) in the build directory.
+
+Every task's state, remote ids, attempts, timestamps and billed cost are
+written before and after every remote call, each write its own committed
+transaction. After `kill -9` the next run reads it back: a task that was
+submitted is re-attached by its remote id (or found by its external id),
+never created again; a finished clip is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.errors import JournalError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id          TEXT PRIMARY KEY,
+    cache_key        TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    attempt          INTEGER NOT NULL DEFAULT 0,
+    external_task_id TEXT,
+    remote           TEXT,
+    outcome          TEXT,
+    error            TEXT,
+    cost_usd         REAL,
+    cache_hit        INTEGER NOT NULL DEFAULT 0,
+    seconds          REAL,
+    started_at       REAL,
+    updated_at       REAL NOT NULL,
+    finished_at      REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      REAL NOT NULL,
+    task_id TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    detail  TEXT
+);
+"""
+
+# States: pending -> submitting -> submitted -> completed -> done
+#                               \-> failed | skipped
+FINISHED = ("done", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    task_id: str
+    cache_key: str
+    state: str
+    attempt: int
+    external_task_id: str | None
+    remote: dict[str, Any] | None
+    outcome: dict[str, Any] | None
+    error: str | None
+    cost_usd: float | None
+    cache_hit: bool
+    seconds: float | None
+    started_at: float | None
+    finished_at: float | None
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open the run journal {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise JournalError(f"run journal {self.path}: {exc}") from exc
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        row = self._exec(
+            "SELECT task_id, cache_key, state, attempt, external_task_id, remote, outcome, error,"
+            " cost_usd, cache_hit, seconds, started_at, finished_at FROM tasks WHERE task_id = ?",
+            (task_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return TaskRecord(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            json.loads(row[5]) if row[5] else None,
+            json.loads(row[6]) if row[6] else None,
+            row[7],
+            row[8],
+            bool(row[9]),
+            row[10],
+            row[11],
+            row[12],
+        )
+
+    def begin(self, task_id: str, cache_key: str) -> TaskRecord:
+        """The task's record, fresh when it is new or its payload changed since."""
+        record = self.get(task_id)
+        if record is not None and record.cache_key == cache_key:
+            return record
+        now = time.time()
+        self._exec(
+            "INSERT OR REPLACE INTO tasks (task_id, cache_key, state, attempt, updated_at)"
+            " VALUES (?, ?, 'pending', 0, ?)",
+            (task_id, cache_key, now),
+        )
+        self.event(task_id, "begin", {"cache_key": cache_key})
+        record = self.get(task_id)
+        assert record is not None
+        return record
+
+    def update(self, task_id: str, **fields: Any) -> None:
+        """Set columns of one task (dicts are stored as JSON) and log the change."""
+        now = time.time()
+        values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        values["updated_at"] = now
+        if fields.get("state") == "submitting" and self._started(task_id) is None:
+            values["started_at"] = now
+        if fields.get("state") in FINISHED:
+            values["finished_at"] = now
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self._exec(f"UPDATE tasks SET {cols} WHERE task_id = ?", (*values.values(), task_id))
+        detail = {k: v for k, v in fields.items() if k not in ("outcome", "remote")}
+        self.event(task_id, str(fields.get("state", "update")), detail)
+
+    def _started(self, task_id: str) -> float | None:
+        row = self._exec("SELECT started_at FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return row[0] if row else None
+
+    def event(self, task_id: str, kind: str, detail: dict[str, Any] | None = None) -> None:
+        self._exec(
+            "INSERT INTO events (at, task_id, kind, detail) VALUES (?, ?, ?, ?)",
+            (time.time(), task_id, kind, json.dumps(detail or {}, default=str)),
+        )
+
+    def attempts(self, task_id: str, kind: str) -> int:
+        row = self._exec(
+            "SELECT COUNT(*) FROM events WHERE task_id = ? AND kind = ?", (task_id, kind)
+        ).fetchone()
+        return int(row[0])
+
+    def billed(self) -> float:
+        row = self._exec("SELECT COALESCE(SUM(cost_usd), 0) FROM tasks").fetchone()
+        return float(row[0])

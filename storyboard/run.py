@@ -1,0 +1,466 @@
+"""The run stage: execute a plan's task graph on a backend.
+
+A task starts as soon as its dependencies are done. Concurrency is bounded
+and adaptive (halved on E1/429, regained slowly). Transient failures are
+retried with jittered exponential backoff; a permanent one fails its task,
+whose descendants are skipped while independent branches finish. Every
+remote step is journaled before and after, and `find` (T3) runs before any
+`submit`, so a killed run resumes without creating a task twice. Clips are
+verified by probing and stored in the content-addressed cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from storyboard.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
+from storyboard.cache import ClipCache
+from storyboard.errors import (
+    BudgetExceeded,
+    DownloadError,
+    MediaError,
+    ProviderError,
+    RateLimited,
+    ResourceInsufficient,
+    TaskFailed,
+    TaskResponseError,
+    TransientProviderError,
+)
+from storyboard.journal import Journal
+from storyboard.media import MediaInfo, extract_frame, probe
+
+EventSink = Callable[[dict[str, Any]], None]
+FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    jobs: int = 4
+    max_cost: float | None = None
+    force: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None  # tasks to (re)run; others only from cache
+    max_attempts: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+    seed: int | None = None
+
+
+@dataclass
+class TaskResult:
+    id: str
+    status: str  # done | cached | failed | skipped
+    attempts: int = 0
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+    cache_hit: bool = False
+    error: str | None = None
+    clip: Path | None = None
+    duration: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+            "cost_usd": round(self.cost_usd, 4),
+            "cache_hit": self.cache_hit,
+            "error": self.error,
+            "clip": str(self.clip) if self.clip else None,
+            "duration": self.duration,
+        }
+
+
+@dataclass
+class RunReport:
+    results: dict[str, TaskResult] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("done", "cached") for r in self.results.values())
+
+    @property
+    def billed(self) -> float:
+        return sum(r.cost_usd for r in self.results.values())
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results.values() if r.status == status)
+
+
+class AdaptiveLimit:
+    """A semaphore whose size halves on back-pressure and grows back one by one."""
+
+    def __init__(self, limit: int) -> None:
+        self.ceiling = max(1, limit)
+        self.limit = self.ceiling
+        self.active = 0
+        self._streak = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+
+    async def release(self, *, ok: bool) -> None:
+        async with self._cond:
+            self.active -= 1
+            if ok:
+                self._streak += 1
+                if self.limit < self.ceiling and self._streak >= self.limit:
+                    self.limit += 1
+                    self._streak = 0
+            self._cond.notify_all()
+
+    def back_off(self) -> None:
+        self.limit = max(1, self.limit // 2)
+        self._streak = 0
+
+
+class _Skip(Exception):
+    """The task is not run; the message says why."""
+
+
+class Executor:
+    def __init__(
+        self,
+        plan: dict[str, Any],
+        build_dir: Path,
+        backend: Backend,
+        *,
+        cache: ClipCache,
+        journal: Journal,
+        story_dir: Path,
+        events: EventSink | None = None,
+        options: RunOptions = RunOptions(),
+    ) -> None:
+        self.plan = plan
+        self.tasks = {t["id"]: t for t in plan["tasks"]}
+        self.build_dir = build_dir
+        self.clips_dir = build_dir / "clips"
+        self.frames_dir = build_dir / "frames"
+        self.backend = backend
+        self.cache = cache
+        self.journal = journal
+        self.story_dir = story_dir
+        self.emit = events or (lambda event: None)
+        self.options = options
+        self.limit = AdaptiveLimit(options.jobs)
+        self.random = random.Random(options.seed)
+        self.results: dict[str, TaskResult] = {}
+        self.video_urls: dict[str, str] = {}
+        self.remotes: dict[str, RemoteTask] = {}
+        self.in_flight: dict[str, float] = {}
+        self.billed = 0.0
+        self._done: dict[str, asyncio.Event] = {}
+
+    # --- budget -------------------------------------------------------------------
+    def pending_cost(self) -> float:
+        """Estimated cost of every task the cache cannot serve (what a run would spend)."""
+        return sum(
+            t["estimated_cost_usd"]
+            for t in self.plan["tasks"]
+            if self._wanted(t["id"])
+            and (t["id"] in self.options.force or self.cache.get(t["cache_key"]) is None)
+        )
+
+    def _check_budget(self, task: dict[str, Any]) -> None:
+        cap = self.options.max_cost
+        if cap is None:
+            return
+        projected = self.billed + sum(self.in_flight.values()) + task["estimated_cost_usd"]
+        if projected > cap + 1e-9:
+            raise _Skip(
+                f"budget: billed ${self.billed:.2f} + in flight ${sum(self.in_flight.values()):.2f}"
+                f" + this task ${task['estimated_cost_usd']:.2f} would pass --max-cost ${cap:.2f}"
+            )
+
+    # --- the graph ------------------------------------------------------------------
+    def _wanted(self, task_id: str) -> bool:
+        return self.options.only is None or task_id in self.options.only
+
+    async def run(self) -> RunReport:
+        cap = self.options.max_cost
+        if cap is not None and self.pending_cost() > cap + 1e-9:
+            raise BudgetExceeded(
+                f"the plan would cost ${self.pending_cost():.2f}, over --max-cost ${cap:.2f}; "
+                "nothing was sent"
+            )
+        start = time.monotonic()
+        self._done = {tid: asyncio.Event() for tid in self.tasks}
+        self.emit({"event": "run_started", "tasks": len(self.tasks), "backend": self.backend.name})
+        async with asyncio.TaskGroup() as group:
+            for task_id in self.tasks:
+                group.create_task(self._guarded(task_id))
+        report = RunReport(self.results, time.monotonic() - start)
+        self.emit(
+            {
+                "event": "run_finished",
+                "ok": report.ok,
+                "billed_usd": round(report.billed, 4),
+                "seconds": round(report.wall_seconds, 3),
+            }
+        )
+        return report
+
+    async def _guarded(self, task_id: str) -> None:
+        task = self.tasks[task_id]
+        started = time.monotonic()
+        try:
+            for dep in task["depends_on"]:
+                await self._done[dep].wait()
+                if self.results[dep].status not in ("done", "cached"):
+                    raise _Skip(f"upstream {dep} {self.results[dep].status}")
+            result = await self._run_task(task)
+        except _Skip as why:
+            result = TaskResult(task_id, "skipped", error=str(why))
+            self.journal.begin(task_id, task["cache_key"])
+            self.journal.update(task_id, state="skipped", error=str(why))
+            self.emit({"event": "task_skipped", "task": task_id, "reason": str(why)})
+        except (ProviderError, MediaError) as exc:
+            result = TaskResult(task_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            result.attempts = self.journal.attempts(task_id, "submitting") or 1
+            self.journal.update(task_id, state="failed", error=result.error)
+            self.emit({"event": "task_failed", "task": task_id, "error": result.error})
+        result.seconds = time.monotonic() - started
+        self.results[task_id] = result
+        self._done[task_id].set()
+
+    # --- one task ---------------------------------------------------------------------
+    async def _run_task(self, task: dict[str, Any]) -> TaskResult:
+        task_id, key = task["id"], task["cache_key"]
+        clip = self.clips_dir / f"{task_id}.mp4"
+        forced = task_id in self.options.force
+        hit = None if forced else self.cache.get(key)
+        if hit is not None:
+            return self._from_cache(task, hit.clip, hit.meta, clip)
+        if not self._wanted(task_id):
+            raise _Skip("not selected and not in the cache")
+        record = self.journal.begin(task_id, key)
+        attempt = max(1, record.attempt)
+        if forced and record.state in ("done", "pending", "failed", "skipped"):
+            attempt = record.attempt + 1  # a new external id: the old task is not reused
+            record = self.journal.get(task_id) or record
+            self.journal.update(task_id, state="pending", attempt=attempt, remote=None)
+            record = self.journal.get(task_id) or record
+        base_id = task["payload"]["external_task_id"]
+        remote = RemoteTask.from_json(record.remote) if record.remote else None
+        if remote is not None and record.state in ("submitted", "completed"):
+            self.emit({"event": "task_reattached", "task": task_id, "remote": remote.task_id})
+        failures = 0
+        while True:
+            try:
+                outcome, remote = await self._attempt(task, attempt, base_id, remote)
+                info = await self._download(task, remote, outcome, clip)
+                break
+            except TransientProviderError as exc:
+                failures += 1
+                if isinstance(exc, ResourceInsufficient | RateLimited):
+                    self.limit.back_off()
+                task_failed = isinstance(exc, TaskFailed | TaskResponseError) or (
+                    isinstance(exc, ResourceInsufficient) and remote is not None
+                )
+                if task_failed:
+                    attempt += 1  # the provider finished that task as failed: a new one
+                    remote = None
+                    self.journal.update(
+                        task_id, state="pending", attempt=attempt, remote=None, error=str(exc)
+                    )
+                if failures >= self.options.max_attempts:
+                    raise
+                delay = self._backoff(failures, exc)
+                self.emit(
+                    {
+                        "event": "task_retry",
+                        "task": task_id,
+                        "attempt": failures + 1,
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "delay": round(delay, 2),
+                    }
+                )
+                await asyncio.sleep(delay)
+        cost = outcome.cost_usd or 0.0
+        meta = {
+            "task": task_id,
+            "duration": info.duration,
+            "cost_usd": cost,
+            "remote": remote.to_json(),
+            "video_url": outcome.video_url,
+            "backend": self.backend.name,
+        }
+        self.cache.put(task["cache_key"], clip, meta)
+        self.video_urls[task_id] = outcome.video_url
+        self.remotes[task_id] = remote
+        self.journal.update(
+            task_id, state="done", cost_usd=cost, seconds=info.duration, cache_hit=0
+        )
+        self.emit(
+            {"event": "task_done", "task": task_id, "cost_usd": cost, "duration": info.duration}
+        )
+        return TaskResult(
+            task_id, "done", attempts=attempt, cost_usd=cost, clip=clip, duration=info.duration
+        )
+
+    def _backoff(self, failures: int, exc: ProviderError) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            return min(self.options.backoff_max, exc.retry_after)
+        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2 ** (failures - 1))
+        return ceiling * self.random.uniform(0.5, 1.0)
+
+    async def _attempt(
+        self, task: dict[str, Any], attempt: int, base_id: str, remote: RemoteTask | None
+    ) -> tuple[Outcome, RemoteTask]:
+        """Submit (or re-attach) and wait, holding one concurrency slot."""
+        task_id = task["id"]
+        await self.limit.acquire()
+        ok = False
+        self.in_flight[task_id] = task["estimated_cost_usd"]
+        try:
+            if remote is None:
+                ext = attempt_external_id(base_id, attempt)
+                remote = await self.backend.find(ext)
+                if remote is None:
+                    self.in_flight.pop(task_id, None)
+                    self._check_budget(task)
+                    self.in_flight[task_id] = task["estimated_cost_usd"]
+                    payload = await self._resolve(task)
+                    self.journal.update(
+                        task_id, state="submitting", attempt=attempt, external_task_id=ext
+                    )
+                    self.emit({"event": "task_submitted", "task": task_id, "attempt": attempt})
+                    remote = await self.backend.submit(payload, ext, label=task_id)
+                else:
+                    self.emit({"event": "task_found", "task": task_id, "remote": remote.task_id})
+                self.journal.update(
+                    task_id,
+                    state="submitted",
+                    attempt=attempt,
+                    external_task_id=remote.external_task_id,
+                    remote=remote.to_json(),
+                )
+
+            def status(name: str) -> None:
+                self.emit({"event": "task_status", "task": task_id, "status": name})
+
+            outcome = await self.backend.wait(remote, on_status=status)
+            self.journal.update(
+                task_id, state="completed", outcome=outcome.to_json(), cost_usd=outcome.cost_usd
+            )
+            if outcome.cost_usd:
+                self.billed += outcome.cost_usd
+            ok = True
+            return outcome, remote
+        finally:
+            self.in_flight.pop(task_id, None)
+            await self.limit.release(ok=ok)
+
+    async def _download(
+        self, task: dict[str, Any], remote: RemoteTask, outcome: Outcome, clip: Path
+    ) -> MediaInfo:
+        """Download and verify; an expired or broken URL is refreshed by polling again."""
+        for tries in range(3):
+            try:
+                info = await self.backend.download(outcome, clip)
+                self._verify(task, info)
+                return info
+            except DownloadError:
+                if tries == 2:
+                    raise
+                outcome = await self.backend.wait(remote)
+        raise AssertionError("unreachable")
+
+    def _verify(self, task: dict[str, Any], info: MediaInfo) -> None:
+        expected = float(task["seconds"])
+        if not info.has_video:
+            raise DownloadError(f"{task['id']}: the clip has no video stream")
+        if expected and abs(info.duration - expected) > FRAME_TOLERANCE + 0.05:
+            raise DownloadError(
+                f"{task['id']}: the clip lasts {info.duration:.3f} s, the plan says {expected:g} s"
+            )
+
+    def _from_cache(
+        self, task: dict[str, Any], source: Path, meta: dict[str, Any], clip: Path
+    ) -> TaskResult:
+        task_id = task["id"]
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        if not clip.is_file() or clip.stat().st_size != source.stat().st_size:
+            tmp = clip.with_suffix(".mp4.tmp")
+            tmp.write_bytes(source.read_bytes())
+            tmp.replace(clip)
+        if meta.get("remote"):
+            self.remotes[task_id] = RemoteTask.from_json(meta["remote"])
+        if meta.get("video_url"):
+            self.video_urls[task_id] = meta["video_url"]
+        self.journal.begin(task_id, task["cache_key"])
+        self.journal.update(
+            task_id, state="done", cache_hit=1, cost_usd=0.0, seconds=meta.get("duration")
+        )
+        self.emit({"event": "task_cached", "task": task_id})
+        return TaskResult(
+            task_id, "cached", cache_hit=True, clip=clip, duration=meta.get("duration")
+        )
+
+    # --- placeholders ---------------------------------------------------------------------
+    async def _resolve(self, task: dict[str, Any]) -> dict[str, Any]:
+        """The payload with every `${...}` placeholder replaced by its run-time value."""
+        payload = task["payload"]
+        out = dict(payload)
+        if "image_list" in payload:
+            out["image_list"] = [
+                {**item, "image_url": await self._value(item["image_url"])}
+                for item in payload["image_list"]
+            ]
+        if "video_list" in payload:
+            out["video_list"] = [
+                {**item, "video_url": await self._value(item["video_url"])}
+                for item in payload["video_list"]
+            ]
+        return out
+
+    async def _value(self, text: str) -> str:
+        if not (text.startswith("${") and text.endswith("}")):
+            return text
+        kind, _, rest = text[2:-1].partition(":")
+        if kind == "file":
+            return (self.story_dir / rest).resolve().as_uri()
+        source, _, what = rest.partition(":")
+        if what in ("last_frame", "first_frame"):
+            return await asyncio.to_thread(self._frame_base64, source, what.split("_")[0])
+        if what == "video_url":
+            return await self._video_url(source)
+        raise TaskFailed(f"unknown placeholder {text}")
+
+    def _frame_base64(self, source: str, which: str) -> str:
+        png = self.frames_dir / f"{source}.{which}.png"
+        extract_frame(self.clips_dir / f"{source}.mp4", png, which=which)
+        with Image.open(png) as img:
+            buf = io.BytesIO()
+            img.convert("RGB").save(buf, format="JPEG", quality=92)
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    async def _video_url(self, source: str) -> str:
+        """The upstream clip's URL, refreshed through the backend (output URLs expire).
+
+        If the backend no longer knows the upstream task (a clip from another
+        build's cache, say), the local clip is offered as a file URL: local
+        backends and the mock read it; a real provider refuses it with E3.
+        """
+        remote = self.remotes.get(source)
+        if remote is not None and remote.backend == self.backend.name:
+            try:
+                return (await self.backend.wait(remote)).video_url
+            except ProviderError:
+                pass
+        local = self.clips_dir / f"{source}.mp4"
+        probe(local)  # raises ProbeError if there is no clip at all
+        return local.resolve().as_uri()
