@@ -609,9 +609,15 @@ def _server(app: Starlette, host: str, port: int, log_level: str) -> uvicorn.Ser
     )
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, config: MockConfig | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    config: MockConfig | None = None,
+    *,
+    log_level: str = "info",
+) -> None:
     """Serve the mock in the foreground until interrupted (the CLI's `mock-server`)."""
-    _server(create_app(config), host, port, "info").run()
+    _server(create_app(config), host, port, log_level).run()
 
 
 @dataclass
@@ -631,14 +637,16 @@ class MockHandle:
 
 
 @contextlib.contextmanager
-def running_mock(config: MockConfig | None = None) -> Iterator[MockHandle]:
+def running_mock(
+    config: MockConfig | None = None, *, log_level: str = "warning"
+) -> Iterator[MockHandle]:
     """Run the mock on a free port of 127.0.0.1 for the duration of a `with` block."""
     app = create_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = _server(app, "127.0.0.1", port, "warning")
+    server = _server(app, "127.0.0.1", port, log_level)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"mock-server-{port}"
     )

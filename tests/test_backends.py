@@ -1,0 +1,219 @@
+"""The backend interface from the executor's side: the preview backend, and key secrecy.
+
+The preview backend must behave like a provider for the executor (find
+after a crash, idempotent wait, atomic download); the kirin backend must
+never let the API key reach a log line, an exception or a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from storyboard import api
+from storyboard.backends import attempt_external_id, create_backend
+from storyboard.backends.base import Backend, Outcome, RemoteTask
+from storyboard.backends.kirin import REDACTOR, KirinBackend
+from storyboard.backends.preview import PreviewBackend
+from storyboard.errors import (
+    AuthenticationError,
+    DownloadError,
+    ProviderError,
+    TaskCreationError,
+    UsageError,
+)
+from storyboard.mock_server import MockConfig, running_mock
+from storyboard.provider import ProviderProfile
+
+PAYLOAD: dict[str, Any] = {
+    "model": api.MODEL,
+    "prompt": "a lighthouse at dawn",
+    "duration": "3",
+    "sound": "off",
+    "mode": "std",
+    "aspect_ratio": "16:9",
+}
+
+
+# --- the interface ----------------------------------------------------------------------
+
+
+def test_factory_and_interface(tmp_path: Path) -> None:
+    preview = create_backend("preview", work_dir=tmp_path)
+    assert isinstance(preview, Backend)
+    assert (preview.name, preview.spends_money) == ("preview", False)
+    assert (KirinBackend.name, KirinBackend.spends_money) == ("kirin", True)
+    with pytest.raises(UsageError, match="unknown backend"):
+        create_backend("veo", work_dir=tmp_path)
+
+
+def test_records_survive_a_journal_round_trip() -> None:
+    remote = RemoteTask("kirin", "t1", "sb-abc", "queued")
+    assert RemoteTask.from_json(remote.to_json()) == remote
+    outcome = Outcome("kirin", "t1", "sb-abc", "completed", "https://x/y.mp4", 3.0, 0.25, {"a": 1})
+    assert Outcome.from_json(outcome.to_json()) == outcome
+
+
+def test_attempt_ids_are_stable_and_distinct() -> None:
+    assert attempt_external_id("sb-abc", 1) == "sb-abc"
+    assert attempt_external_id("sb-abc", 2) == "sb-abc-r2"
+    assert attempt_external_id("sb-abc", 2) != attempt_external_id("sb-abc", 3)
+
+
+# --- the preview backend ----------------------------------------------------------------------
+
+
+def test_preview_renders_finds_after_a_crash_and_downloads(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+
+    async def first_run() -> RemoteTask:
+        async with PreviewBackend(work) as backend:
+            assert await backend.find("sb-1") is None
+            return await backend.submit(PAYLOAD, "sb-1", label="arrival")
+
+    async def resumed_run() -> tuple[RemoteTask | None, Outcome, Any, list[str]]:
+        seen: list[str] = []
+        async with PreviewBackend(work) as backend:  # a fresh process after a crash
+            found = await backend.find("sb-1")
+            assert found is not None
+            outcome = await backend.wait(found, on_status=seen.append)
+            info = await backend.download(outcome, tmp_path / "clips" / "arrival.mp4")
+            again = await backend.find("sb-1")
+            return again, outcome, info, seen
+
+    remote = asyncio.run(first_run())
+    assert remote.status == "queued"
+    again, outcome, info, seen = asyncio.run(resumed_run())
+    assert seen == ["processing", "completed"]
+    assert again is not None and again.status == "completed"
+    assert outcome.cost_usd == 0.0
+    assert outcome.duration == pytest.approx(3.0, abs=0.1)
+    assert info.path == tmp_path / "clips" / "arrival.mp4"
+    assert (info.width, info.height) == api.frame_size("std", "16:9")
+    assert [p.name for p in (tmp_path / "clips").iterdir()] == ["arrival.mp4"]
+
+
+def test_preview_never_fetches_from_the_network(tmp_path: Path) -> None:
+    payload = {
+        **PAYLOAD,
+        "video_list": [{"video_url": "https://cdn.example.com/a.mp4", "refer_type": "feature"}],
+    }
+
+    async def scenario() -> None:
+        async with PreviewBackend(tmp_path) as backend:
+            remote = await backend.submit(payload, "sb-net")
+            await backend.wait(remote)
+
+    with pytest.raises(TaskCreationError, match="offline"):
+        asyncio.run(scenario())
+
+
+# --- the key never leaks ------------------------------------------------------------------------
+
+SECRET = "sk-SECRET-9f2c7e41-never-log-me"
+WRONG = "sk-WRONG-5d1e0b77-never-log-me"
+
+
+def test_redactor_scrubs_a_record_that_carries_the_key() -> None:
+    REDACTOR.install(SECRET)
+    record = logging.LogRecord("httpx", logging.DEBUG, __file__, 1, "hdr %s", (SECRET,), None)
+    REDACTOR.filter(record)
+    assert SECRET not in record.getMessage() and "***" in record.getMessage()
+
+
+def test_api_key_is_absent_from_every_log_line_exception_and_file(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KIRIN_API_KEY", SECRET)
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "storyboard", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    config = MockConfig(
+        api_key=SECRET,
+        queue_seconds=0.05,
+        process_seconds=0.1,
+        work_dir=tmp_path / "mock",
+        seed=3,
+        http_5xx_rate=0.5,
+        fault_endpoints=("status",),
+        fault_limit=2,
+        url_expiry_seconds=60,
+    )
+    errors: list[BaseException] = []
+
+    async def scenario(base_url: str) -> None:
+        profile = ProviderProfile(base_url=base_url, poll_initial=0.05, poll_max=0.1)
+        async with KirinBackend(profile) as kirin:  # the key comes from the environment
+            remote = await kirin.submit(PAYLOAD, "secret-1")
+            outcome = await kirin.wait(remote)
+            await kirin.download(outcome, tmp_path / "clips" / "secret-1.mp4")
+            assert repr(kirin).find(SECRET) == -1
+            try:
+                await kirin.submit({**PAYLOAD, "aspect_ratio": "4:3"}, "secret-2")
+            except ProviderError as exc:
+                errors.append(exc)
+        async with KirinBackend(profile, api_key=WRONG) as wrong:
+            try:
+                await wrong.find("secret-1")
+            except AuthenticationError as exc:
+                errors.append(exc)
+
+    with running_mock(config, log_level="trace") as mock:
+        asyncio.run(scenario(mock.base_url))
+        assert mock.stats()["fault_http_5xx"] == 2
+
+    assert (tmp_path / "clips" / "secret-1.mp4").is_file()
+    assert [type(e) for e in errors] == [TaskCreationError, AuthenticationError]
+    out, err = capfd.readouterr()
+    texts = [caplog.text, out, err]
+    texts += [r.getMessage() for r in caplog.records]
+    texts += ["".join(traceback.format_exception(e)) for e in errors]
+    assert len(caplog.records) > 5  # the run really was logged at DEBUG
+    for text in texts:
+        assert SECRET not in text and WRONG not in text
+    assert "***" not in caplog.text  # not even the redactor had to step in
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) >= 2  # the mock's clip and the downloaded one at least
+    for path in written:
+        data = path.read_bytes()
+        assert SECRET.encode() not in data and WRONG.encode() not in data, path
+
+
+def test_kirin_backend_repr_and_errors_hide_the_key() -> None:
+    kirin = KirinBackend(ProviderProfile(base_url="http://127.0.0.1:9"), api_key=SECRET)
+    assert SECRET not in repr(kirin) and SECRET not in repr(kirin._client.auth)
+    asyncio.run(kirin.aclose())
+
+
+def test_key_is_only_sent_to_the_provider_origin(tmp_path: Path) -> None:
+    """Output URLs point at CDNs: the bearer key must not travel there."""
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.host] = request.headers.get("Authorization")
+        if request.url.host == "cdn.example.com":
+            return httpx.Response(404)
+        return httpx.Response(200, json={"task_id": "t1", "status": "queued"})
+
+    profile = ProviderProfile(base_url="https://api.example.com")
+    cdn = Outcome("kirin", "t1", "origin-1", "completed", "https://cdn.example.com/c.mp4")
+
+    async def scenario() -> None:
+        transport = httpx.MockTransport(handler)
+        async with KirinBackend(profile, api_key=SECRET, transport=transport) as kirin:
+            await kirin.submit(PAYLOAD, "origin-1")
+            await kirin.download(cdn, tmp_path / "c.mp4")
+
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        asyncio.run(scenario())
+    assert seen == {"api.example.com": f"Bearer {SECRET}", "cdn.example.com": None}
+    assert list(tmp_path.iterdir()) == []
