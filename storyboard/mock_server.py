@@ -72,7 +72,7 @@ _FAULT_TARGETS = {"truncate": ("download",), "malformed": ("create", "status", "
 class MockConfig:
     """How the mock behaves. Rates are probabilities per request (or per task for E1/E2)."""
 
-    api_key: str | None = None  # None: any non-empty bearer key is accepted
+    api_key: str | None = field(default=None, repr=False)  # None: any non-empty key
     seed: int = 0
     queue_seconds: float = 0.2  # time a task stays `queued`
     process_seconds: float = 0.5  # at least this long `processing` (longer if rendering is)

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from storyboard.errors import EnvironmentProblem
 
@@ -87,7 +88,7 @@ class ProviderProfile:
 
     def status_url(self, task_id: str) -> str:
         """The S1-S5 status URL of one task."""
-        return self.url(self.status_path.format(task_id=task_id))
+        return self.url(self.status_path.format(task_id=quote(task_id, safe="")))
 
     def is_terminal(self, status: str) -> bool:
         return status in self.completed_statuses or status in self.failed_statuses

@@ -47,7 +47,7 @@ def test_base_url_is_required_to_build_urls() -> None:
     with pytest.raises(EnvironmentProblem, match=BASE_URL_ENV):
         ProviderProfile().url("/v1/videos/omni-video")
     p = ProviderProfile(base_url="http://gw.local/kirin/")
-    assert p.status_url("t 1") == "http://gw.local/kirin/v1/videos/omni-video/t 1"
+    assert p.status_url("t 1") == "http://gw.local/kirin/v1/videos/omni-video/t%201"
     assert p.url("https://cdn.example.com/x.mp4") == "https://cdn.example.com/x.mp4"
 
 
