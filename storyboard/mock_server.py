@@ -195,7 +195,7 @@ class MockState:
 
     def stats(self) -> dict[str, Any]:
         kinds = [*ENDPOINTS, "total", *(f"fault_{k}" for k in (*FAULT_KINDS, "e1", "e2", "e3"))]
-        counts = {kind: self.counts.get(kind, 0) for kind in kinds}
+        counts: dict[str, Any] = {kind: self.counts.get(kind, 0) for kind in kinds}
         counts.update(self.counts)
         counts["create_by_external_id"] = dict(self.creates_by_external_id)
         counts["tasks"] = len(self.tasks)

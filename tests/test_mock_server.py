@@ -27,6 +27,7 @@ from storyboard.errors import (
     DownloadError,
     EnvironmentProblem,
     MalformedResponse,
+    ProviderError,
     ProviderTimeout,
     RateLimited,
     ResourceInsufficient,
@@ -151,7 +152,7 @@ def test_queued_and_processing_until_the_wait_times_out() -> None:
     ],
     ids=["E1", "E2"],
 )
-def test_failed_tasks_raise_transient_errors(config: MockConfig, error: type[Exception]) -> None:
+def test_failed_tasks_raise_transient_errors(config: MockConfig, error: type[ProviderError]) -> None:
     with running_mock(
         dataclasses.replace(FAST, e1_rate=config.e1_rate, e2_rate=config.e2_rate)
     ) as m:
@@ -252,7 +253,7 @@ def faulty(**faults: Any) -> MockConfig:
     ids=["5xx", "dropped", "malformed", "hanging"],
 )
 def test_create_faults_raise_typed_transient_errors(
-    faults: dict[str, Any], error: type[Exception]
+    faults: dict[str, Any], error: type[ProviderError]
 ) -> None:
     with running_mock(faulty(fault_endpoints=("create",), **faults)) as m:
         with pytest.raises(error) as caught:
@@ -281,7 +282,7 @@ def test_429_carries_retry_after() -> None:
     ids=["5xx", "429", "dropped", "malformed", "hanging"],
 )
 def test_poll_faults_surface_after_the_tolerated_retries(
-    faults: dict[str, Any], error: type[Exception]
+    faults: dict[str, Any], error: type[ProviderError]
 ) -> None:
     with running_mock(faulty(fault_endpoints=("status",), **faults)) as m:
         with pytest.raises(error):
