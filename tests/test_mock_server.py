@@ -152,7 +152,9 @@ def test_queued_and_processing_until_the_wait_times_out() -> None:
     ],
     ids=["E1", "E2"],
 )
-def test_failed_tasks_raise_transient_errors(config: MockConfig, error: type[ProviderError]) -> None:
+def test_failed_tasks_raise_transient_errors(
+    config: MockConfig, error: type[ProviderError]
+) -> None:
     with running_mock(
         dataclasses.replace(FAST, e1_rate=config.e1_rate, e2_rate=config.e2_rate)
     ) as m:
