@@ -158,3 +158,193 @@ def graph(storyboard: str, fmt: str) -> None:
 
     compiled = _compile_or_report(_existing_file(storyboard))
     click.echo(graph_mermaid(compiled) if fmt == "mermaid" else graph_dot(compiled))
+
+
+def _selection(plan: Any, values: tuple[str, ...]) -> frozenset[str]:
+    """Task ids chosen by task id, scene id, or `+scene` (the scene and everything downstream)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for task in plan.tasks:
+        graph.add_node(task.id)
+        for dep in task.depends_on:
+            graph.add_edge(dep, task.id)
+    chosen: set[str] = set()
+    for value in values:
+        downstream = value.startswith("+")
+        name = value.removeprefix("+")
+        matched = [t.id for t in plan.tasks if name in (t.id, t.scene)]
+        if not matched:
+            raise UsageError(f"--select/--force {value!r}: no such task or scene")
+        for task_id in matched:
+            chosen.add(task_id)
+            if downstream:
+                chosen.update(nx.descendants(graph, task_id))
+    return frozenset(chosen)
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+@main.command()
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@click.option(
+    "--backend",
+    type=click.Choice(["preview", "kirin"]),
+    default="preview",
+    show_default=True,
+    help="preview renders locally for free; kirin spends money.",
+)
+@BUILD_DIR
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Tasks in flight at once (lowered automatically on E1/429).",
+)
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Refuse to spend more (USD).")
+@click.option("--yes", is_flag=True, help="Do not ask before spending money.")
+@click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
+@click.option("--force", multiple=True, help="Re-render this task or scene (repeatable).")
+@click.option(
+    "--select",
+    multiple=True,
+    help="Only render this task, scene, or +scene with its downstream (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout.")
+@friendly
+def render(
+    storyboard: str,
+    backend: str,
+    build_dir: str | None,
+    jobs: int,
+    max_cost: float | None,
+    yes: bool,
+    base_url: str | None,
+    cache_dir: str | None,
+    force: tuple[str, ...],
+    select: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Lint, compile, render every task and stitch the film: one command."""
+    from storyboard.backends import create_backend
+    from storyboard.cache import ClipCache
+    from storyboard.compile import uses_local_video
+    from storyboard.progress import JsonEvents, LiveProgress, PlainProgress
+    from storyboard.render import render_plan
+    from storyboard.run import RunOptions
+
+    path = _existing_file(storyboard)
+    plan = _compile_or_report(path)
+    build = _build_dir(path, build_dir)
+    cache = ClipCache(Path(cache_dir) if cache_dir else None)
+    forced = _selection(plan, force)
+    only = (_selection(plan, select) | forced) if select else None
+    options = RunOptions(jobs=jobs, max_cost=max_cost, force=forced, only=only)
+    if backend == "kirin":
+        from storyboard.provider import load_profile
+
+        profile = load_profile(base_url=base_url)
+        local = uses_local_video(plan)
+        if local and not _is_loopback(profile.base_url or ""):
+            raise UsageError(
+                f"tasks {', '.join(local)} use local video files, and the API takes videos by "
+                "URL only (R13): set assets_base_url: in the storyboard to where its folder is "
+                "published. Nothing was sent."
+            )
+        chosen = create_backend("kirin", work_dir=build, profile=profile)
+        to_pay = sum(
+            t.estimated_cost_usd
+            for t in plan.tasks
+            if (only is None or t.id in only) and (t.id in forced or not cache.has(t.cache_key))
+        )
+        click.echo(
+            f"estimated cost: ${to_pay:.2f} for {len(plan.tasks)} task(s) "
+            f"(list prices; the bill is the provider's usage.cost)",
+            err=True,
+        )
+        if max_cost is not None and to_pay > max_cost:
+            click.echo(
+                f"storyboard: ${to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
+                err=True,
+            )
+            sys.exit(EXIT_PROBLEMS)
+        if to_pay > 0 and not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("real spend needs confirmation: pass --yes")
+            click.confirm("Spend it?", abort=True, err=True)
+    else:
+        chosen = create_backend("preview", work_dir=build / "preview")
+    if as_json:
+        sink: Any = JsonEvents(sys.stdout)
+    elif sys.stderr.isatty():
+        sink = LiveProgress(json.loads(json.dumps({"tasks": [t.to_json() for t in plan.tasks]})))
+    else:
+        sink = PlainProgress(sys.stderr)
+    with sink:
+        outcome = render_plan(plan, build, chosen, cache=cache, options=options, events=sink)
+    _render_summary(outcome, as_json)
+    sys.exit(EXIT_OK if outcome.report.ok else EXIT_PROBLEMS)
+
+
+def _render_summary(outcome: Any, as_json: bool) -> None:
+    report = outcome.report
+    out = sys.stderr if as_json else sys.stdout
+    failed = [r for r in report.results.values() if r.status in ("failed", "skipped")]
+    for result in failed:
+        click.echo(f"  {result.status}: {result.id}: {result.error}", file=out)
+    rendered, cached = report.count("done"), report.count("cached")
+    line = (
+        f"{rendered} rendered, {cached} cached, {len(failed)} not rendered; "
+        f"billed ${report.billed:.2f}"
+    )
+    if outcome.film is not None:
+        film = outcome.film
+        click.echo(f"film: {film.path} ({film.duration:.2f} s); {line}", file=out)
+    else:
+        click.echo(f"no film: some tasks did not render; {line}", file=out)
+
+
+@main.command(name="stitch")
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@BUILD_DIR
+@friendly
+def stitch_command(storyboard: str, build_dir: str | None) -> None:
+    """Re-cut the film from the clips already in DIR/clips/ (sends nothing)."""
+    from storyboard.compile import write_plan
+    from storyboard.render import stitch_plan
+
+    path = _existing_file(storyboard)
+    plan = _compile_or_report(path)
+    build = _build_dir(path, build_dir)
+    data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
+    film = stitch_plan(data, build)
+    click.echo(f"film: {film.path} ({film.duration:.2f} s)")
+
+
+@main.command(name="mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--api-key", help="Accept only this bearer key (default: any non-empty key).")
+@click.option(
+    "--config",
+    "config_json",
+    help="Mock settings as JSON text or a JSON file (latency, fault rates, seed, ...).",
+)
+@friendly
+def mock_server(host: str, port: int, api_key: str | None, config_json: str | None) -> None:
+    """Serve the provider API on this machine, rendering previews, with fault injection."""
+    from storyboard.mock_server import MockConfig, serve
+
+    config = MockConfig.from_json(config_json) if config_json else MockConfig()
+    if api_key:
+        import dataclasses
+
+        config = dataclasses.replace(config, api_key=api_key)
+    click.echo(f"mock provider on http://{host}:{port} (stats: /_mock/stats)", err=True)
+    serve(host, port, config)

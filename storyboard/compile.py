@@ -382,3 +382,8 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def uses_local_video(plan: Plan) -> list[str]:
+    """Tasks whose payload names a local file (no assets_base_url): the API cannot read it."""
+    return [t.id for t in plan.tasks if "${file:" in json.dumps(t.payload)]

@@ -36,7 +36,7 @@ class JsonEvents:
 class PlainProgress:
     """A line per event, for logs and pipes."""
 
-    QUIET = {"task_status"}
+    QUIET = frozenset({"task_status"})
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr

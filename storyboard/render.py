@@ -1,0 +1,163 @@
+"""`storyboard render`: lint, compile, run the graph, stitch; one command.
+
+Also the shared pieces of `stitch` (re-cut from clips already rendered):
+mapping the plan's cut onto the stitcher and writing `run.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.backends.base import Backend
+from storyboard.cache import ClipCache
+from storyboard.compile import Plan, write_plan
+from storyboard.errors import StitchError
+from storyboard.journal import Journal
+from storyboard.run import EventSink, Executor, RunOptions, RunReport
+from storyboard.stitch import CutClip, MusicBed, ShotMark, StitchResult, Transition, stitch
+
+
+@dataclass
+class RenderOutcome:
+    plan_path: Path
+    report: RunReport
+    film: StitchResult | None
+
+
+def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:
+    """The plan's cut as stitcher clips: a split scene's parts follow each other
+    with hard cuts; the entry's transition leads into its first part."""
+    tasks = {t["id"]: t for t in plan["tasks"]}
+    clips = []
+    for entry in plan["cut"]:
+        for i, seg in enumerate(entry["segments"]):
+            task = tasks[seg["task"]]
+            start, end = float(seg["start"]), float(seg["end"])
+            whole = start == 0 and abs(end - float(task["seconds"])) < 1e-6
+            marks = tuple(
+                ShotMark(
+                    label=f"{task['id']} · shot {s['index']}",
+                    start=max(0.0, s["start"] - start),
+                    duration=min(end, s["start"] + (s["duration"] or 0)) - max(start, s["start"]),
+                )
+                for s in task["shots"]
+                if s["start"] < end and s["start"] + (s["duration"] or 0) > start
+            )
+            tr = entry["transition"] if i == 0 else {"type": "cut", "duration": 0.0}
+            clips.append(
+                CutClip(
+                    path=build_dir / "clips" / f"{task['id']}.mp4",
+                    label=task["id"],
+                    trim=None if whole else (start, end),
+                    transition=Transition(tr["type"], float(tr["duration"])),
+                    shots=marks,
+                )
+            )
+    return clips
+
+
+def film_path(plan: dict[str, Any], build_dir: Path) -> Path:
+    return (build_dir / plan["output"]).resolve()
+
+
+def stitch_plan(plan: dict[str, Any], build_dir: Path) -> StitchResult:
+    clips = cut_clips(plan, build_dir)
+    missing = [c.label for c in clips if not c.path.is_file()]
+    if missing:
+        raise StitchError(f"no clip rendered yet for: {', '.join(missing)} (run render first)")
+    music = None
+    if plan.get("audio"):
+        a = plan["audio"]
+        music = MusicBed(
+            path=(build_dir / a["music"]).resolve(),
+            volume=a["volume"],
+            fade_in=a["fade_in"],
+            fade_out=a["fade_out"],
+            loop=a["loop"],
+            duck=a["duck"],
+        )
+    out = film_path(plan, build_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return stitch(clips, out, music=music)
+
+
+def write_run_record(
+    build_dir: Path,
+    plan: dict[str, Any],
+    report: RunReport,
+    backend: str,
+    film: StitchResult | None,
+) -> Path:
+    results = report.results
+    data = {
+        "backend": backend,
+        "ok": report.ok,
+        "wall_seconds": round(report.wall_seconds, 3),
+        "tasks": {
+            tid: results[tid].to_json()
+            for tid in (t["id"] for t in plan["tasks"])
+            if tid in results
+        },
+        "totals": {
+            "tasks": len(plan["tasks"]),
+            "rendered": report.count("done"),
+            "cached": report.count("cached"),
+            "failed": report.count("failed"),
+            "skipped": report.count("skipped"),
+            "billed_usd": round(report.billed, 4),
+            "estimated_usd": plan["estimate"]["total_usd"],
+        },
+        "film": None
+        if film is None
+        else {
+            "path": str(film.path),
+            "duration": film.duration,
+            "expected": film.expected,
+        },
+    }
+    path = build_dir / "run.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def render_plan(
+    plan: Plan,
+    build_dir: Path,
+    backend: Backend,
+    *,
+    cache: ClipCache,
+    options: RunOptions,
+    events: EventSink | None = None,
+) -> RenderOutcome:
+    """Write the plan, run it, and stitch the film when every clip is there."""
+    plan_path = write_plan(plan, build_dir)
+    data = json.loads(plan_path.read_text(encoding="utf-8"))
+    journal = Journal(build_dir / "journal.sqlite")
+    try:
+        executor = Executor(
+            data,
+            build_dir,
+            backend,
+            cache=cache,
+            journal=journal,
+            story_dir=plan.story.base_dir,
+            events=events,
+            options=options,
+        )
+
+        async def go() -> RunReport:
+            async with backend:
+                return await executor.run()
+
+        report = asyncio.run(go())
+    finally:
+        journal.close()
+    film = stitch_plan(data, build_dir) if report.ok else None
+    write_run_record(build_dir, data, report, backend.name, film)
+    return RenderOutcome(plan_path, report, film)
