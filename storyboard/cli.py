@@ -183,12 +183,6 @@ def _selection(plan: Any, values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(chosen)
 
 
-def _is_loopback(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
 @main.command()
 @click.argument("storyboard", type=click.Path(dir_okay=False))
 @click.option(
@@ -247,11 +241,12 @@ def render(
     only = (_selection(plan, select) | forced) if select else None
     options = RunOptions(jobs=jobs, max_cost=max_cost, force=forced, only=only)
     if backend == "kirin":
+        from storyboard.backends.kirin import is_loopback
         from storyboard.provider import load_profile
 
         profile = load_profile(base_url=base_url)
         local = uses_local_video(plan)
-        if local and not _is_loopback(profile.base_url or ""):
+        if local and not is_loopback(profile.url("/")):
             raise UsageError(
                 f"tasks {', '.join(local)} use local video files, and the API takes videos by "
                 "URL only (R13): set assets_base_url: in the storyboard to where its folder is "

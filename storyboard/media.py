@@ -8,18 +8,23 @@ ffprobe binary. Foreign errors (subprocess, av) become `FFmpegError` and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import av
 
-from storyboard.errors import EnvironmentProblem, FFmpegError, ProbeError
+from storyboard.errors import EnvironmentProblem, FFmpegError, MediaError, ProbeError
 
 FFMPEG_ENV = "STORYBOARD_FFMPEG"
 
@@ -173,3 +178,44 @@ def extract_frame(
     except (av.FFmpegError, OSError) as exc:
         raise ProbeError(f"{video}: cannot extract {which} frame ({exc})") from exc
     return out
+
+
+def local_media(url: str, inline_dir: Path) -> Path | None:
+    """The local file behind a payload's image or video reference (R8, R13).
+
+    A `file://` URL or an absolute path is that file; anything else that is
+    not an http(s) URL is Base64 image data (bare, or a `data:` URI), written
+    once under `inline_dir` by content hash. Base64 of a JPEG starts with
+    `/9j/`, so the file test comes first and is guarded against names too long
+    for the OS. Returns None for http(s) URLs: whether to refuse them (the
+    preview) or serve them (the mock's own clip URLs) is the caller's call.
+    Raises MediaError for a missing file or data that is not Base64.
+    """
+    parts = urlsplit(url[:4096])
+    if parts.scheme in ("http", "https"):
+        return None
+    if parts.scheme == "file":
+        path = Path(unquote(parts.path))
+        if not path.is_file():
+            raise MediaError(f"{path}: no such file")
+        return path
+    if not url.startswith("data:") and len(url) < 4096 and Path(url).is_absolute():
+        try:
+            if Path(url).is_file():
+                return Path(url)
+        except OSError:
+            pass  # not a path after all: try it as Base64
+    encoded = url.split(",", 1)[1] if url.startswith("data:") else url
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        shown = url if len(url) < 120 else url[:60] + "..."
+        raise MediaError(f"{shown}: neither a local file nor Base64 data") from exc
+    suffix = ".png" if raw.startswith(b"\x89PNG") else ".jpg"
+    path = inline_dir / (hashlib.sha256(raw).hexdigest()[:24] + suffix)
+    if not path.is_file():
+        inline_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        tmp.write_bytes(raw)
+        tmp.replace(path)
+    return path

@@ -22,8 +22,6 @@ own clip URLs nor a local file fails the task with E3.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import dataclasses
 import hashlib
@@ -43,7 +41,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -55,6 +53,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storyboard import api
 from storyboard.errors import MediaError, UsageError
+from storyboard.media import local_media
 from storyboard.preview import render_preview
 from storyboard.pricing import estimate_cost, load_prices
 from storyboard.provider import ProviderProfile
@@ -80,6 +79,7 @@ class MockConfig:
     e1_rate: float = 0.0  # task fails with E1 (resource insufficient)
     e2_rate: float = 0.0  # task fails with E2 (task response error)
     e3_rate: float = 0.0  # create refused with E3 (task creation error)
+    e3_match: tuple[str, ...] = ()  # create refused with E3 when a prompt contains one of these
     http_429_rate: float = 0.0
     retry_after: float = 1.0
     http_5xx_rate: float = 0.0
@@ -94,6 +94,7 @@ class MockConfig:
     fault_limit: int | None = None  # stop injecting HTTP-level faults after this many
     max_concurrent: int | None = None  # unfinished tasks allowed; more → E1 at create
     url_expiry_seconds: float | None = None  # output URLs signed to expire after this
+    bill_factor: float = 1.0  # usage.cost = list-price estimate x this (bills above estimates)
     work_dir: Path | None = None  # where clips go (a temporary folder by default)
 
     @classmethod
@@ -133,7 +134,7 @@ class MockConfig:
 def _coerce(name: str, value: Any) -> Any:
     if name == "work_dir":
         return Path(value)
-    if name == "fault_endpoints":
+    if name in ("fault_endpoints", "e3_match"):
         items = value.split(",") if isinstance(value, str) else list(value)
         return tuple(str(i).strip() for i in items if str(i).strip())
     if name in ("seed", "render_workers", "fault_limit", "max_concurrent"):
@@ -355,6 +356,9 @@ async def create_task(request: Request) -> Response:
         state.counts["rejected_invalid"] += 1
         return _error(400, api.E3_TASK_CREATION_ERROR, "; ".join(problems))
     config = state.config
+    if config.e3_match and any(m in _prompts(payload) for m in config.e3_match):
+        state.counts["fault_e3"] += 1
+        return _error(400, api.E3_TASK_CREATION_ERROR, "task creation error (prompt refused)")
     if config.e3_rate and state.rng.random() < config.e3_rate:
         state.counts["fault_e3"] += 1
         return _error(400, api.E3_TASK_CREATION_ERROR, "task creation error (injected)")
@@ -386,6 +390,12 @@ async def create_task(request: Request) -> Response:
     state.background.add(job)
     job.add_done_callback(state.background.discard)
     return JSONResponse({"task_id": task.task_id, "status": "queued"})
+
+
+def _prompts(payload: Mapping[str, Any]) -> str:
+    """Every prompt of a payload, joined: what `e3_match` looks into."""
+    shots = payload.get("multi_prompt") or []
+    return "\n".join([str(payload.get("prompt", "")), *(str(s.get("prompt", "")) for s in shots)])
 
 
 async def task_status(request: Request) -> Response:
@@ -504,7 +514,7 @@ async def _run(state: MockState, task: _Task, base_url: str) -> None:
         base_edit = any(
             v.get("refer_type", "base") == "base" for v in task.payload.get("video_list", [])
         )
-        task.cost = estimate_cost(
+        task.cost = state.config.bill_factor * estimate_cost(
             task.payload, source_seconds=info.duration if base_edit else None, prices=load_prices()
         )
     except Exception as exc:  # the mock must answer, whatever the renderer did
@@ -527,35 +537,14 @@ def _resolve_media(url: str, state: MockState, base_url: str) -> Path:
         if task is None or task.clip is None:
             raise _Unresolvable(f"{parts.path}: no such clip on this mock")
         return task.clip
-    if parts.scheme in ("http", "https"):
+    try:
+        path = local_media(url, state.work_dir / "inline")
+    except MediaError as exc:
+        raise _Unresolvable(str(exc)) from exc
+    if path is None:
         raise _Unresolvable(
             f"{parts.scheme}://{parts.netloc}{parts.path}: the mock never fetches from the network"
         )
-    if parts.scheme == "file":
-        path = Path(unquote(parts.path))
-    elif url.startswith("data:") or (
-        len(url) > 64 and "/" not in url[:64] and not Path(url[:200]).suffix
-    ):
-        return _inline_image(url, state)
-    else:
-        path = Path(url)
-    if not path.is_file():
-        raise _Unresolvable(f"{path}: no such local file")
-    return path
-
-
-def _inline_image(data: str, state: MockState) -> Path:
-    """R8 Base64 image data (bare or as a data: URI), written once to the work folder."""
-    encoded = data.split(",", 1)[1] if data.startswith("data:") else data
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _Unresolvable("image_url is neither a URL nor valid Base64") from exc
-    suffix = ".png" if raw.startswith(b"\x89PNG") else ".jpg"
-    path = state.work_dir / "inline" / (hashlib.sha256(raw).hexdigest()[:24] + suffix)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
     return path
 
 

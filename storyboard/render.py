@@ -147,6 +147,7 @@ def render_plan(
             cache=cache,
             journal=journal,
             story_dir=plan.story.base_dir,
+            assets_base_url=plan.story.assets_base_url,
             events=events,
             options=options,
         )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from PIL import Image
 
@@ -32,6 +33,7 @@ from storyboard.errors import (
     ProviderError,
     RateLimited,
     ResourceInsufficient,
+    TaskCreationError,
     TaskFailed,
     TaskResponseError,
     TransientProviderError,
@@ -127,6 +129,13 @@ class AdaptiveLimit:
         self._streak = 0
 
 
+@dataclass
+class _Remote:
+    """The provider-side task of a task's current attempt, once it exists."""
+
+    task: RemoteTask | None = None
+
+
 class _Skip(Exception):
     """The task is not run; the message says why."""
 
@@ -141,6 +150,7 @@ class Executor:
         cache: ClipCache,
         journal: Journal,
         story_dir: Path,
+        assets_base_url: str | None = None,
         events: EventSink | None = None,
         options: RunOptions = RunOptions(),
     ) -> None:
@@ -153,6 +163,7 @@ class Executor:
         self.cache = cache
         self.journal = journal
         self.story_dir = story_dir
+        self.assets_base_url = assets_base_url
         self.emit = events or (lambda event: None)
         self.options = options
         self.limit = AdaptiveLimit(options.jobs)
@@ -254,25 +265,25 @@ class Executor:
             self.journal.update(task_id, state="pending", attempt=attempt, remote=None)
             record = self.journal.get(task_id) or record
         base_id = task["payload"]["external_task_id"]
-        remote = RemoteTask.from_json(record.remote) if record.remote else None
-        if remote is not None and record.state in ("submitted", "completed"):
-            self.emit({"event": "task_reattached", "task": task_id, "remote": remote.task_id})
+        current = _Remote(RemoteTask.from_json(record.remote) if record.remote else None)
+        if current.task is not None and record.state in ("submitted", "completed"):
+            self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
         failures = 0
         while True:
             try:
-                outcome, remote = await self._attempt(task, attempt, base_id, remote)
-                info = await self._download(task, remote, outcome, clip)
+                outcome = await self._attempt(task, attempt, base_id, current)
+                assert current.task is not None
+                info = await self._download(task, current.task, outcome, clip)
                 break
             except TransientProviderError as exc:
                 failures += 1
                 if isinstance(exc, ResourceInsufficient | RateLimited):
                     self.limit.back_off()
-                task_failed = isinstance(exc, TaskFailed | TaskResponseError) or (
-                    isinstance(exc, ResourceInsufficient) and remote is not None
-                )
-                if task_failed:
-                    attempt += 1  # the provider finished that task as failed: a new one
-                    remote = None
+                if isinstance(exc, ResourceInsufficient | TaskResponseError) and current.task:
+                    # The provider finished that task as failed (E1/E2 from `wait`); it
+                    # keeps its external id (R23), so the retry is a new task with a new id.
+                    attempt += 1
+                    current.task = None
                     self.journal.update(
                         task_id, state="pending", attempt=attempt, remote=None, error=str(exc)
                     )
@@ -289,6 +300,7 @@ class Executor:
                     }
                 )
                 await asyncio.sleep(delay)
+        remote = current.task
         cost = outcome.cost_usd or 0.0
         meta = {
             "task": task_id,
@@ -318,14 +330,18 @@ class Executor:
         return ceiling * self.random.uniform(0.5, 1.0)
 
     async def _attempt(
-        self, task: dict[str, Any], attempt: int, base_id: str, remote: RemoteTask | None
-    ) -> tuple[Outcome, RemoteTask]:
-        """Submit (or re-attach) and wait, holding one concurrency slot."""
+        self, task: dict[str, Any], attempt: int, base_id: str, current: _Remote
+    ) -> Outcome:
+        """Submit (or re-attach) and wait, holding one concurrency slot.
+
+        `current.task` is set as soon as the provider-side task exists, so that a
+        failure while waiting tells the caller there is a task (failed or not)."""
         task_id = task["id"]
         await self.limit.acquire()
         ok = False
         self.in_flight[task_id] = task["estimated_cost_usd"]
         try:
+            remote = current.task
             if remote is None:
                 ext = attempt_external_id(base_id, attempt)
                 remote = await self.backend.find(ext)
@@ -341,6 +357,7 @@ class Executor:
                     remote = await self.backend.submit(payload, ext, label=task_id)
                 else:
                     self.emit({"event": "task_found", "task": task_id, "remote": remote.task_id})
+                current.task = remote
                 self.journal.update(
                     task_id,
                     state="submitted",
@@ -359,7 +376,7 @@ class Executor:
             if outcome.cost_usd:
                 self.billed += outcome.cost_usd
             ok = True
-            return outcome, remote
+            return outcome
         finally:
             self.in_flight.pop(task_id, None)
             await self.limit.release(ok=ok)
@@ -429,9 +446,14 @@ class Executor:
 
     async def _value(self, text: str) -> str:
         if not (text.startswith("${") and text.endswith("}")):
-            return text
+            return self._local_copy(text)
         kind, _, rest = text[2:-1].partition(":")
         if kind == "file":
+            if not self.backend.reads_local_files:
+                raise TaskCreationError(
+                    f"{rest} is a local file and the API takes videos by URL only (R13); "
+                    "set assets_base_url to where the storyboard's folder is published"
+                )
             return (self.story_dir / rest).resolve().as_uri()
         source, _, what = rest.partition(":")
         if what in ("last_frame", "first_frame"):
@@ -439,6 +461,15 @@ class Executor:
         if what == "video_url":
             return await self._video_url(source)
         raise TaskFailed(f"unknown placeholder {text}")
+
+    def _local_copy(self, url: str) -> str:
+        """A published asset (`assets_base_url` + path) as the local file it was published
+        from, for backends that read local files: the preview and the mock never fetch."""
+        base = self.assets_base_url
+        if not (base and self.backend.reads_local_files and url.startswith(base)):
+            return url
+        path = (self.story_dir / unquote(url[len(base) :])).resolve()
+        return path.as_uri() if path.is_file() else url
 
     def _frame_base64(self, source: str, which: str) -> str:
         png = self.frames_dir / f"{source}.{which}.png"

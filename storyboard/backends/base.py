@@ -119,6 +119,10 @@ class Backend(abc.ABC):
     """Short name (`preview`, `kirin`), recorded in `RemoteTask.backend` and run.json."""
     spends_money: bool
     """True if submitting costs real money: the CLI shows the estimate and asks first."""
+    reads_local_files: bool = False
+    """True if the backend can open this machine's files (file:// URLs): the preview
+    renderer, and a provider on loopback (the mock). Then the executor sends local
+    copies of published assets (`assets_base_url`) instead of their public URLs."""
 
     @abc.abstractmethod
     async def submit(

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -64,6 +65,11 @@ _FAILURE_CODES: dict[str, type[ProviderError]] = {
     api.E3_TASK_CREATION_ERROR: TaskCreationError,
 }
 _POLL_TOLERATED = (ServerError, ProviderTimeout, ConnectionLost, MalformedResponse, RateLimited)
+
+
+def is_loopback(url: str) -> bool:
+    """True for a provider on this machine (the mock): it can read local files."""
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
 # --- the key ------------------------------------------------------------------------
@@ -177,6 +183,7 @@ class KirinBackend(Backend):
         """`api_key` defaults to `$KIRIN_API_KEY`; `transport` lets tests swap the wire."""
         self.profile = profile if profile is not None else load_profile()
         base = self.profile.url("/")  # raises EnvironmentProblem without a base URL
+        self.reads_local_files = is_loopback(base)  # the mock, on this machine
         key = read_api_key({API_KEY_ENV: api_key}) if api_key is not None else read_api_key()
         REDACTOR.install(key)
         self._client = httpx.AsyncClient(

@@ -10,8 +10,6 @@ executor's event loop keeps polling, downloading and journaling meanwhile.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import dataclasses
 import hashlib
 import inspect
@@ -33,7 +31,7 @@ from storyboard.errors import (
     TaskFailed,
     TaskNotFound,
 )
-from storyboard.media import MediaInfo, probe
+from storyboard.media import MediaInfo, local_media, probe
 from storyboard.preview import render_preview
 
 REQUEST_FILE = "request.json"
@@ -46,6 +44,7 @@ class PreviewBackend(Backend):
 
     name = "preview"
     spends_money = False
+    reads_local_files = True
 
     def __init__(
         self, work_dir: Path, *, resolve_media: Callable[[str], Path] | None = None
@@ -153,32 +152,16 @@ class PreviewBackend(Backend):
 
     def _resolve_local(self, url: str) -> Path:
         """file:// URLs, local paths and Base64 images; the preview never uses the network."""
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https"):
+        try:
+            path = local_media(url, self.work_dir / "inline")
+        except MediaError as exc:
+            raise TaskCreationError(str(exc)) from exc
+        if path is None:
+            parts = urlsplit(url)
             raise TaskCreationError(
                 f"the preview backend works offline and cannot fetch {parts.scheme}://"
                 f"{parts.netloc}{parts.path}; use a local file"
             )
-        if parts.scheme == "file" or Path(url[:4096]).is_absolute():
-            path = _file_path(url)
-            if not path.is_file():
-                raise TaskCreationError(f"{path}: no such file")
-            return path
-        return self._inline(url)
-
-    def _inline(self, data: str) -> Path:
-        encoded = data.split(",", 1)[1] if data.startswith("data:") else data
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise TaskCreationError("image_url is neither a local file nor Base64 data") from exc
-        suffix = ".png" if raw.startswith(b"\x89PNG") else ".jpg"
-        path = self.work_dir / "inline" / (hashlib.sha256(raw).hexdigest()[:24] + suffix)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-            tmp.write_bytes(raw)
-            tmp.replace(path)
         return path
 
 
