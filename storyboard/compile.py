@@ -230,6 +230,7 @@ class Plan:
             "tasks": [t.to_json() for t in self.tasks],
             "cut": self.cut,
             "audio": audio,
+            "film": story.film.to_json(),
             "estimate": {
                 "tasks": len(self.tasks),
                 "seconds": sum(t.seconds for t in self.tasks),

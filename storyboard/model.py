@@ -161,6 +161,32 @@ class Audio:
     duck: bool = False
 
 
+@dataclass(frozen=True)
+class Film:
+    """The `film:` settings the author gave; None leaves the stitcher's default."""
+
+    size: tuple[int, int] | None = None  # None: the first clip's size
+    loudness: float | None = None
+    normalise: bool = True  # `loudness: false` turns normalisation off
+    crf: int | None = None
+    preset: str | None = None
+    audio_bitrate: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Only what was set, so the plan shows the author's choices, not our defaults."""
+        data: dict[str, Any] = {}
+        if self.size is not None:
+            data["size"] = list(self.size)
+        if not self.normalise:
+            data["loudness"] = None
+        elif self.loudness is not None:
+            data["loudness"] = self.loudness
+        for name in ("crf", "preset", "audio_bitrate"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
+
+
 @dataclass
 class Storyboard:
     doc: Document
@@ -173,6 +199,7 @@ class Storyboard:
     cut: list[CutEntry]
     cut_explicit: bool
     audio: Audio | None
+    film: Film
     assets_base_url: str | None
     asset_root: Path
 
@@ -359,6 +386,7 @@ def build_storyboard(doc: Document) -> Storyboard:
         cut=_cut(doc, data.get("cut"), scenes),
         cut_explicit=isinstance(data.get("cut"), list),
         audio=_audio(doc, data.get("audio")),
+        film=_film(data.get("film")),
         assets_base_url=_get(data, "assets_base_url", str),
         asset_root=(base_dir / root_raw).resolve() if root_raw else base_dir.resolve(),
     )
@@ -405,4 +433,24 @@ def _audio(doc: Document, raw: Any) -> Audio | None:
         fade_out=float(_get(raw, "fade_out", num, 0.0)),
         loop=_get(raw, "loop", bool, True),
         duck=_get(raw, "duck", bool, False),
+    )
+
+
+def _film(raw: Any) -> Film:
+    if not isinstance(raw, dict):
+        return Film()
+    size = None
+    text = _get(raw, "size", str)
+    if text and text != "first":
+        width, _, height = text.partition("x")
+        if width.isdigit() and height.isdigit():
+            size = (int(width), int(height))
+    loudness = _get(raw, "loudness", (int, float))
+    return Film(
+        size=size,
+        loudness=float(loudness) if loudness is not None else None,
+        normalise=raw.get("loudness") is not False,
+        crf=_get(raw, "crf", int),
+        preset=_get(raw, "preset", str),
+        audio_bitrate=_get(raw, "audio_bitrate", str),
     )

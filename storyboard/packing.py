@@ -88,6 +88,8 @@ def pack_shots(
     part durations, then the earliest boundaries; None if no split exists.
     """
     n = len(durations)
+    if n == 0:
+        return []  # nothing to pack (the schema reports the empty list)
     prefix = [0]
     for d in durations:
         prefix.append(prefix[-1] + d)
