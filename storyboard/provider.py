@@ -65,9 +65,12 @@ class ProviderProfile:
     output_duration_field: str = "output.0.duration"  # S3
     usage_cost_field: str = "usage.cost"  # S4
     # Polling (T2): start quick, back off towards poll_max; give up after wait_timeout.
+    # Never wait longer than poll_fraction of a task's age (or of how long tasks of
+    # this run took), so a finished task is noticed within about that fraction.
     poll_initial: float = 2.0
     poll_max: float = 15.0
     poll_backoff: float = 1.5
+    poll_fraction: float = 0.1
     wait_timeout: float = 1800.0
     poll_retries: int = 3  # transient poll failures tolerated in a row inside one wait
     # HTTP timeouts in seconds (connect, and each read/write of a request).
@@ -198,3 +201,54 @@ def _check(profile: ProviderProfile) -> None:
         raise EnvironmentProblem(
             "provider polling needs 0 < poll_initial <= poll_max and poll_backoff >= 1"
         )
+    if not 0 < profile.poll_fraction <= 1:
+        raise EnvironmentProblem("provider poll_fraction must be in (0, 1]")
+
+
+class PollPlanner:
+    """When to ask for a task's status next: seldom, yet never long after it finished.
+
+    It learns from this run's finished tasks how long a second of video takes,
+    keeping the fastest: an early guess costs one poll, a late one costs the
+    user's time. Until a task should be done it sleeps until then (at most
+    `poll_max` at a time); after that, or while nothing is learnt, it waits
+    `poll_fraction` of the task's age (growing by at most `poll_backoff` per
+    poll), so a finished task is seen within about that fraction of its
+    running time. Times are the event loop's clock.
+    """
+
+    KEEP = 8  # recent observations that count
+
+    def __init__(self, profile: ProviderProfile) -> None:
+        self.profile = profile
+        self._tasks: dict[str, tuple[float, float | None]] = {}  # id -> (sent at, seconds)
+        self._rates: list[float] = []  # time to finish per output second (or per task)
+
+    def sent(self, task_id: str, at: float, seconds: float | None) -> None:
+        self._tasks[task_id] = (at, seconds)
+
+    def expected(self, task_id: str) -> float | None:
+        """Seconds after sending when the task should be done, if anything was learnt."""
+        if not self._rates or task_id not in self._tasks:
+            return None
+        return min(self._rates) * (self._tasks[task_id][1] or 1.0)
+
+    def delay(self, task_id: str, now: float, previous: float | None) -> float:
+        p = self.profile
+        sent_at = self._tasks.setdefault(task_id, (now, None))[0]
+        age = now - sent_at
+        expected = self.expected(task_id)
+        if expected is not None and age < expected:
+            wait = expected - age
+        else:
+            grown = (previous or p.poll_initial) * p.poll_backoff
+            wait = min(grown, p.poll_fraction * max(age, expected or 0.0))
+        return min(p.poll_max, max(p.poll_initial, wait))
+
+    def finished(self, task_id: str, last_seen_running: float | None) -> None:
+        """Learn from a task that was still running at `last_seen_running` and is done now."""
+        sent = self._tasks.pop(task_id, None)
+        if sent is None or last_seen_running is None:
+            return  # re-attached after a crash, or done at the first poll: nothing to learn
+        sent_at, seconds = sent
+        self._rates = [*self._rates, (last_seen_running - sent_at) / (seconds or 1.0)][-self.KEEP :]

@@ -10,6 +10,7 @@ from storyboard.errors import EnvironmentProblem
 from storyboard.provider import (
     BASE_URL_ENV,
     PROVIDER_ENV,
+    PollPlanner,
     ProviderProfile,
     extract,
     load_profile,
@@ -107,3 +108,30 @@ def test_field_paths(path: str, value: object) -> None:
 def test_index_zero_reads_an_object_as_a_one_item_list() -> None:
     assert extract({"output": {"duration": 3}}, "output.0.duration") == 3
     assert extract({"data": STATUS}, "data.task_id") == "t1"
+
+
+# --- when to poll -------------------------------------------------------------------
+
+
+def test_polls_stay_within_a_fraction_of_the_task_age_before_anything_is_learnt() -> None:
+    planner = PollPlanner(ProviderProfile(poll_initial=2, poll_max=15, poll_fraction=0.1))
+    planner.sent("t", at=0.0, seconds=5)
+    assert planner.delay("t", now=0.5, previous=None) == 2  # never below poll_initial
+    assert planner.delay("t", now=60.0, previous=2) == 3  # backoff x1.5, under 10% of 60 s
+    assert planner.delay("t", now=60.0, previous=10) == 6  # 10% of the age caps the backoff
+    assert planner.delay("t", now=600.0, previous=14) == 15  # never above poll_max
+
+
+def test_polls_sleep_until_tasks_of_this_run_finished_then_tighten() -> None:
+    planner = PollPlanner(ProviderProfile(poll_initial=0.1, poll_max=15, poll_fraction=0.1))
+    planner.sent("a", at=0.0, seconds=5)
+    planner.finished("a", last_seen_running=40.0)  # 8 s per output second, at least
+    planner.sent("b", at=100.0, seconds=10)
+    planner.sent("c", at=100.0, seconds=5)
+    planner.finished("c", last_seen_running=130.0)  # faster: 6 s per second counts
+    assert planner.expected("b") == pytest.approx(60.0)
+    assert planner.delay("b", now=101.0, previous=None) == 15  # far off: capped at poll_max
+    assert planner.delay("b", now=155.0, previous=15) == pytest.approx(5.0)  # wake at 160 s
+    assert planner.delay("b", now=160.0, previous=5) == pytest.approx(6.0)  # then 10% of 60 s
+    planner.finished("unknown", last_seen_running=1.0)  # re-attached after a crash: ignored
+    assert planner.expected("b") == pytest.approx(60.0)

@@ -51,7 +51,7 @@ from storyboard.errors import (
     TransientProviderError,
 )
 from storyboard.media import MediaInfo, probe
-from storyboard.provider import ProviderProfile, extract, load_profile
+from storyboard.provider import PollPlanner, ProviderProfile, extract, load_profile
 
 API_KEY_ENV = "KIRIN_API_KEY"
 log = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ class KirinBackend(Backend):
         self.profile = profile if profile is not None else load_profile()
         base = self.profile.url("/")  # raises EnvironmentProblem without a base URL
         self.reads_local_files = is_loopback(base)  # the mock, on this machine
+        self._polls = PollPlanner(self.profile)
         key = read_api_key({API_KEY_ENV: api_key}) if api_key is not None else read_api_key()
         REDACTOR.install(key)
         self._client = httpx.AsyncClient(
@@ -233,6 +234,7 @@ class KirinBackend(Backend):
             self.name, str(task_id), external_task_id, status if isinstance(status, str) else first
         )
         log.info("submitted %s as task %s (%s)", label or external_task_id, remote.task_id, status)
+        self._polls.sent(remote.task_id, asyncio.get_running_loop().time(), _seconds(payload))
         return remote
 
     async def find(self, external_task_id: str) -> RemoteTask | None:
@@ -255,7 +257,9 @@ class KirinBackend(Backend):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + p.wait_timeout
         interval, failures, last = p.poll_initial, 0, None
+        running_at: float | None = None  # when it was last seen unfinished
         while True:
+            polled_at = loop.time()
             try:
                 doc = await self._call("status", "GET", p.status_url(remote.task_id))
                 status = extract(doc, p.status_field)
@@ -282,15 +286,17 @@ class KirinBackend(Backend):
                     if inspect.isawaitable(result):
                         await result
             if status in p.completed_statuses:
+                self._polls.finished(remote.task_id, running_at)
                 return self._outcome(remote, doc)
             if status in p.failed_statuses:
                 self._raise_failure(remote.task_id, doc)
+            running_at = polled_at
+            interval = self._polls.delay(remote.task_id, loop.time(), interval)
             if loop.time() + interval > deadline:
                 raise ProviderTimeout(
                     f"task {remote.task_id} still {status!r} after {p.wait_timeout:g} s"
                 )
             await asyncio.sleep(interval)
-            interval = min(p.poll_max, interval * p.poll_backoff)
 
     async def download(self, outcome: Outcome, dest: Path) -> MediaInfo:
         url = self.profile.url(outcome.video_url)
@@ -436,6 +442,12 @@ class KirinBackend(Backend):
         except ProviderError as exc:
             log.debug("lookup of %s after a failed create failed too: %s", external_task_id, exc)
             return None
+
+
+def _seconds(payload: Mapping[str, Any]) -> float | None:
+    """The output length a payload asks for (R19), None for a base edit (R15)."""
+    duration = payload.get("duration")
+    return float(duration) if isinstance(duration, str) and duration.isdigit() else None
 
 
 def _number(value: Any) -> float | None:
