@@ -147,23 +147,20 @@ def decode_check(path: str | os.PathLike[str]) -> None:
         raise ProbeError(f"{path}: decode failed ({exc})") from exc
 
 
-def extract_frame(
-    video: str | os.PathLike[str], out_png: str | os.PathLike[str], *, which: str = "last"
-) -> Path:
-    """Write the first or last frame of `video` as a PNG; return its path.
+def frame_image(video: str | os.PathLike[str], *, which: str = "last") -> Image.Image:
+    """The first or last picture of `video`.
 
-    The last frame is found by seeking near the end and keeping the final
-    decoded frame, so long clips are not decoded from the start.
+    The last is found by seeking near the end and keeping the final decoded
+    frame (with threaded decoding), so long clips are not decoded from the start.
     """
     if which not in ("first", "last"):
         raise ValueError(f"which must be 'first' or 'last', not {which!r}")
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with av.open(str(video)) as container:
             if not container.streams.video:
                 raise ProbeError(f"{video}: has no video stream")
             stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
             frame = None
             if which == "last" and container.duration:
                 container.seek(max(0, container.duration - 2_000_000), any_frame=False)
@@ -173,11 +170,24 @@ def extract_frame(
                     break
             if frame is None:
                 raise ProbeError(f"{video}: no decodable frame")
-            tmp = out.with_suffix(".tmp.png")
-            frame.to_image().save(tmp, format="PNG")
-            tmp.replace(out)
+            return frame.to_image()
     except (av.FFmpegError, OSError) as exc:
         raise ProbeError(f"{video}: cannot extract {which} frame ({exc})") from exc
+
+
+def extract_frame(
+    video: str | os.PathLike[str], out_png: str | os.PathLike[str], *, which: str = "last"
+) -> Path:
+    """Write the first or last frame of `video` as a PNG; return its path."""
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image = frame_image(video, which=which)
+    tmp = out.with_suffix(".tmp.png")
+    try:
+        image.save(tmp, format="PNG")
+        tmp.replace(out)
+    except OSError as exc:
+        raise ProbeError(f"cannot write {out} ({exc})") from exc
     return out
 
 

@@ -208,13 +208,15 @@ def _check(profile: ProviderProfile) -> None:
 class PollPlanner:
     """When to ask for a task's status next: seldom, yet never long after it finished.
 
-    It learns from this run's finished tasks how long a second of video takes,
-    keeping the fastest: an early guess costs one poll, a late one costs the
-    user's time. Until a task should be done it sleeps until then (at most
-    `poll_max` at a time); after that, or while nothing is learnt, it waits
-    `poll_fraction` of the task's age (growing by at most `poll_backoff` per
-    poll), so a finished task is seen within about that fraction of its
-    running time. Times are the event loop's clock.
+    It learns from this run's finished tasks how long a second of video takes
+    (each finished between the last poll that saw it running and the first
+    that saw it done: the midpoint counts), keeping the fastest: an early
+    guess costs one poll, a late one costs the user's time. Until a task
+    should be done it sleeps until then (at most `poll_max` at a time); after
+    that, or while nothing is learnt, it waits `poll_fraction` of the task's
+    age (growing by at most `poll_backoff` per poll), so a finished task is
+    seen within about that fraction of its running time. Times are the event
+    loop's clock.
     """
 
     KEEP = 8  # recent observations that count
@@ -245,10 +247,11 @@ class PollPlanner:
             wait = min(grown, p.poll_fraction * max(age, expected or 0.0))
         return min(p.poll_max, max(p.poll_initial, wait))
 
-    def finished(self, task_id: str, last_seen_running: float | None) -> None:
-        """Learn from a task that was still running at `last_seen_running` and is done now."""
+    def finished(self, task_id: str, last_seen_running: float | None, now: float) -> None:
+        """Learn from a task that was still running at `last_seen_running` and is done `now`."""
         sent = self._tasks.pop(task_id, None)
         if sent is None or last_seen_running is None:
             return  # re-attached after a crash, or done at the first poll: nothing to learn
         sent_at, seconds = sent
-        self._rates = [*self._rates, (last_seen_running - sent_at) / (seconds or 1.0)][-self.KEEP :]
+        done_at = (last_seen_running + now) / 2
+        self._rates = [*self._rates, (done_at - sent_at) / (seconds or 1.0)][-self.KEEP :]

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import heapq
 import io
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -21,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
-
-from PIL import Image
 
 from storyboard.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
 from storyboard.cache import ClipCache
@@ -39,7 +39,7 @@ from storyboard.errors import (
     TransientProviderError,
 )
 from storyboard.journal import Journal
-from storyboard.media import MediaInfo, extract_frame, probe
+from storyboard.media import MediaInfo, frame_image, probe
 
 EventSink = Callable[[dict[str, Any]], None]
 FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
@@ -100,7 +100,15 @@ class RunReport:
 
 
 class AdaptiveLimit:
-    """A semaphore whose size halves on back-pressure and grows back one by one."""
+    """A semaphore whose size halves on back-pressure and grows back one by one.
+
+    When several tasks wait for a slot, the one with the highest priority goes
+    first (ties in arrival order): the executor gives each task the length of
+    the longest chain of work it starts, so critical paths never queue behind
+    tasks that nothing waits for. A finishing task can hand its slot to the
+    task it unblocks (`release(handoff=...)`): the slot stays reserved for the
+    few moments that task needs to download its input and ask for it.
+    """
 
     def __init__(self, limit: int) -> None:
         self.ceiling = max(1, limit)
@@ -108,15 +116,35 @@ class AdaptiveLimit:
         self.active = 0
         self._streak = 0
         self._cond = asyncio.Condition()
+        self._waiting: list[tuple[float, int, str]] = []  # a heap of (-priority, ticket, key)
+        self._reserved: set[str] = set()
+        self._tickets = itertools.count()
 
-    async def acquire(self) -> None:
+    def _may_go(self, entry: tuple[float, int, str]) -> bool:
+        if entry[2] in self._reserved:
+            return self.active < self.limit
+        if self.active + len(self._reserved) >= self.limit:
+            return False
+        return entry == min(e for e in self._waiting if e[2] not in self._reserved)
+
+    async def acquire(self, priority: float = 0.0, key: str = "") -> None:
+        entry = (-priority, next(self._tickets), key)
         async with self._cond:
-            await self._cond.wait_for(lambda: self.active < self.limit)
+            heapq.heappush(self._waiting, entry)
+            try:
+                await self._cond.wait_for(lambda: self._may_go(entry))
+            finally:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+                self._cond.notify_all()  # the next in line may fit too, or now be first
+            self._reserved.discard(key)
             self.active += 1
 
-    async def release(self, *, ok: bool) -> None:
+    async def release(self, *, ok: bool, handoff: str | None = None) -> None:
         async with self._cond:
             self.active -= 1
+            if handoff is not None:
+                self._reserved.add(handoff)
             if ok:
                 self._streak += 1
                 if self.limit < self.ceiling and self._streak >= self.limit:
@@ -124,9 +152,30 @@ class AdaptiveLimit:
                     self._streak = 0
             self._cond.notify_all()
 
+    async def forget(self, key: str) -> None:
+        """Drop a reservation its task will not use (it was cached, skipped or failed)."""
+        if key in self._reserved:
+            async with self._cond:
+                self._reserved.discard(key)
+                self._cond.notify_all()
+
     def back_off(self) -> None:
         self.limit = max(1, self.limit // 2)
         self._streak = 0
+
+
+def critical_paths(tasks: list[dict[str, Any]]) -> dict[str, float]:
+    """For each task, the seconds of video on the longest chain of tasks it starts
+    (itself included): the executor's priority when slots are scarce."""
+    children: dict[str, list[str]] = {t["id"]: [] for t in tasks}
+    for task in tasks:
+        for dep in task["depends_on"]:
+            children[dep].append(task["id"])
+    length: dict[str, float] = {}
+    for task in reversed(tasks):  # the plan is in topological order
+        below = max((length[c] for c in children[task["id"]]), default=0.0)
+        length[task["id"]] = float(task["seconds"] or 0) + below
+    return length
 
 
 @dataclass
@@ -167,6 +216,11 @@ class Executor:
         self.emit = events or (lambda event: None)
         self.options = options
         self.limit = AdaptiveLimit(options.jobs)
+        self.priority = critical_paths(plan["tasks"])
+        self.children: dict[str, list[str]] = {tid: [] for tid in self.tasks}
+        for t in plan["tasks"]:
+            for dep in t["depends_on"]:
+                self.children[dep].append(t["id"])
         self.random = random.Random(options.seed)
         self.results: dict[str, TaskResult] = {}
         self.video_urls: dict[str, str] = {}
@@ -246,6 +300,17 @@ class Executor:
         result.seconds = time.monotonic() - started
         self.results[task_id] = result
         self._done[task_id].set()
+        await self.limit.forget(task_id)
+
+    def _unblocked(self, task_id: str) -> str | None:
+        """The most urgent task that `task_id` finishing will make ready, if any."""
+        ready = [
+            child
+            for child in self.children[task_id]
+            if self._wanted(child)
+            and all(d == task_id or self._done[d].is_set() for d in self.tasks[child]["depends_on"])
+        ]
+        return max(ready, key=lambda c: self.priority[c], default=None)
 
     # --- one task ---------------------------------------------------------------------
     async def _run_task(self, task: dict[str, Any]) -> TaskResult:
@@ -337,7 +402,7 @@ class Executor:
         `current.task` is set as soon as the provider-side task exists, so that a
         failure while waiting tells the caller there is a task (failed or not)."""
         task_id = task["id"]
-        await self.limit.acquire()
+        await self.limit.acquire(self.priority[task_id], task_id)
         ok = False
         self.in_flight[task_id] = task["estimated_cost_usd"]
         try:
@@ -379,7 +444,7 @@ class Executor:
             return outcome
         finally:
             self.in_flight.pop(task_id, None)
-            await self.limit.release(ok=ok)
+            await self.limit.release(ok=ok, handoff=self._unblocked(task_id) if ok else None)
 
     async def _download(
         self, task: dict[str, Any], remote: RemoteTask, outcome: Outcome, clip: Path
@@ -472,11 +537,12 @@ class Executor:
         return path.as_uri() if path.is_file() else url
 
     def _frame_base64(self, source: str, which: str) -> str:
-        png = self.frames_dir / f"{source}.{which}.png"
-        extract_frame(self.clips_dir / f"{source}.mp4", png, which=which)
-        with Image.open(png) as img:
-            buf = io.BytesIO()
-            img.convert("RGB").save(buf, format="JPEG", quality=92)
+        """The frame as the JPEG that is sent (R8, R9), kept in frames/ for the record."""
+        image = frame_image(self.clips_dir / f"{source}.mp4", which=which)
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format="JPEG", quality=92)
+        self.frames_dir.mkdir(parents=True, exist_ok=True)
+        (self.frames_dir / f"{source}.{which}.jpg").write_bytes(buf.getvalue())
         return base64.b64encode(buf.getvalue()).decode("ascii")
 
     async def _video_url(self, source: str) -> str:

@@ -125,13 +125,13 @@ def test_polls_stay_within_a_fraction_of_the_task_age_before_anything_is_learnt(
 def test_polls_sleep_until_tasks_of_this_run_finished_then_tighten() -> None:
     planner = PollPlanner(ProviderProfile(poll_initial=0.1, poll_max=15, poll_fraction=0.1))
     planner.sent("a", at=0.0, seconds=5)
-    planner.finished("a", last_seen_running=40.0)  # 8 s per output second, at least
+    planner.finished("a", last_seen_running=38.0, now=42.0)  # done at ~40 s: 8 s per second
     planner.sent("b", at=100.0, seconds=10)
     planner.sent("c", at=100.0, seconds=5)
-    planner.finished("c", last_seen_running=130.0)  # faster: 6 s per second counts
+    planner.finished("c", last_seen_running=129.0, now=131.0)  # faster: 6 s per second
     assert planner.expected("b") == pytest.approx(60.0)
     assert planner.delay("b", now=101.0, previous=None) == 15  # far off: capped at poll_max
     assert planner.delay("b", now=155.0, previous=15) == pytest.approx(5.0)  # wake at 160 s
     assert planner.delay("b", now=160.0, previous=5) == pytest.approx(6.0)  # then 10% of 60 s
-    planner.finished("unknown", last_seen_running=1.0)  # re-attached after a crash: ignored
+    planner.finished("unknown", last_seen_running=1.0, now=2.0)  # re-attached: ignored
     assert planner.expected("b") == pytest.approx(60.0)

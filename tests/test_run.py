@@ -264,3 +264,41 @@ def test_the_concurrency_limit_halves_on_back_pressure_and_recovers_slowly() -> 
         return seen
 
     assert asyncio.run(scenario()) == [8, 4, 2, 3]
+
+
+def test_a_free_slot_goes_to_the_most_urgent_waiter_or_to_the_task_handed_it() -> None:
+    async def scenario() -> list[str]:
+        limit = AdaptiveLimit(1)
+        order: list[str] = []
+
+        async def worker(name: str, priority: float) -> None:
+            await limit.acquire(priority, name)
+            order.append(name)
+            await limit.release(ok=True)
+
+        await limit.acquire(0, "first")
+        waiting = [asyncio.create_task(worker(n, p)) for n, p in (("low", 1), ("high", 5))]
+        waiting.append(asyncio.create_task(worker("mid", 3)))
+        await asyncio.sleep(0.01)
+        await limit.release(ok=True)
+        await asyncio.gather(*waiting)
+
+        await limit.acquire(0, "parent")
+        other = asyncio.create_task(worker("other", 9))
+        await asyncio.sleep(0.01)
+        await limit.release(ok=True, handoff="child")  # the slot waits for the child
+        await asyncio.sleep(0.01)
+        assert "other" not in order
+        await worker("child", 0)
+        await other
+
+        await limit.acquire(0, "parent2")
+        late = asyncio.create_task(worker("late", 1))
+        await limit.release(ok=True, handoff="cached-child")
+        await asyncio.sleep(0.01)
+        assert "late" not in order
+        await limit.forget("cached-child")  # it was served from the cache: never comes
+        await late
+        return order
+
+    assert asyncio.run(scenario()) == ["high", "mid", "low", "child", "other", "late"]

@@ -286,7 +286,7 @@ class KirinBackend(Backend):
                     if inspect.isawaitable(result):
                         await result
             if status in p.completed_statuses:
-                self._polls.finished(remote.task_id, running_at)
+                self._polls.finished(remote.task_id, running_at, polled_at)
                 return self._outcome(remote, doc)
             if status in p.failed_statuses:
                 self._raise_failure(remote.task_id, doc)
