@@ -301,6 +301,12 @@ def _render_summary(outcome: Any, as_json: bool) -> None:
     if outcome.film is not None:
         film = outcome.film
         click.echo(f"film: {film.path} ({film.duration:.2f} s); {line}", file=out)
+        click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}", file=out)
+    elif report.ok:
+        left = sorted(r.id for r in report.results.values() if r.status == "unselected")
+        click.echo(
+            f"no film yet: {', '.join(left)} not selected and not in the cache; {line}", file=out
+        )
     else:
         click.echo(f"no film: some tasks did not render; {line}", file=out)
 
@@ -319,7 +325,8 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
     build = _build_dir(path, build_dir)
     data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
     film = stitch_plan(data, build)
-    click.echo(f"film: {film.path} ({film.duration:.2f} s)")
+    click.echo(f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason})")
+    click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}")
 
 
 @main.command(name="mock-server")

@@ -67,7 +67,7 @@ class LiveProgress:
         self.total = len(plan["tasks"])
         self.estimates = {t["id"]: t["estimated_cost_usd"] for t in plan["tasks"]}
         self.running: dict[str, dict[str, Any]] = {}
-        self.counts = {"done": 0, "cached": 0, "failed": 0, "skipped": 0}
+        self.counts = {"done": 0, "cached": 0, "failed": 0, "skipped": 0, "unselected": 0}
         self.cost = 0.0
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
@@ -116,7 +116,13 @@ class LiveProgress:
         elif task and kind == "task_retry" and task in self.running:
             self.running[task]["state"] = f"retry in {event['delay']}s"
             self.running[task]["attempt"] = event["attempt"]
-        elif task and kind in ("task_done", "task_cached", "task_failed", "task_skipped"):
+        elif task and kind in (
+            "task_done",
+            "task_cached",
+            "task_failed",
+            "task_skipped",
+            "task_unselected",
+        ):
             self.running.pop(task, None)
             self.counts[kind.removeprefix("task_")] += 1
             self.cost += float(event.get("cost_usd") or 0)

@@ -18,7 +18,15 @@ from storyboard.compile import Plan, write_plan
 from storyboard.errors import StitchError
 from storyboard.journal import Journal
 from storyboard.run import EventSink, Executor, RunOptions, RunReport
-from storyboard.stitch import CutClip, MusicBed, ShotMark, StitchResult, Transition, stitch
+from storyboard.stitch import (
+    CutClip,
+    MusicBed,
+    ShotMark,
+    StitchOptions,
+    StitchResult,
+    Transition,
+    stitch,
+)
 
 
 @dataclass
@@ -82,7 +90,34 @@ def stitch_plan(plan: dict[str, Any], build_dir: Path) -> StitchResult:
         )
     out = film_path(plan, build_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return stitch(clips, out, music=music)
+    return stitch(clips, out, music=music, options=film_options(plan.get("film") or {}))
+
+
+def film_options(film: dict[str, Any]) -> StitchOptions:
+    """The storyboard's `film:` settings (as in plan.json) over the stitcher's defaults."""
+    settings = dict(film)
+    if settings.get("size") is not None:
+        settings["size"] = tuple(settings["size"])
+    return StitchOptions(**settings)
+
+
+def film_record(film: StitchResult) -> dict[str, Any]:
+    """What run.json says about the film."""
+    return {
+        "path": str(film.path),
+        "duration": film.duration,
+        "expected": film.expected,
+        "frames": film.frames,
+        "size": list(film.size),
+        "method": film.method,
+        "why": film.reason,
+        "av_gap": film.av_gap,
+        "loudness_lufs": film.loudness,
+        "gain_db": film.gain_db,
+        "poster": str(film.poster),
+        "contact_sheet": str(film.contact_sheet),
+        "stitch_seconds": round(film.seconds, 3),
+    }
 
 
 def write_run_record(
@@ -108,16 +143,11 @@ def write_run_record(
             "cached": report.count("cached"),
             "failed": report.count("failed"),
             "skipped": report.count("skipped"),
+            "unselected": report.count("unselected"),
             "billed_usd": round(report.billed, 4),
             "estimated_usd": plan["estimate"]["total_usd"],
         },
-        "film": None
-        if film is None
-        else {
-            "path": str(film.path),
-            "duration": film.duration,
-            "expected": film.expected,
-        },
+        "film": None if film is None else film_record(film),
     }
     path = build_dir / "run.json"
     tmp = path.with_suffix(".json.tmp")
@@ -159,6 +189,6 @@ def render_plan(
         report = asyncio.run(go())
     finally:
         journal.close()
-    film = stitch_plan(data, build_dir) if report.ok else None
+    film = stitch_plan(data, build_dir) if report.complete else None
     write_run_record(build_dir, data, report, backend.name, film)
     return RenderOutcome(plan_path, report, film)

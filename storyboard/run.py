@@ -60,7 +60,7 @@ class RunOptions:
 @dataclass
 class TaskResult:
     id: str
-    status: str  # done | cached | failed | skipped
+    status: str  # done | cached | failed | skipped | unselected
     attempts: int = 0
     seconds: float = 0.0
     cost_usd: float = 0.0
@@ -89,6 +89,12 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
+        """Every task the user asked for is there (left-out tasks do not count)."""
+        return all(r.status in ("done", "cached", "unselected") for r in self.results.values())
+
+    @property
+    def complete(self) -> bool:
+        """Every clip of the plan is there: the film can be cut."""
         return all(r.status in ("done", "cached") for r in self.results.values())
 
     @property
@@ -282,11 +288,7 @@ class Executor:
         task = self.tasks[task_id]
         started = time.monotonic()
         try:
-            for dep in task["depends_on"]:
-                await self._done[dep].wait()
-                if self.results[dep].status not in ("done", "cached"):
-                    raise _Skip(f"upstream {dep} {self.results[dep].status}")
-            result = await self._run_task(task)
+            result = await self._settle(task)
         except _Skip as why:
             result = TaskResult(task_id, "skipped", error=str(why))
             self.journal.begin(task_id, task["cache_key"])
@@ -308,20 +310,32 @@ class Executor:
             child
             for child in self.children[task_id]
             if self._wanted(child)
+            and not self._done[child].is_set()  # served from the cache already
             and all(d == task_id or self._done[d].is_set() for d in self.tasks[child]["depends_on"])
         ]
         return max(ready, key=lambda c: self.priority[c], default=None)
 
     # --- one task ---------------------------------------------------------------------
-    async def _run_task(self, task: dict[str, Any]) -> TaskResult:
-        task_id, key = task["id"], task["cache_key"]
+    async def _settle(self, task: dict[str, Any]) -> TaskResult:
+        """From the cache at once (its key covers everything upstream), else rendered
+        once its dependencies are done; left out if it was not selected."""
+        task_id = task["id"]
         clip = self.clips_dir / f"{task_id}.mp4"
-        forced = task_id in self.options.force
-        hit = None if forced else self.cache.get(key)
+        hit = None if task_id in self.options.force else self.cache.get(task["cache_key"])
         if hit is not None:
             return self._from_cache(task, hit.clip, hit.meta, clip)
         if not self._wanted(task_id):
-            raise _Skip("not selected and not in the cache")
+            self.emit({"event": "task_unselected", "task": task_id})
+            return TaskResult(task_id, "unselected", error="not selected and not in the cache")
+        for dep in task["depends_on"]:
+            await self._done[dep].wait()
+            if self.results[dep].status not in ("done", "cached"):
+                raise _Skip(f"upstream {dep} {self.results[dep].status}")
+        return await self._run_task(task, clip)
+
+    async def _run_task(self, task: dict[str, Any], clip: Path) -> TaskResult:
+        task_id, key = task["id"], task["cache_key"]
+        forced = task_id in self.options.force
         record = self.journal.begin(task_id, key)
         attempt = max(1, record.attempt)
         if forced and record.state in ("done", "pending", "failed", "skipped"):

@@ -1,0 +1,293 @@
+"""`storyboard render` end to end, through the real command line.
+
+Every example renders with the preview backend and with the kirin client
+against the mock provider over real HTTP; the film is probed. Then what the
+user pays for: an edit re-renders only what it touches (requests counted at
+the mock), an unchanged storyboard sends nothing, a render killed with
+SIGKILL (or interrupted) resumes without creating or billing a task twice,
+and a task the provider refuses skips only its descendants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storyboard.media import decode_check, probe
+from storyboard.mock_server import MockConfig, MockHandle, running_mock
+from tests.conftest import EXAMPLES
+
+KEY = "sk-render-test-5c1d"
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "storyboard.yaml").is_file())
+FRAME = 1 / 24
+FAST = MockConfig(queue_seconds=0.05, process_seconds=0.1, render_workers=2)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a user's shell: a private clip cache, fast polling for the mock."""
+    profile = tmp_path / "provider.json"
+    profile.write_text(json.dumps({"poll_initial": 0.05, "poll_max": 0.25}), encoding="utf-8")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))}
+    return {
+        **base,
+        "STORYBOARD_CACHE": str(tmp_path / "cache"),
+        "STORYBOARD_PROVIDER": str(profile),
+        "KIRIN_API_KEY": KEY,
+    }
+
+
+def storyboard(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "storyboard", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    shutil.copytree(EXAMPLES / name, dest, ignore=shutil.ignore_patterns("build"))
+    return dest / "storyboard.yaml"
+
+
+@pytest.fixture
+def mock() -> Iterator[MockHandle]:
+    with running_mock(FAST) as handle:
+        yield handle
+
+
+def run_record(build: Path) -> dict[str, Any]:
+    return json.loads((build / "run.json").read_text(encoding="utf-8"))
+
+
+def check_film(build: Path, plan: dict[str, Any]) -> None:
+    """The film exists, has the cut's length, 24 fps, sound, and decodes cleanly."""
+    record = run_record(build)
+    film = Path(record["film"]["path"])
+    info = probe(film)
+    assert info.fps == 24 and info.has_audio and info.video_codec == "h264"
+    assert abs(info.video_duration - record["film"]["expected"]) <= FRAME + 1e-6
+    assert abs(info.audio_duration - info.video_duration) <= FRAME + 1e-6
+    first_task = plan["cut"][0]["segments"][0]["task"]
+    first_clip = probe(build / "clips" / f"{first_task}.mp4")
+    assert (info.width, info.height) == (first_clip.width, first_clip.height)
+    decode_check(film)
+
+
+# --- every example, both ways ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_renders_with_the_preview_backend(
+    name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    build = tmp_path / "build"
+    result = storyboard("render", str(EXAMPLES / name / "storyboard.yaml"),
+                        "--build-dir", str(build), env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plan = json.loads((build / "plan.json").read_text())
+    check_film(build, plan)
+    record = run_record(build)
+    assert record["backend"] == "preview" and record["ok"]
+    assert record["totals"]["rendered"] == len(plan["tasks"])
+    assert "film:" in result.stdout and f"{len(plan['tasks'])} rendered" in result.stdout
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_renders_with_kirin_against_the_mock(
+    name: str, tmp_path: Path, env: dict[str, str], mock: MockHandle
+) -> None:
+    build = tmp_path / "build"
+    result = storyboard(
+        "render", str(EXAMPLES / name / "storyboard.yaml"), "--backend", "kirin", "--yes",
+        "--base-url", mock.base_url, "--build-dir", str(build), env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plan = json.loads((build / "plan.json").read_text())
+    check_film(build, plan)
+    stats = mock.stats()
+    sent = {t["payload"]["external_task_id"] for t in plan["tasks"]}
+    assert stats["create_by_external_id"] == dict.fromkeys(sent, 1)
+    billed = run_record(build)["totals"]["billed_usd"]
+    assert billed == pytest.approx(sum(t.cost for t in mock.state.tasks.values()), abs=1e-3)
+    assert billed == pytest.approx(plan["estimate"]["total_usd"], abs=1e-3)
+    assert "estimated cost" in result.stderr
+
+
+# --- paying once ----------------------------------------------------------------------------
+
+
+def test_an_edit_re_renders_only_its_task_and_descendants(
+    tmp_path: Path, env: dict[str, str], mock: MockHandle
+) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    args = ["render", str(story), "--backend", "kirin", "--yes", "--base-url", mock.base_url]
+    assert storyboard(*args, env=env).returncode == 0
+    first = mock.stats()
+    assert first["create"] == 4
+
+    text = story.read_text(encoding="utf-8")
+    story.write_text(text.replace("Eggs crack one by one", "Eggs slide gently"), "utf-8")
+    result = storyboard(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    second = mock.stats()
+    plan = json.loads((story.parent / "build" / "plan.json").read_text())
+    ids = {t["id"]: t["payload"]["external_task_id"] for t in plan["tasks"]}
+    new = set(second["create_by_external_id"]) - set(first["create_by_external_id"])
+    assert new == {ids["method.2"], ids["plating"]}  # the edited part and what follows it
+    assert second["create"] - first["create"] == 2
+    totals = run_record(story.parent / "build")["totals"]
+    assert (totals["rendered"], totals["cached"]) == (2, 2)
+
+    assert storyboard(*args, env=env).returncode == 0
+    assert mock.stats()["total"] == second["total"]  # unchanged: not one request
+    assert run_record(story.parent / "build")["totals"]["cached"] == 4
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_render_resumes_without_paying_twice(
+    how: signal.Signals, tmp_path: Path, env: dict[str, str]
+) -> None:
+    story = copy_example("lighthouse", tmp_path / "lighthouse")
+    slow = MockConfig(queue_seconds=0.3, process_seconds=2.5, render_workers=2)
+    with running_mock(slow) as mock:
+        args = ["render", str(story), "--backend", "kirin", "--yes", "--base-url", mock.base_url]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "storyboard", *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while mock.stats()["create"] < 2 or mock.state.unfinished() == 0:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no task reached the mock"
+            time.sleep(0.05)
+        in_flight = mock.state.unfinished()
+        proc.send_signal(how)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        if how == signal.SIGINT:
+            assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+        assert in_flight >= 1
+
+        result = storyboard(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        stats = mock.stats()
+    plan = json.loads((story.parent / "build" / "plan.json").read_text())
+    sent = {t["payload"]["external_task_id"] for t in plan["tasks"]}
+    assert len(mock.state.tasks) == len(plan["tasks"])  # no task created twice
+    assert set(stats["create_by_external_id"]) == sent
+    assert all(n == 1 for n in stats["create_by_external_id"].values())
+    billed = sum(t.cost for t in mock.state.tasks.values())
+    assert billed == pytest.approx(plan["estimate"]["total_usd"], abs=1e-3)  # each task once
+    check_film(story.parent / "build", plan)
+
+
+# --- failures and spend -------------------------------------------------------------------
+
+
+def test_a_refused_task_skips_its_descendants_and_the_report_says_why(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    refused = MockConfig(queue_seconds=0.05, process_seconds=0.1, e3_match=("Crushed tomatoes",))
+    with running_mock(refused) as mock:
+        result = storyboard(
+            "render", str(story), "--backend", "kirin", "--yes", "--base-url", mock.base_url,
+            env=env,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "failed: method.1: TaskCreationError" in result.stdout
+    assert "skipped: method.2: upstream method.1 failed" in result.stdout
+    assert "skipped: plating: upstream method.2 skipped" in result.stdout
+    assert "no film" in result.stdout and "Traceback" not in result.stderr
+    record = run_record(story.parent / "build")
+    assert record["tasks"]["intro"]["status"] == "done"
+    assert record["totals"] | {"estimated_usd": 0} == {
+        "tasks": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2,
+        "billed_usd": record["totals"]["billed_usd"], "estimated_usd": 0,
+    }  # fmt: skip
+    assert record["film"] is None
+
+
+def test_over_budget_nothing_is_sent(tmp_path: Path, env: dict[str, str], mock: MockHandle) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    result = storyboard(
+        "render", str(story), "--backend", "kirin", "--yes", "--max-cost", "1.00",
+        "--base-url", mock.base_url, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "over --max-cost $1.00; nothing was sent" in result.stderr
+    assert mock.stats()["total"] == 0
+
+
+def test_real_spend_needs_a_confirmation(
+    tmp_path: Path, env: dict[str, str], mock: MockHandle
+) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    result = storyboard(
+        "render", str(story), "--backend", "kirin", "--base-url", mock.base_url, env=env
+    )
+    assert result.returncode == 2
+    assert "pass --yes" in result.stderr and "$2.10" in result.stderr
+    assert mock.stats()["total"] == 0
+
+
+def test_json_events_describe_the_run(tmp_path: Path, env: dict[str, str]) -> None:
+    story = copy_example("sneaker-ad", tmp_path / "ad")
+    result = storyboard("render", str(story), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("task_done") == 3 and events[-1]["ok"] is True
+    assert all("at" in e for e in events)
+
+
+def test_select_and_force_choose_what_runs(tmp_path: Path, env: dict[str, str]) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    build = story.parent / "build"
+
+    result = storyboard("render", str(story), "--select", "+method", env=env)
+    assert result.returncode == 0, result.stderr
+    record = run_record(build)
+    assert {t: v["status"] for t, v in record["tasks"].items()} == {
+        "intro": "unselected", "method.1": "done", "method.2": "done", "plating": "done"
+    }  # fmt: skip
+    assert record["film"] is None
+    assert "no film yet: intro not selected and not in the cache" in result.stdout
+
+    result = storyboard("render", str(story), env=env)  # the rest: only intro is new
+    assert result.returncode == 0, result.stderr
+    totals = run_record(build)["totals"]
+    assert (totals["rendered"], totals["cached"]) == (1, 3)
+    assert run_record(build)["film"] is not None
+
+    result = storyboard("render", str(story), "--force", "intro", env=env)
+    assert result.returncode == 0, result.stderr
+    record = run_record(build)
+    assert record["tasks"]["intro"]["status"] == "done"
+    assert record["tasks"]["intro"]["attempts"] == 2  # a new task, under a new id
+    assert record["totals"]["cached"] == 3
+
+    result = storyboard("render", str(story), "--select", "nosuchscene", env=env)
+    assert result.returncode == 2 and "no such task or scene" in result.stderr
