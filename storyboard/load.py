@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -151,7 +151,9 @@ def _plain(
         out: dict[Any, Any] = {}
         for k, v in node.items():
             key = k if isinstance(k, str | int | bool | float) or k is None else str(k)
-            child = (*path, key)
+            # A YAML key may also be a float or null; jsonschema reports it as it is,
+            # so the path keeps it unchanged to find its position again.
+            child = cast(NodePath, (*path, key))
             kpos, vpos = _item_positions(node, k, file, here)
             doc.keys[child] = kpos
             doc.values[child] = vpos
@@ -160,7 +162,7 @@ def _plain(
     if isinstance(node, CommentedSeq):
         items = []
         for i, v in enumerate(node):
-            child = (*path, i)
+            child = cast(NodePath, (*path, i))
             try:
                 line, col = node.lc.item(i)
                 ipos = Pos(file, line + 1, col + 1)

@@ -41,7 +41,7 @@ class Asset:
 
     @property
     def is_url(self) -> bool:
-        return bool(self.source) and self.source.startswith(("http://", "https://"))
+        return self.source is not None and self.source.startswith(("http://", "https://"))
 
     @property
     def is_local(self) -> bool:
@@ -259,7 +259,7 @@ def _asset(doc: Document, name: str, raw: Any) -> Asset | None:
     if isinstance(element, int) and not isinstance(element, bool):
         return Asset(name, AssetKind.ELEMENT, pos, base_dir=base_dir, element_id=element)
     if isinstance(element, dict) and isinstance(element.get("id"), int):
-        role = element.get("kind") if element.get("kind") in ("image", "video") else "image"
+        role = str(element["kind"]) if element.get("kind") in ("image", "video") else "image"
         return Asset(
             name,
             AssetKind.ELEMENT,
@@ -276,7 +276,7 @@ def _frame(doc: Document, path: NodePath, raw: Any) -> FrameRef | None:
     if isinstance(raw, str):
         return FrameRef(pos, asset=raw)
     if isinstance(raw, dict) and isinstance(raw.get("from"), str):
-        frame = raw.get("frame") if raw.get("frame") in ("first", "last") else "last"
+        frame = str(raw["frame"]) if raw.get("frame") in ("first", "last") else "last"
         return FrameRef(pos, scene=raw["from"], frame=frame)
     return None
 
@@ -287,7 +287,7 @@ def _video(doc: Document, path: NodePath, raw: dict[str, Any]) -> VideoRef | Non
     video = raw.get("video")
     if not isinstance(video, dict):
         return None
-    refer = video.get("refer") if video.get("refer") in api.REFER_TYPES else "feature"
+    refer = str(video["refer"]) if video.get("refer") in api.REFER_TYPES else "feature"
     asset = video.get("asset") if isinstance(video.get("asset"), str) else None
     scene = video.get("from") if isinstance(video.get("from"), str) else None
     if asset is None and scene is None:

@@ -102,15 +102,15 @@ def resolve_references(
                 add(element_names, name)
 
     slots = [ImageSlot(FrameSource(asset=n)) for n in image_names]
-    for frame, kind in ((first_frame, "first_frame"), (end_frame, "end_frame")):
+    for frame, frame_type in ((first_frame, "first_frame"), (end_frame, "end_frame")):
         if frame is None:
             continue
         for i, slot in enumerate(slots):
             if slot.source.key == frame.key and slot.type is None:
-                slots[i] = ImageSlot(slot.source, kind)
+                slots[i] = ImageSlot(slot.source, frame_type)
                 break
         else:
-            slots.append(ImageSlot(frame, kind))
+            slots.append(ImageSlot(frame, frame_type))
     out.images = slots
     out.elements = [assets[n] for n in element_names if n in assets]
     image_index = {s.source.asset: i + 1 for i, s in enumerate(slots) if s.source.asset}

@@ -55,7 +55,7 @@ def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:
                 for s in task["shots"]
                 if s["start"] < end and s["start"] + (s["duration"] or 0) > start
             )
-            tr = entry["transition"] if i == 0 else {"type": "cut", "duration": 0.0}
+            tr: dict[str, Any] = entry["transition"] if i == 0 else {"type": "cut", "duration": 0}
             clips.append(
                 CutClip(
                     path=build_dir / "clips" / f"{task['id']}.mp4",

@@ -133,9 +133,9 @@ def check(ctx: Context) -> Iterator[Problem]:
     yield from _names(ctx)
     scene_ids = [s.id for s in story.scenes]
     for scene in story.scenes:
-        for ref, slot in ((scene.first_frame, "first_frame"), (scene.end_frame, "end_frame")):
-            if ref is not None:
-                yield from _frame(ctx, scene, ref, slot, scene_ids)
+        for frame, slot in ((scene.first_frame, "first_frame"), (scene.end_frame, "end_frame")):
+            if frame is not None:
+                yield from _frame(ctx, scene, frame, slot, scene_ids)
         for refs, kind, slot in (
             (scene.images, AssetKind.IMAGE, "images"),
             (scene.elements, AssetKind.ELEMENT, "elements"),

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from storyboard.load import NodePath
+from storyboard.model import Scene
 from storyboard.problems import Problem
 from storyboard.rules import Context, Rule, problem
 
@@ -127,7 +129,7 @@ def check(ctx: Context) -> Iterator[Problem]:
             )
 
 
-def _edit(ctx: Context, scene, path) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
+def _edit(ctx: Context, scene: Scene, path: NodePath) -> Iterator[Problem]:
     keys = scene.keys
     for key in ("duration", "shots", "first_frame", "end_frame"):
         if key in keys:
