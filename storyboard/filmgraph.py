@@ -210,6 +210,8 @@ def _join(pieces: Sequence[Piece], streams: list[Any], *, video: bool) -> Any:
         part = streams[run[0]]
         if len(run) > 1:
             part = ffmpeg.concat(*(streams[i] for i in run), v=int(video), a=int(not video))
+            if video:  # concat answers in microseconds; xfade wants both inputs in frames
+                part = part.filter("settb", f"1/{FPS}")
         head = pieces[run[0]]
         if joined is None:
             joined = part
@@ -349,3 +351,24 @@ def encode_args(
         **_audio_options(enc),
     )
     return output.overwrite_output().get_args()
+
+
+def check_args(
+    film: Path, thumbs: Sequence[int], poster: int, width: int, thumb_dir: Path, poster_png: Path
+) -> list[str]:
+    """Decode every frame and sample of `film`, any error fatal (`-xerror`), keeping
+    on the way the frames numbered `thumbs` (scaled to `width`, as thumb_dir/NNN.png
+    in frame order) and frame `poster` (full size): pictures for free from a decode
+    that verification needs anyway."""
+    source = ffmpeg.input(str(film), threads=0)
+    split = source.video.filter_multi_output("split", 2)
+    chosen = "+".join(f"eq(n,{n})" for n in sorted(set(thumbs)))
+    small = split.stream(0).filter("select", chosen).filter("scale", width, -2)
+    big = split.stream(1).filter("select", f"eq(n,{poster})")
+    # passthrough: only the selected frames are written, never repeated to fill time.
+    outputs = ffmpeg.merge_outputs(
+        ffmpeg.output(small, str(thumb_dir / "%03d.png"), fps_mode="passthrough"),
+        ffmpeg.output(big, str(poster_png), fps_mode="passthrough", update=1),
+        ffmpeg.output(source.audio, "-", f="null"),
+    )
+    return ["-xerror", *outputs.overwrite_output().get_args()]

@@ -337,7 +337,8 @@ def frames_at(
             current = None
             for i in order:
                 t = max(0.0, times[i])
-                if current is None or t < current.time or t - current.time > _SEEK_BEYOND:
+                now: float | None = current.time if current is not None else None
+                if now is None or t < now or t - now > _SEEK_BEYOND:
                     container.seek(int(t / base), stream=stream, backward=True, any_frame=False)
                     frames, current = container.decode(stream), None
                 assert frames is not None

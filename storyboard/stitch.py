@@ -57,6 +57,7 @@ from storyboard.filmgraph import (
     Gain,
     Music,
     Piece,
+    check_args,
     concat_list,
     copy_args,
     encode_args,
@@ -209,35 +210,24 @@ def stitch(
     out = Path(out)
     plan = _plan(clips, options)
     bed = _music(music)
-    timeout = TIMEOUT_BASE + TIMEOUT_PER_SECOND * plan.frames / FPS
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
-    with TemporaryDirectory(prefix="storyboard-stitch-") as tmp, ThreadPoolExecutor(1) as side:
-        work = Path(tmp)
-        # Reading the clips overlaps the ffmpeg run, which leaves a core idle.
-        sources = side.submit(_source_packets, plan) if plan.copy else None
-        pictures = side.submit(_pictures, plan)
-        try:
-            measured, gain = _loudness(plan, bed, options, work, timeout)
-            enc = Encoding(plan.size, options.crf, options.preset, options.audio_bitrate)
-            if plan.copy:
-                listing = work / "clips.ffconcat"
-                listing.write_text(concat_list(plan.pieces), encoding="utf-8")
-                args = copy_args(plan.pieces, bed, gain, enc, listing, partial)
-            else:
-                args = encode_args(plan.pieces, bed, gain, enc, partial)
-            run_ffmpeg(args, timeout=timeout)
-        except FFmpegError as exc:
-            partial.unlink(missing_ok=True)
-            raise StitchError(f"ffmpeg could not make the film: {exc}") from exc
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        info = _verify(partial, out, plan, sources, options, timeout)
-        thumbs, poster = _result_of(pictures)
-        if poster is None:
-            poster = frames_at(partial, [_poster_time(plan)[0]])[0]
-    partial.replace(out)
+    # On the copy path, reading the clips (packet digests, thumbnails) overlaps
+    # the ffmpeg run, which leaves a core idle; the full path gets its pictures
+    # from the decode that verifies the film.
+    side = ThreadPoolExecutor(1)
+    try:
+        with TemporaryDirectory(prefix="storyboard-stitch-") as tmp:
+            work = Path(tmp)
+            sources = side.submit(_source_packets, plan) if plan.copy else None
+            pictures = side.submit(_clip_pictures, plan) if plan.copy else None
+            measured, gain = _make(plan, bed, options, partial, work)
+            info = _verify(partial, out, plan, sources, options, work)
+            thumbs, poster = _result_of(pictures) if pictures else _film_pictures(plan, work)
+        partial.replace(out)
+    finally:
+        side.shutdown(cancel_futures=True)
+        partial.unlink(missing_ok=True)  # a failure's leftovers; gone after the rename
     out.with_name(out.stem + REJECTED_SUFFIX).unlink(missing_ok=True)
     poster_path = _save_png(poster, out.with_name(out.stem + POSTER_SUFFIX))
     sheet = contact_sheet(thumbs, columns=CONTACT_COLUMNS, width=THUMB_WIDTH)
@@ -257,6 +247,30 @@ def stitch(
         contact_sheet=sheet_path,
         seconds=time.monotonic() - began,
     )
+
+
+def _timeout(plan: _Plan) -> float:
+    return TIMEOUT_BASE + TIMEOUT_PER_SECOND * plan.frames / FPS
+
+
+def _make(
+    plan: _Plan, bed: Music | None, options: StitchOptions, partial: Path, work: Path
+) -> tuple[float | None, Gain | None]:
+    """Measure the sound, then write the film to `partial` in one ffmpeg run;
+    return the measured loudness and the gain applied."""
+    try:
+        measured, gain = _loudness(plan, bed, options, work)
+        enc = Encoding(plan.size, options.crf, options.preset, options.audio_bitrate)
+        if plan.copy:
+            listing = work / "clips.ffconcat"
+            listing.write_text(concat_list(plan.pieces), encoding="utf-8")
+            args = copy_args(plan.pieces, bed, gain, enc, listing, partial)
+        else:
+            args = encode_args(plan.pieces, bed, gain, enc, partial)
+        run_ffmpeg(args, timeout=_timeout(plan))
+    except FFmpegError as exc:
+        raise StitchError(f"ffmpeg could not make the film: {exc}") from exc
+    return measured, gain
 
 
 # --- the plan -------------------------------------------------------------------
@@ -384,6 +398,8 @@ def _why_encode(
     """Why the video cannot be stream-copied, or None when it can."""
     for clip, info, piece in zip(clips, infos, pieces, strict=True):
         name = repr(clip.label)
+        if piece is pieces[0] and piece.fade_in:
+            return f"the film opens on a fade from black into clip {name}"
         if piece.join != "cut" or piece.fade_in or piece.fade_out:
             return f"a {clip.transition.type} leads into clip {name}"
         if clip.trim is not None:
@@ -426,13 +442,13 @@ def _music(bed: MusicBed | None) -> Music | None:
 
 
 def _loudness(
-    plan: _Plan, bed: Music | None, options: StitchOptions, work: Path, timeout: float
+    plan: _Plan, bed: Music | None, options: StitchOptions, work: Path
 ) -> tuple[float | None, Gain | None]:
     """Measure the mix and return (integrated LUFS, the gain to reach the target)."""
     if options.loudness is None:
         return None, None
     report = work / "loudness.txt"
-    run_ffmpeg(loudness_args(plan.pieces, bed, report), timeout=timeout)
+    run_ffmpeg(loudness_args(plan.pieces, bed, report), timeout=_timeout(plan))
     integrated, peak = None, 0.0
     for line in report.read_text(encoding="utf-8").splitlines():
         key, _, value = line.partition("=")
@@ -466,8 +482,9 @@ def _verify(
     plan: _Plan,
     sources: Future[list[tuple[bytes, ...]]] | None,
     options: StitchOptions,
-    timeout: float,
+    work: Path,
 ) -> MediaInfo:
+    """The checks of the module docstring; a failure moves the film aside and raises."""
     try:
         info = probe(partial)
     except ProbeError as exc:
@@ -476,10 +493,19 @@ def _verify(
     if problems:
         raise _reject(partial, out, problems)
     try:
-        decode_check_ffmpeg(
-            partial, video=not plan.copy or options.decode_copied, audio=True, timeout=timeout
-        )
-    except ProbeError as exc:
+        if plan.copy:
+            decode_check_ffmpeg(
+                partial, video=options.decode_copied, audio=True, timeout=_timeout(plan)
+            )
+        else:
+            (work / "thumbs").mkdir()
+            thumbs = [_film_frame(plan, i, into) for i, into, _ in _shots(plan)]
+            poster = _film_frame(plan, *_poster_time(plan)[1:])
+            args = check_args(
+                partial, thumbs, poster, THUMB_WIDTH, work / "thumbs", work / "poster.png"
+            )
+            run_ffmpeg(args, timeout=_timeout(plan))
+    except (ProbeError, FFmpegError) as exc:
         raise _reject(partial, out, [f"a full decode failed: {exc}"]) from exc
     if sources is not None:
         difference = _copy_difference(partial, plan, _result_of(sources))
@@ -549,39 +575,76 @@ def _marks(plan: _Plan, i: int) -> tuple[ShotMark, ...]:
     return tuple(marks)
 
 
+def _shots(plan: _Plan) -> list[tuple[int, float, str]]:
+    """Every shot of the film as (piece, seconds into the piece of its thumbnail, label)."""
+    return [
+        (i, m.start + min(m.duration / 2, THUMB_INTO_SHOT), m.label)
+        for i in range(len(plan.pieces))
+        for m in _marks(plan, i)
+    ]
+
+
 def _poster_time(plan: _Plan) -> tuple[float, int, float]:
-    """The middle of the film's longest shot: (film time, piece, time in its clip)."""
+    """The middle of the film's longest shot: (film seconds, piece, seconds into it)."""
     best = max(
         ((m.duration, -i, m) for i in range(len(plan.pieces)) for m in _marks(plan, i)),
         key=lambda x: (x[0], x[1]),
     )
     i, mark = -best[1], best[2]
     into = mark.start + min(mark.duration, plan.pieces[i].frames / FPS - mark.start) / 2
-    return plan.starts[i] / FPS + into, i, plan.pieces[i].start / FPS + into
+    return plan.starts[i] / FPS + into, i, into
 
 
-def _pictures(plan: _Plan) -> tuple[list[tuple[Image.Image, str]], Image.Image | None]:
-    """A thumbnail per shot (in the film's shape) and, when the video is copied, the
-    poster (the clip's frame is the film's frame, bit for bit)."""
-    w, h = plan.size
-    cell = (THUMB_WIDTH, max(2, round(THUMB_WIDTH * h / w)))
+def _film_frame(plan: _Plan, piece: int, into: float) -> int:
+    return min(plan.frames - 1, plan.starts[piece] + _frames(into))
+
+
+def _cell(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A thumbnail in the film's shape (a clip of another shape is padded, as in the film)."""
+    w, h = size
+    return ImageOps.pad(image, (THUMB_WIDTH, max(2, round(THUMB_WIDTH * h / w))), color=(0, 0, 0))
+
+
+Pictures = tuple[list[tuple[Image.Image, str]], Image.Image]
+
+
+def _clip_pictures(plan: _Plan) -> Pictures:
+    """Copy path: thumbnails and poster read from the clips, whose frames are the
+    film's frames bit for bit."""
+    shots = _shots(plan)
     thumbs = []
     for i, (clip, piece) in enumerate(zip(plan.clips, plan.pieces, strict=True)):
-        marks = _marks(plan, i)
-        times = [piece.start / FPS + m.start + min(m.duration / 2, THUMB_INTO_SHOT) for m in marks]
+        mine = [(into, label) for j, into, label in shots if j == i]
+        times = [piece.start / FPS + into for into, _ in mine]
         try:
             images = frames_at(clip.path, times, width=THUMB_WIDTH)
         except ProbeError as exc:
             raise StitchError(f"clip {clip.label!r}: {exc}") from exc
         thumbs += [
-            (ImageOps.pad(img, cell, color=(0, 0, 0)), m.label)
-            for img, m in zip(images, marks, strict=True)
+            (_cell(img, plan.size), label) for img, (_, label) in zip(images, mine, strict=True)
         ]
-    poster = None
-    if plan.copy:
-        _, i, at = _poster_time(plan)
-        poster = frames_at(plan.clips[i].path, [at])[0]
+    _, i, into = _poster_time(plan)
+    poster = frames_at(plan.clips[i].path, [plan.pieces[i].start / FPS + into])[0]
     return thumbs, poster
+
+
+def _film_pictures(plan: _Plan, work: Path) -> Pictures:
+    """Full path: the frames the verifying decode kept (files named in frame order)."""
+    frames = sorted({_film_frame(plan, i, into) for i, into, _ in _shots(plan)})
+    files = sorted((work / "thumbs").glob("*.png"))
+    if len(files) != len(frames) or not (work / "poster.png").is_file():
+        raise StitchError(f"the film's decode kept {len(files)} thumbnails of {len(frames)}")
+    by_frame = dict(zip(frames, files, strict=True))
+    thumbs = [
+        (_cell(_load(by_frame[_film_frame(plan, i, into)]), plan.size), label)
+        for i, into, label in _shots(plan)
+    ]
+    return thumbs, _load(work / "poster.png")
+
+
+def _load(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
 
 
 def _result_of(future: Future[T]) -> T:

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from storyboard.errors import StitchError, VerificationError
-from storyboard.media import ffmpeg_exe, probe, run_ffmpeg, video_packets
+from storyboard.errors import ProbeError, StitchError, VerificationError
+from storyboard.media import decode_check_ffmpeg, ffmpeg_exe, probe, run_ffmpeg, video_packets
 from storyboard.stitch import (
     CutClip,
     MusicBed,
@@ -307,6 +307,25 @@ def test_transition(media: Path, tmp_path: Path, kind: str, seconds: float, leng
     assert level(sound, TONES[0], 2.3, 2.9) < 0.01
 
 
+def test_every_join_in_one_film(media: Path, tmp_path: Path) -> None:
+    """Runs of cuts and fades meet through overlaps; the arithmetic holds throughout."""
+    red, blue, green = media / "red.mp4", media / "blue.mp4", media / "green.mp4"
+    cut = [
+        clip(red, "a", transition=Transition("fade", 0.5)),  # opens from black
+        clip(blue, "b"),
+        clip(green, "c", transition=Transition("crossfade", 0.5)),
+        clip(red, "d", transition=Transition("fade", 1.0)),
+        clip(blue, "e", transition=Transition("wipeleft", 0.5)),
+    ]
+    result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
+    assert_film(result, 5 * 2.0 - 0.5 - 0.5)
+    # Film frames: a 0-47, b 48-95, c from 84 (overlap 84-95), d from 132, e from 168.
+    expected = {30: 0, 60: 2, 110: 1, 150: 0, 200: 2}  # frame -> brightest channel
+    for n, channel in expected.items():
+        assert frame(result.path, n).mean(axis=(0, 1)).argmax() == channel, n
+    assert frame(result.path, 0).mean() < 10  # the fade from black
+
+
 def test_first_clip_opens_from_black(media: Path, tmp_path: Path) -> None:
     cut = [clip(media / "red.mp4", transition=Transition("crossfade", 1.0))]
     result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
@@ -473,16 +492,24 @@ def test_bad_input_is_refused_before_ffmpeg_runs(media: Path, tmp_path: Path) ->
     assert not list(tmp_path.iterdir())
 
 
-def test_poster_and_contact_sheet(media: Path, tmp_path: Path) -> None:
-    """One thumbnail per shot, labelled, in the film's shape; a full-size poster."""
+@pytest.mark.parametrize("method", ["copy", "encode"])
+def test_poster_and_contact_sheet(media: Path, tmp_path: Path, method: str) -> None:
+    """One thumbnail per shot, labelled, in the film's shape; a full-size poster.
+    The copy path reads them from the clips, the full path from the film's decode."""
     two_shots = tmp_path / "two.mp4"
     red = ["-f", "lavfi", "-i", f"color=c=red:s={SMALL}:r=24:d=1"]
     lime = ["-f", "lavfi", "-i", f"color=c=lime:s={SMALL}:r=24:d=2"]
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     run_ffmpeg([*red, *lime, "-filter_complex", "[0][1]concat", *encode, str(two_shots)])
     marks = (ShotMark("two · shot 1", 0.0, 1.0), ShotMark("two · shot 2", 1.0, 2.0))
-    cut = [clip(two_shots, shots=marks), clip(media / "blue.mp4"), clip(media / "tone00.mp4")]
+    into_blue = Transition("crossfade" if method == "encode" else "cut", 0.5)
+    cut = [
+        clip(two_shots, shots=marks),
+        clip(media / "blue.mp4", transition=into_blue),
+        clip(media / "tone00.mp4"),
+    ]
     result = stitch(cut, tmp_path / "film.mp4")
+    assert result.method == method
     assert result.poster == tmp_path / "film.poster.png"
     assert result.contact_sheet == tmp_path / "film.contact.png"
     with Image.open(result.poster) as poster:
@@ -494,6 +521,19 @@ def test_poster_and_contact_sheet(media: Path, tmp_path: Path) -> None:
         cells = np.asarray(sheet.convert("RGB"))[8 + 120]
         colours = [cells[8 + i * 328 + 160] for i in range(4)]
     assert colours[0][0] > 200 and colours[1][1] > 200 and colours[2][2] > 200
+
+
+def test_the_decode_step_refuses_a_corrupt_picture(media: Path, tmp_path: Path) -> None:
+    """Verification's full decode fails on damaged pictures, not only on missing ones."""
+    film = stitch([clip(media / "pattern3s.mp4")], tmp_path / "film.mp4").path
+    data = bytearray(film.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = bytes(2000)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    decode_check_ffmpeg(film)
+    with pytest.raises(ProbeError, match="decode failed"):
+        decode_check_ffmpeg(damaged)
 
 
 def test_verification_decodes_copied_video_when_asked(media: Path, tmp_path: Path) -> None:
