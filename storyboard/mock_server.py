@@ -29,6 +29,7 @@ import hmac
 import itertools
 import json
 import logging
+import os
 import random
 import secrets
 import shutil
@@ -53,7 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storyboard import api
 from storyboard.errors import MediaError, UsageError
-from storyboard.media import local_media
+from storyboard.media import MediaInfo, local_media, probe
 from storyboard.preview import render_preview
 from storyboard.pricing import estimate_cost, load_prices
 from storyboard.provider import ProviderProfile
@@ -96,6 +97,7 @@ class MockConfig:
     url_expiry_seconds: float | None = None  # output URLs signed to expire after this
     bill_factor: float = 1.0  # usage.cost = list-price estimate x this (bills above estimates)
     work_dir: Path | None = None  # where clips go (a temporary folder by default)
+    canned_clip: Path | None = None  # answer every task with this clip instead of rendering
 
     @classmethod
     def from_options(cls, **options: Any) -> MockConfig:
@@ -132,7 +134,7 @@ class MockConfig:
 
 
 def _coerce(name: str, value: Any) -> Any:
-    if name == "work_dir":
+    if name in ("work_dir", "canned_clip"):
         return Path(value)
     if name in ("fault_endpoints", "e3_match"):
         items = value.split(",") if isinstance(value, str) else list(value)
@@ -160,6 +162,7 @@ class _Task:
     created: float
     fate: str | None = None  # an injected failure code (E1/E2)
     done: bool = False
+    rendered: float | None = None  # when its clip was ready (monotonic clock)
     error: tuple[str, str] | None = None
     clip: Path | None = None
     duration: float = 0.0
@@ -499,14 +502,17 @@ async def _run(state: MockState, task: _Task, base_url: str) -> None:
             return _resolve_media(url, state, base_url)
 
         try:
-            async with state.renders:
-                info = await asyncio.to_thread(
-                    render_preview,
-                    task.payload,
-                    out,
-                    label=task.external_task_id or task.task_id,
-                    resolve_media=resolve,
-                )
+            if state.config.canned_clip is not None:  # load tests: no rendering at all
+                info = await asyncio.to_thread(_can, state.config.canned_clip, out)
+            else:
+                async with state.renders:
+                    info = await asyncio.to_thread(
+                        render_preview,
+                        task.payload,
+                        out,
+                        label=task.external_task_id or task.task_id,
+                        resolve_media=resolve,
+                    )
         except (_Unresolvable, MediaError) as exc:
             task.error = (api.E3_TASK_CREATION_ERROR, f"cannot use the task's media: {exc}")
             return
@@ -521,7 +527,17 @@ async def _run(state: MockState, task: _Task, base_url: str) -> None:
         log.exception("mock render of %s failed", task.task_id)
         task.error = (api.E2_TASK_RESPONSE_ERROR, f"render failed: {type(exc).__name__}")
     finally:
-        task.done = True
+        task.done, task.rendered = True, time.monotonic()
+
+
+def _can(clip: Path, out: Path) -> MediaInfo:
+    """The canned clip as this task's output (a hard link when the disk allows)."""
+    try:
+        out.unlink(missing_ok=True)
+        os.link(clip, out)
+    except OSError:
+        shutil.copyfile(clip, out)
+    return probe(out)
 
 
 def _resolve_media(url: str, state: MockState, base_url: str) -> Path:

@@ -212,11 +212,12 @@ class PollPlanner:
     (each finished between the last poll that saw it running and the first
     that saw it done: the midpoint counts), keeping the fastest: an early
     guess costs one poll, a late one costs the user's time. Until a task
-    should be done it sleeps until then (at most `poll_max` at a time); after
-    that, or while nothing is learnt, it waits `poll_fraction` of the task's
-    age (growing by at most `poll_backoff` per poll), so a finished task is
-    seen within about that fraction of its running time. Times are the event
-    loop's clock.
+    should be done it sleeps until then (at most `poll_max` at a time); once
+    it is due, it looks again soon (a quarter of `poll_fraction` of the
+    expected time) and then less often, doubling. While nothing is learnt it
+    waits `poll_fraction` of the task's age (growing by at most `poll_backoff`
+    per poll), so a finished task is seen within about that fraction of its
+    running time. Times are the event loop's clock.
     """
 
     KEEP = 8  # recent observations that count
@@ -225,6 +226,7 @@ class PollPlanner:
         self.profile = profile
         self._tasks: dict[str, tuple[float, float | None]] = {}  # id -> (sent at, seconds)
         self._rates: list[float] = []  # time to finish per output second (or per task)
+        self._due: dict[str, float] = {}  # task id -> last wait since it became due
 
     def sent(self, task_id: str, at: float, seconds: float | None) -> None:
         self._tasks[task_id] = (at, seconds)
@@ -242,14 +244,20 @@ class PollPlanner:
         expected = self.expected(task_id)
         if expected is not None and age < expected:
             wait = expected - age
+        elif expected is not None:
+            last = self._due.get(task_id)
+            first = p.poll_fraction * expected / 4
+            wait = first if last is None else min(last * 2, p.poll_fraction * age)
+            self._due[task_id] = wait
         else:
             grown = (previous or p.poll_initial) * p.poll_backoff
-            wait = min(grown, p.poll_fraction * max(age, expected or 0.0))
+            wait = min(grown, p.poll_fraction * age)
         return min(p.poll_max, max(p.poll_initial, wait))
 
     def finished(self, task_id: str, last_seen_running: float | None, now: float) -> None:
         """Learn from a task that was still running at `last_seen_running` and is done `now`."""
         sent = self._tasks.pop(task_id, None)
+        self._due.pop(task_id, None)
         if sent is None or last_seen_running is None:
             return  # re-attached after a crash, or done at the first poll: nothing to learn
         sent_at, seconds = sent

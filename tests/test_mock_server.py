@@ -172,6 +172,27 @@ def test_e3_at_creation_is_permanent() -> None:
         assert not caught.value.transient
 
 
+def test_e3_can_target_the_tasks_whose_prompt_matches() -> None:
+    with running_mock(dataclasses.replace(FAST, e3_match=("REFUSE",))) as m:
+        run(submit_and_wait(m, "fine-1"))
+        with pytest.raises(TaskCreationError, match="prompt refused"):
+            run(submit_and_wait(m, "bad-1", {**PAYLOAD, "prompt": "please REFUSE this"}))
+        assert m.stats()["fault_e3"] == 1
+
+
+def test_a_canned_clip_answers_every_task_without_rendering(tmp_path: Path) -> None:
+    canned = tmp_path / "canned.mp4"
+    with running_mock(FAST) as m:  # any 3 s clip will do: take one the mock renders
+        _, outcome, _ = run(submit_and_wait(m, "source-1"))
+        canned.write_bytes(httpx.get(outcome.video_url).content)
+    config = dataclasses.replace(FAST, canned_clip=canned, bill_factor=2.0)
+    with running_mock(config) as m:
+        _, outcome, _ = run(submit_and_wait(m, "canned-1", {**PAYLOAD, "prompt": "other"}))
+        served = httpx.get(outcome.video_url).content
+    assert served == canned.read_bytes()
+    assert outcome.cost_usd == pytest.approx(2 * estimate_cost(PAYLOAD))
+
+
 def test_invalid_payload_is_refused_with_e3_and_the_rule(mock: MockHandle) -> None:
     bad = {k: v for k, v in PAYLOAD.items() if k != "aspect_ratio"}
     with pytest.raises(TaskCreationError, match="R18"):

@@ -132,6 +132,9 @@ def test_polls_sleep_until_tasks_of_this_run_finished_then_tighten() -> None:
     assert planner.expected("b") == pytest.approx(60.0)
     assert planner.delay("b", now=101.0, previous=None) == 15  # far off: capped at poll_max
     assert planner.delay("b", now=155.0, previous=15) == pytest.approx(5.0)  # wake at 160 s
-    assert planner.delay("b", now=160.0, previous=5) == pytest.approx(6.0)  # then 10% of 60 s
+    assert planner.delay("b", now=160.0, previous=5) == pytest.approx(1.5)  # due: look soon
+    assert planner.delay("b", now=161.5, previous=1.5) == pytest.approx(3.0)  # then doubling
+    assert planner.delay("b", now=164.5, previous=3.0) == pytest.approx(6.0)
+    assert planner.delay("b", now=170.5, previous=6.0) == pytest.approx(7.05)  # 10% of its age
     planner.finished("unknown", last_seen_running=1.0, now=2.0)  # re-attached: ignored
     assert planner.expected("b") == pytest.approx(60.0)
