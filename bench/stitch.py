@@ -14,7 +14,10 @@ tint) it times, in one run:
 - crossfades of 0.5 s: the tool; a bare ffmpeg xfade + acrossfade re-encode
   with the tool's encoder settings;
 and measures every output's worst audio offset at a cut (bench/_tones.py).
-Fast cases are the best of RUNS runs, re-encodes a single run.
+Copies are the best of RUNS runs, re-encodes of ENCODE_RUNS, MoviePy one run.
+The floor and the tool encode the same AAC bitrate (the tool's default, and
+128k as well); "no loudness gain" is the tool on the same sound level as the
+floor (ffmpeg's AAC encoder speed depends on the level it is given).
 """
 
 from __future__ import annotations
@@ -37,9 +40,21 @@ CLIP_SECONDS = 5
 SIZE = "1280x720"
 FPS = 24
 OVERLAP = 0.5
-RUNS = 3
+RUNS = 3  # copies are quick: best of three
+ENCODE_RUNS = 2  # re-encodes take long; best of two still filters a busy moment
 DEFAULTS = StitchOptions()
 TONES = [400.0 + 200.0 * (k % 12) for k in range(48)]  # neighbours differ by 200 Hz
+
+
+FLOOR = "floor: ffmpeg concat, video copy + AAC"
+TOOL = "tool stitch(), hard cuts"
+TOOL_LEVEL = "tool, no loudness gain"
+TOOL_DECODE = "tool, copied video fully decoded too"
+FLOOR_128 = "floor at 128k"
+TOOL_128 = "tool at 128k"
+MOVIEPY = "MoviePy concatenate_videoclips"
+XFADE = "bare ffmpeg xfade+acrossfade encode"
+TOOL_XFADE = "tool stitch(), crossfades"
 
 
 @dataclass
@@ -79,11 +94,11 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, object]:
     return best, result
 
 
-def floor(paths: list[Path], out: Path) -> None:
+def floor(paths: list[Path], out: Path, bitrate: str = DEFAULTS.audio_bitrate) -> None:
     listing = out.with_suffix(".txt")
     listing.write_text("".join(f"file '{p}'\n" for p in paths), encoding="utf-8")
     concat = ["-f", "concat", "-safe", "0", "-i", str(listing)]
-    run_ffmpeg([*concat, "-c:v", "copy", "-c:a", "aac", "-b:a", DEFAULTS.audio_bitrate, str(out)])
+    run_ffmpeg([*concat, "-c:v", "copy", "-c:a", "aac", "-b:a", bitrate, str(out)])
 
 
 def bare_xfade(paths: list[Path], out: Path) -> None:
@@ -158,28 +173,27 @@ def bench(paths: list[Path], work: Path) -> list[Row]:
         return lambda: stitch(clips, out, options=StitchOptions(**options))  # type: ignore[arg-type]
 
     out = work / "floor.mp4"
-    measure(
-        rows, "floor: ffmpeg concat, video copy + AAC", lambda: floor(paths, out), out, hard, RUNS
-    )
+    measure(rows, FLOOR, lambda: floor(paths, out), out, hard, RUNS)
     out = work / "tool.mp4"
-    result = measure(rows, "tool stitch(), hard cuts", tool(cuts, out), out, hard, RUNS)
+    result = measure(rows, TOOL, tool(cuts, out), out, hard, RUNS)
     rows[-1].note = getattr(result, "method", "")
     out = work / "tool-noloud.mp4"
-    measure(rows, "tool, no loudness pass", tool(cuts, out, loudness=None), out, hard, RUNS)
+    measure(rows, TOOL_LEVEL, tool(cuts, out, loudness=None), out, hard, RUNS)
     out = work / "tool-decode.mp4"
-    case = "tool, copied video fully decoded too"
-    measure(rows, case, tool(cuts, out, decode_copied=True), out, hard, RUNS)
+    measure(rows, TOOL_DECODE, tool(cuts, out, decode_copied=True), out, hard, RUNS)
+    out = work / "floor128.mp4"
+    measure(rows, FLOOR_128, lambda: floor(paths, out, "128k"), out, hard, RUNS)
+    out = work / "tool128.mp4"
+    measure(rows, TOOL_128, tool(cuts, out, audio_bitrate="128k"), out, hard, RUNS)
     out = work / "moviepy.mp4"
     if have_moviepy():
-        measure(rows, "MoviePy concatenate_videoclips", lambda: moviepy(paths, out), out, hard, 1)
+        measure(rows, MOVIEPY, lambda: moviepy(paths, out), out, hard, 1)
     else:
         rows.append(Row("MoviePy: not installed (pip install moviepy)", float("nan"), 0, 0))
     out = work / "xfade.mp4"
-    measure(
-        rows, "bare ffmpeg xfade+acrossfade encode", lambda: bare_xfade(paths, out), out, soft, 1
-    )
+    measure(rows, XFADE, lambda: bare_xfade(paths, out), out, soft, ENCODE_RUNS)
     out = work / "tool-xfade.mp4"
-    result = measure(rows, "tool stitch(), crossfades", tool(fades, out), out, soft, 1)
+    result = measure(rows, TOOL_XFADE, tool(fades, out), out, soft, ENCODE_RUNS)
     rows[-1].note = getattr(result, "method", "")
     return rows
 
@@ -192,12 +206,12 @@ def report(n: int, rows: list[Row]) -> None:
         note = f" ({r.note})" if r.note else ""
         print(f"| {r.case}{note} | {r.seconds:.2f} | {r.offset * 1000:.1f} | {r.duration:.3f} |")
     t = {r.case: r.seconds for r in rows}
-    tool, base = t["tool stitch(), hard cuts"], t["floor: ffmpeg concat, video copy + AAC"]
-    xfade, bare = t["tool stitch(), crossfades"], t["bare ffmpeg xfade+acrossfade encode"]
-    print(f"tool / floor: {tool / base:.2f}x (target <= 1.3)")
-    print(f"tool crossfades / bare xfade: {xfade / bare:.2f}x (target <= 1.3)")
-    if "MoviePy concatenate_videoclips" in t:
-        print(f"MoviePy / tool: {t['MoviePy concatenate_videoclips'] / tool:.1f}x")
+    print(f"tool / floor: {t[TOOL] / t[FLOOR]:.2f}x (target <= 1.3)")
+    print(f"tool without the loudness gain / floor (same level): {t[TOOL_LEVEL] / t[FLOOR]:.2f}x")
+    print(f"tool / floor, both at 128k: {t[TOOL_128] / t[FLOOR_128]:.2f}x")
+    print(f"tool crossfades / bare xfade: {t[TOOL_XFADE] / t[XFADE]:.2f}x (target <= 1.3)")
+    if MOVIEPY in t:
+        print(f"MoviePy / tool: {t[MOVIEPY] / t[TOOL]:.1f}x")
 
 
 def main() -> None:

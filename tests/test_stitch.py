@@ -447,6 +447,12 @@ def test_no_loudness_target_leaves_levels_alone(media: Path, tmp_path: Path) -> 
     assert abs(integrated_loudness(result.path) - integrated_loudness(media / "tone00.mp4")) < 0.3
 
 
+def test_silence_is_not_normalised(media: Path, tmp_path: Path) -> None:
+    result = stitch([clip(media / "silent.mp4")], tmp_path / "film.mp4")
+    assert result.loudness is not None and result.loudness <= -70 and result.gain_db == 0
+    assert rms(mono(result.path), 0.0, 1.5) == 0
+
+
 # --- verification, errors, extras ---------------------------------------------------------
 
 
