@@ -223,7 +223,7 @@ def test_a_refused_task_skips_its_descendants_and_the_report_says_why(
     record = run_record(story.parent / "build")
     assert record["tasks"]["intro"]["status"] == "done"
     assert record["totals"] | {"estimated_usd": 0} == {
-        "tasks": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2,
+        "tasks": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2, "unselected": 0,
         "billed_usd": record["totals"]["billed_usd"], "estimated_usd": 0,
     }  # fmt: skip
     assert record["film"] is None
@@ -253,13 +253,13 @@ def test_real_spend_needs_a_confirmation(
 
 
 def test_json_events_describe_the_run(tmp_path: Path, env: dict[str, str]) -> None:
-    story = copy_example("sneaker-ad", tmp_path / "ad")
+    story = copy_example("recipe-square", tmp_path / "recipe")
     result = storyboard("render", str(story), "--json", env=env)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert kinds.count("task_done") == 3 and events[-1]["ok"] is True
+    assert kinds.count("task_done") == 4 and events[-1]["ok"] is True
     assert all("at" in e for e in events)
 
 
