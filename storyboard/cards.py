@@ -236,7 +236,7 @@ def banner(size: tuple[int, int], *, title: str, text: str) -> Image.Image:
     overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     bar = layout.bar
-    draw.rectangle((0, 0, w, bar), fill=(*BAR, 230))
+    draw.rectangle((0, 0, w, bar), fill=(*BAR, 255))  # hides the source title
     draw.text(
         (layout.margin, bar // 2),
         title,
