@@ -314,16 +314,22 @@ def _render_summary(outcome: Any, as_json: bool) -> None:
 @main.command(name="stitch")
 @click.argument("storyboard", type=click.Path(dir_okay=False))
 @BUILD_DIR
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
 @friendly
-def stitch_command(storyboard: str, build_dir: str | None) -> None:
-    """Re-cut the film from the clips already in DIR/clips/ (sends nothing)."""
+def stitch_command(storyboard: str, build_dir: str | None, cache_dir: str | None) -> None:
+    """Re-cut the film from clips already rendered (sends nothing, renders nothing).
+
+    Edits to `cut:`, `audio:` and `film:` need no render; a task whose payload
+    changed since its clip was rendered is refused with its name."""
+    from storyboard.cache import ClipCache
     from storyboard.compile import write_plan
-    from storyboard.render import stitch_plan
+    from storyboard.render import gather_clips, stitch_plan
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
     build = _build_dir(path, build_dir)
     data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
+    gather_clips(data, build, ClipCache(Path(cache_dir) if cache_dir else None))
     film = stitch_plan(data, build)
     click.echo(f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason})")
     click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}")

@@ -291,3 +291,40 @@ def test_select_and_force_choose_what_runs(tmp_path: Path, env: dict[str, str]) 
 
     result = storyboard("render", str(story), "--select", "nosuchscene", env=env)
     assert result.returncode == 2 and "no such task or scene" in result.stderr
+
+
+def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    build = story.parent / "build"
+    assert storyboard("render", str(story), env=env).returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (build / "preview").rglob("*") if p.is_file()}
+    first = run_record(build)["film"]["duration"]
+
+    # A cut edit: the crossfade into `method` becomes a hard cut (0.5 s longer film).
+    text = story.read_text(encoding="utf-8")
+    story.write_text(
+        text.replace("{scene: method, transition: {type: crossfade, duration: 0.5}}",
+                     "{scene: method}"), encoding="utf-8")  # fmt: skip
+    result = storyboard("stitch", str(story), env=env)
+    assert result.returncode == 0, result.stderr
+    film = probe(build / "storyboard.mp4")
+    assert abs(film.video_duration - (first + 0.5)) <= FRAME + 1e-6
+    after = {p.name: p.stat().st_mtime_ns for p in (build / "preview").rglob("*") if p.is_file()}
+    assert after == before  # nothing was rendered
+
+    # The same re-cut with the clip cache gone: the journal vouches for the clips.
+    shutil.rmtree(tmp_path / "cache")
+    assert storyboard("stitch", str(story), env=env).returncode == 0
+
+    # A prompt edit in the second part: its clip and its descendant's are stale; refused by name.
+    story.write_text(
+        story.read_text(encoding="utf-8").replace("Eggs crack one by one", "Eggs slide"),
+        encoding="utf-8",
+    )
+    result = storyboard("stitch", str(story), env=env)
+    assert result.returncode == 1
+    assert "changed since their clips were rendered: method.2, plating." in result.stderr
+    assert "Traceback" not in result.stderr
+    assert probe(build / "storyboard.mp4").video_duration == film.video_duration  # untouched
