@@ -76,10 +76,18 @@ def main() -> None:
         bare = best(lambda: YAML(typ="rt").load(text))
         lint = best(lambda: lint_file(path))
         problems = lint_file(path).problems
-        cjs_cmd = [sys.executable, "-m", "check_jsonschema", "--schemafile", str(STORYBOARD_SCHEMA),
-                   str(path)]
+        cjs_cmd = [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--schemafile",
+            str(STORYBOARD_SCHEMA),
+            str(path),
+        ]
         cjs = best(lambda: subprocess.run(cjs_cmd, capture_output=True, check=False))
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
     print(f"storyboard: {scenes} scenes, {len(text)} bytes, {len(problems)} problems")
     print(f"bare ruamel.yaml round-trip load: {bare:.3f} s")
     print(f"storyboard lint (load+schema+rules): {lint:.3f} s  ratio {lint / bare:.2f}x")
