@@ -44,6 +44,8 @@ def normalised(plan: dict[str, Any]) -> dict[str, Any]:
     out = walk(plan)
     out["storyboard"] = Path(out["storyboard"]).name
     out["output"] = Path(out["output"]).name
+    if out.get("audio"):  # relative to the build dir, which is elsewhere in each test run
+        out["audio"]["music"] = Path(out["audio"]["music"]).name
     return out
 
 
