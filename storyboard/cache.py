@@ -1,8 +1,11 @@
 """The clip cache: content-addressed by a task's cache key, shared across runs
 and storyboards. A hit means the clip is never requested (or paid for) again.
 
-Layout: `<root>/clips/<key[:2]>/<key>.mp4` and `<key>.json` (metadata: task,
-duration, cost, remote ids). Entries are written to a temporary name and
+Layout: `<root>/clips/<source>/<key[:2]>/<key>.mp4` and `<key>.json`
+(metadata: task, duration, cost, remote ids). `source` is the backend's
+(`preview-r2`, `kirin-api.example.com`): the same request made by another
+backend is another clip, so an animatic or a mock's clip is never served
+where the real provider's was asked for. Entries are written to a temporary name and
 renamed, metadata last, so a half-written entry is never a hit.
 """
 
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "STORYBOARD_CACHE"
+_SOURCE = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def default_cache_dir() -> Path:
@@ -34,13 +39,21 @@ class CacheEntry:
 
 
 class ClipCache:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, source: str = "") -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        if source and (source.startswith(".") or not _SOURCE.fullmatch(source)):
+            raise ValueError(f"not a cache source: {source!r}")
+        self.source = source
+
+    def for_source(self, source: str) -> ClipCache:
+        """The same cache, seen by one backend: only its clips are hits."""
+        return ClipCache(self.root, source)
 
     def _base(self, key: str) -> Path:
         if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
             raise ValueError(f"not a cache key: {key!r}")
-        return self.root / "clips" / key[:2] / key
+        folder = self.root / "clips" / self.source if self.source else self.root / "clips"
+        return folder / key[:2] / key
 
     def get(self, key: str) -> CacheEntry | None:
         base = self._base(key)

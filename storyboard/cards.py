@@ -163,15 +163,16 @@ def draw_card(
     draw.text((layout.margin, bar // 2), title, font=title_face, fill=INK, anchor="lm")
     draw.text((w - layout.margin, bar // 2), detail, font=small, fill=DIM, anchor="rm")
     tc_width = timecode_width(bar)
-    footer_face, footer_lines, _ = fit_text(
+    largest = max(9, int(bar * 0.34))
+    footer_face, footer_lines, _ = fit_text(  # one line, beside the timecode, never over it
         footer,
-        (w - 3 * layout.margin - tc_width, bar),
-        largest=max(9, int(bar * 0.34)),
+        (w - 3 * layout.margin - tc_width, round(largest * 1.3)),
+        largest=largest,
         smallest=max(8, int(bar * 0.22)),
     )
     draw.text(
         (w - layout.margin, h - bar // 2),
-        " ".join(footer_lines),
+        footer_lines[0],
         font=footer_face,
         fill=DIM,
         anchor="rm",

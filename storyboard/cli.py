@@ -128,17 +128,27 @@ def compile_command(storyboard: str, build_dir: str | None) -> None:
 
 @main.command()
 @click.argument("storyboard", type=click.Path(dir_okay=False))
+@click.option(
+    "--backend",
+    type=click.Choice(["preview", "kirin"]),
+    default="preview",
+    show_default=True,
+    help="Whose clips count as cached (each backend has its own).",
+)
+@click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @friendly
-def plan(storyboard: str, cache_dir: str | None, as_json: bool) -> None:
+def plan(
+    storyboard: str, backend: str, base_url: str | None, cache_dir: str | None, as_json: bool
+) -> None:
     """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
     from storyboard.cache import ClipCache
     from storyboard.report import plan_rows, plan_table
 
     path = _existing_file(storyboard)
     compiled = _compile_or_report(path)
-    cache = ClipCache(Path(cache_dir) if cache_dir else None)
+    cache = ClipCache(Path(cache_dir) if cache_dir else None, _source(backend, base_url))
     rows = plan_rows(compiled, cache)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -181,6 +191,18 @@ def _selection(plan: Any, values: tuple[str, ...]) -> frozenset[str]:
             if downstream:
                 chosen.update(nx.descendants(graph, task_id))
     return frozenset(chosen)
+
+
+def _source(backend: str, base_url: str | None) -> str:
+    """The cache partition `backend` renders into, without opening the backend."""
+    if backend == "preview":
+        from storyboard.backends.preview import PreviewBackend
+
+        return PreviewBackend.source
+    from storyboard.backends.kirin import provider_source
+    from storyboard.provider import load_profile
+
+    return provider_source(load_profile(base_url=base_url).url("/"))
 
 
 @main.command()
@@ -256,7 +278,8 @@ def render(
         to_pay = sum(
             t.estimated_cost_usd
             for t in plan.tasks
-            if (only is None or t.id in only) and (t.id in forced or not cache.has(t.cache_key))
+            if (only is None or t.id in only)
+            and (t.id in forced or not cache.for_source(chosen.source).has(t.cache_key))
         )
         click.echo(
             f"estimated cost: ${to_pay:.2f} for {len(plan.tasks)} task(s) "
@@ -314,14 +337,12 @@ def _render_summary(outcome: Any, as_json: bool) -> None:
 @main.command(name="stitch")
 @click.argument("storyboard", type=click.Path(dir_okay=False))
 @BUILD_DIR
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
 @friendly
-def stitch_command(storyboard: str, build_dir: str | None, cache_dir: str | None) -> None:
+def stitch_command(storyboard: str, build_dir: str | None) -> None:
     """Re-cut the film from clips already rendered (sends nothing, renders nothing).
 
     Edits to `cut:`, `audio:` and `film:` need no render; a task whose payload
     changed since its clip was rendered is refused with its name."""
-    from storyboard.cache import ClipCache
     from storyboard.compile import write_plan
     from storyboard.render import gather_clips, stitch_plan
 
@@ -329,9 +350,12 @@ def stitch_command(storyboard: str, build_dir: str | None, cache_dir: str | None
     plan = _compile_or_report(path)
     build = _build_dir(path, build_dir)
     data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
-    gather_clips(data, build, ClipCache(Path(cache_dir) if cache_dir else None))
+    sources = gather_clips(data, build)
     film = stitch_plan(data, build)
-    click.echo(f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason})")
+    click.echo(
+        f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason}); "
+        f"clips from {', '.join(sources)}"
+    )
     click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}")
 
 

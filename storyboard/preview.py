@@ -38,6 +38,9 @@ from storyboard.errors import MediaError
 from storyboard.media import MediaInfo, extract_frame, probe, run_ffmpeg
 
 FPS = api.OUTPUT_FPS
+RENDERER_VERSION = 2
+"""Bumped whenever the renderer draws differently: cached animatics of an older
+version are not reused (they live under another cache source)."""
 SAMPLE_RATE = 48_000
 PAN_ZOOM = 1.15  # the picture is this much larger than its box, and slides across it
 TONE_VOLUME = 0.08

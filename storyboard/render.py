@@ -68,35 +68,29 @@ def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:
     return clips
 
 
-def gather_clips(plan: dict[str, Any], build_dir: Path, cache: ClipCache) -> None:
-    """Make `build_dir/clips/` hold the clip of every task *as the plan now is*, for
-    `storyboard stitch`: from the cache by cache key, else the clip the journal
-    records as rendered for that same key. A clip rendered before the storyboard
-    changed (another key) is refused, never stitched in silently."""
-    clips = build_dir / "clips"
+def gather_clips(plan: dict[str, Any], build_dir: Path) -> list[str]:
+    """Check that `build_dir/clips/` holds the clip of every task *as the plan now
+    is*, for `storyboard stitch`: the journal must record it done under the
+    same cache key. A clip rendered before the storyboard changed (another key)
+    is refused, never stitched in silently. Returns the sources of the clips
+    (`preview-r2`, `kirin-...`)."""
     journal_path = build_dir / "journal.sqlite"
     journal = Journal(journal_path) if journal_path.is_file() else None
-    stale, missing = [], []
+    stale, missing, sources = [], [], set()
     try:
         for task in plan["tasks"]:
-            clip = clips / f"{task['id']}.mp4"
-            hit = cache.get(task["cache_key"])
-            if hit is not None:
-                if not clip.is_file() or clip.stat().st_size != hit.clip.stat().st_size:
-                    clip.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = clip.with_suffix(".mp4.tmp")
-                    tmp.write_bytes(hit.clip.read_bytes())
-                    tmp.replace(clip)
-                continue
+            clip = build_dir / "clips" / f"{task['id']}.mp4"
             record = journal.get(task["id"]) if journal is not None else None
-            if clip.is_file() and record is not None and record.state == "done":
-                if record.cache_key == task["cache_key"]:
-                    continue
-                stale.append(task["id"])
-            elif clip.is_file():
-                stale.append(task["id"])
-            else:
+            if record is None or not clip.is_file():
                 missing.append(task["id"])
+                continue
+            source, _, key = record.cache_key.rpartition(":")
+            if key != task["cache_key"]:
+                stale.append(task["id"])
+            elif record.state != "done":
+                missing.append(task["id"])
+            else:
+                sources.add(source)
     finally:
         if journal is not None:
             journal.close()
@@ -104,12 +98,13 @@ def gather_clips(plan: dict[str, Any], build_dir: Path, cache: ClipCache) -> Non
     if stale:
         reasons.append(f"changed since their clips were rendered: {', '.join(stale)}")
     if missing:
-        reasons.append(f"never rendered: {', '.join(missing)}")
+        reasons.append(f"not rendered in {build_dir}: {', '.join(missing)}")
     if reasons:
         raise StitchError(
             f"cannot re-cut without rendering; tasks {'; '.join(reasons)}. "
-            "Run `storyboard render` (it renders only these)."
+            "Run `storyboard render` (it renders only what is needed)."
         )
+    return sorted(sources)
 
 
 def film_path(plan: dict[str, Any], build_dir: Path) -> Path:

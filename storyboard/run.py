@@ -215,7 +215,7 @@ class Executor:
         self.clips_dir = build_dir / "clips"
         self.frames_dir = build_dir / "frames"
         self.backend = backend
-        self.cache = cache
+        self.cache = cache.for_source(backend.source)
         self.journal = journal
         self.story_dir = story_dir
         self.assets_base_url = assets_base_url
@@ -234,6 +234,11 @@ class Executor:
         self.in_flight: dict[str, float] = {}
         self.billed = 0.0
         self._done: dict[str, asyncio.Event] = {}
+
+    def _identity(self, task: dict[str, Any]) -> str:
+        """What the journal keys a task's record on: the clip's source and its cache
+        key. Another backend, or an edit, starts a fresh record."""
+        return f"{self.backend.source}:{task['cache_key']}"
 
     # --- budget -------------------------------------------------------------------
     def pending_cost(self) -> float:
@@ -291,7 +296,7 @@ class Executor:
             result = await self._settle(task)
         except _Skip as why:
             result = TaskResult(task_id, "skipped", error=str(why))
-            self.journal.begin(task_id, task["cache_key"])
+            self.journal.begin(task_id, self._identity(task))
             self.journal.update(task_id, state="skipped", error=str(why))
             self.emit({"event": "task_skipped", "task": task_id, "reason": str(why)})
         except (ProviderError, MediaError) as exc:
@@ -334,9 +339,9 @@ class Executor:
         return await self._run_task(task, clip)
 
     async def _run_task(self, task: dict[str, Any], clip: Path) -> TaskResult:
-        task_id, key = task["id"], task["cache_key"]
+        task_id = task["id"]
         forced = task_id in self.options.force
-        record = self.journal.begin(task_id, key)
+        record = self.journal.begin(task_id, self._identity(task))
         attempt = max(1, record.attempt)
         if forced and record.state in ("done", "pending", "failed", "skipped"):
             attempt = record.attempt + 1  # a new external id: the old task is not reused
@@ -497,7 +502,7 @@ class Executor:
             self.remotes[task_id] = RemoteTask.from_json(meta["remote"])
         if meta.get("video_url"):
             self.video_urls[task_id] = meta["video_url"]
-        self.journal.begin(task_id, task["cache_key"])
+        self.journal.begin(task_id, self._identity(task))
         self.journal.update(
             task_id, state="done", cache_hit=1, cost_usd=0.0, seconds=meta.get("duration")
         )

@@ -314,7 +314,7 @@ def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
     after = {p.name: p.stat().st_mtime_ns for p in (build / "preview").rglob("*") if p.is_file()}
     assert after == before  # nothing was rendered
 
-    # The same re-cut with the clip cache gone: the journal vouches for the clips.
+    # The same re-cut with the clip cache gone: the build's journal vouches for its clips.
     shutil.rmtree(tmp_path / "cache")
     assert storyboard("stitch", str(story), env=env).returncode == 0
 
@@ -328,3 +328,30 @@ def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
     assert "changed since their clips were rendered: method.2, plating." in result.stderr
     assert "Traceback" not in result.stderr
     assert probe(build / "storyboard.mp4").video_duration == film.video_duration  # untouched
+
+
+def test_a_preview_clip_never_stands_in_for_a_paid_one(
+    tmp_path: Path, env: dict[str, str], mock: MockHandle
+) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    assert storyboard("render", str(story), env=env).returncode == 0  # animatics, cached
+    plan_rows = storyboard("plan", str(story), "--json", env=env)
+    assert all(row["cached"] for row in json.loads(plan_rows.stdout))
+    kirin = ["--backend", "kirin", "--base-url", mock.base_url]
+    plan_rows = storyboard("plan", str(story), "--json", *kirin, env=env)
+    assert not any(row["cached"] for row in json.loads(plan_rows.stdout))
+
+    result = storyboard("render", str(story), *kirin, "--yes", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "estimated cost: $2.10" in result.stderr  # nothing counted as already paid for
+    assert mock.stats()["create"] == 4
+    totals = run_record(story.parent / "build")["totals"]
+    assert (totals["rendered"], totals["cached"]) == (4, 0)
+
+    # Each backend keeps its own clips: back to preview is all cached, and so is kirin.
+    result = storyboard("render", str(story), env=env)
+    assert run_record(story.parent / "build")["totals"]["cached"] == 4
+    assert storyboard("render", str(story), *kirin, "--yes", env=env).returncode == 0
+    assert mock.stats()["create"] == 4
+    stitched = storyboard("stitch", str(story), env=env)
+    assert stitched.returncode == 0 and "clips from kirin-127.0.0.1_" in stitched.stdout

@@ -119,6 +119,10 @@ class Backend(abc.ABC):
     """Short name (`preview`, `kirin`), recorded in `RemoteTask.backend` and run.json."""
     spends_money: bool
     """True if submitting costs real money: the CLI shows the estimate and asks first."""
+    source: str
+    """Where its clips come from, as a cache partition: clips of one source are
+    never served for another (a preview animatic, or a mock's clip, must never
+    stand in for a clip the real provider would have made)."""
     reads_local_files: bool = False
     """True if the backend can open this machine's files (file:// URLs): the preview
     renderer, and a provider on loopback (the mock). Then the executor sends local

@@ -32,7 +32,7 @@ from storyboard.errors import (
     TaskNotFound,
 )
 from storyboard.media import MediaInfo, local_media, probe
-from storyboard.preview import render_preview
+from storyboard.preview import RENDERER_VERSION, render_preview
 
 REQUEST_FILE = "request.json"
 CLIP_FILE = "clip.mp4"
@@ -45,6 +45,7 @@ class PreviewBackend(Backend):
     name = "preview"
     spends_money = False
     reads_local_files = True
+    source = f"preview-r{RENDERER_VERSION}"
 
     def __init__(
         self, work_dir: Path, *, resolve_media: Callable[[str], Path] | None = None
