@@ -35,6 +35,7 @@ from storyboard.errors import (
     ResourceInsufficient,
     TaskCreationError,
     TaskFailed,
+    TaskNotFound,
     TaskResponseError,
     TransientProviderError,
 )
@@ -350,7 +351,8 @@ class Executor:
             record = self.journal.get(task_id) or record
         base_id = task["payload"]["external_task_id"]
         current = _Remote(RemoteTask.from_json(record.remote) if record.remote else None)
-        if current.task is not None and record.state in ("submitted", "completed"):
+        reattached = current.task is not None
+        if reattached and record.state in ("submitted", "completed"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
         failures = 0
         while True:
@@ -359,6 +361,19 @@ class Executor:
                 assert current.task is not None
                 info = await self._download(task, current.task, outcome, clip)
                 break
+            except TaskNotFound as exc:
+                if not reattached:
+                    raise
+                # The journal's task is gone from the backend (purged by the provider,
+                # or a preview folder removed) and its clip is in no cache: the only
+                # way to a clip is a new task, under a new external id.
+                reattached = False
+                attempt += 1
+                current.task = None
+                self.journal.update(
+                    task_id, state="pending", attempt=attempt, remote=None, error=str(exc)
+                )
+                self.emit({"event": "task_lost", "task": task_id, "error": str(exc)})
             except TransientProviderError as exc:
                 failures += 1
                 if isinstance(exc, ResourceInsufficient | RateLimited):
@@ -368,6 +383,7 @@ class Executor:
                     # keeps its external id (R23), so the retry is a new task with a new id.
                     attempt += 1
                     current.task = None
+                    reattached = False
                     self.journal.update(
                         task_id, state="pending", attempt=attempt, remote=None, error=str(exc)
                     )

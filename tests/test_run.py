@@ -216,6 +216,38 @@ def test_a_cached_task_sends_nothing(tmp_path: Path) -> None:
     assert second.billed == 0 and first.billed > 0
 
 
+def test_backends_never_share_cached_clips(tmp_path: Path) -> None:
+    story = write_story(tmp_path / "story")
+    cache = ClipCache(tmp_path / "cache")
+    preview = PreviewBackend(tmp_path / "b1" / "preview")
+    assert execute(story, tmp_path / "b1", preview, cache).count("done") == 4
+    with running_mock(FAST) as mock:
+        kirin = execute(story, tmp_path / "b1", KirinBackend(profile(mock), api_key=KEY), cache)
+        assert kirin.count("done") == 4 and mock.stats()["create"] == 4
+    assert {p.name for p in (tmp_path / "cache" / "clips").iterdir()} == {
+        preview.source, f"kirin-127.0.0.1_{mock.base_url.rsplit(':', 1)[1].strip('/')}"
+    }  # fmt: skip
+
+
+def test_a_task_the_backend_lost_is_made_again_under_a_new_id(tmp_path: Path) -> None:
+    """The journal says done, but neither the cache nor the backend has the clip any
+    more (cache cleared, preview folder removed): a new task, not a dead end."""
+    story = write_story(tmp_path / "story")
+    build = tmp_path / "build"
+    assert execute(story, build, PreviewBackend(build / "preview"), ClipCache(tmp_path / "c1"))
+    for folder in (build / "preview", build / "clips"):
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+    events: list[dict[str, Any]] = []
+    again = execute(
+        story, build, PreviewBackend(build / "preview"), ClipCache(tmp_path / "c2"), events=events
+    )
+    assert again.ok and again.count("done") == 4
+    lost = {e["task"] for e in events if e["event"] == "task_lost"}
+    assert lost == {"dawn", "boats", "storm", "night"}
+    assert all(r.attempts == 2 for r in again.results.values())
+
+
 def test_a_plan_over_budget_sends_nothing(tmp_path: Path) -> None:
     story = write_story(tmp_path / "story")
     with running_mock(FAST) as mock:

@@ -59,7 +59,7 @@ class PreviewBackend(Backend):
         safe = _UNSAFE.sub("_", external_task_id)
         if safe != external_task_id:  # keep distinct ids distinct after cleaning
             safe += "-" + hashlib.sha256(external_task_id.encode()).hexdigest()[:8]
-        return self.work_dir / safe
+        return self.work_dir / self.source / safe  # a newer renderer starts afresh
 
     async def submit(
         self, payload: Mapping[str, Any], external_task_id: str, *, label: str = ""
