@@ -352,7 +352,7 @@ class Executor:
         base_id = task["payload"]["external_task_id"]
         current = _Remote(RemoteTask.from_json(record.remote) if record.remote else None)
         reattached = current.task is not None
-        if reattached and record.state in ("submitted", "completed"):
+        if current.task is not None and record.state in ("submitted", "completed"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
         failures = 0
         while True:
