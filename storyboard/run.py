@@ -124,11 +124,14 @@ class AdaptiveLimit:
         self._streak = 0
         self._cond = asyncio.Condition()
         self._waiting: list[tuple[float, int, str]] = []  # a heap of (-priority, ticket, key)
-        self._reserved: set[str] = set()
+        self._reserved: dict[str, str] = {}  # the task a slot is kept for -> who gave it
         self._tickets = itertools.count()
 
     def _may_go(self, entry: tuple[float, int, str]) -> bool:
-        if entry[2] in self._reserved:
+        key = entry[2]
+        # A reserved task takes its slot; so does the task that gave it, asking again
+        # (its download failed, and the task it handed its slot to waits for it).
+        if key in self._reserved or key in self._reserved.values():
             return self.active < self.limit
         if self.active + len(self._reserved) >= self.limit:
             return False
@@ -144,14 +147,17 @@ class AdaptiveLimit:
                 self._waiting.remove(entry)
                 heapq.heapify(self._waiting)
                 self._cond.notify_all()  # the next in line may fit too, or now be first
-            self._reserved.discard(key)
+            self._reserved.pop(key, None)
+            for kept, giver in list(self._reserved.items()):
+                if giver == key:  # taken back; handed on again when it finishes
+                    del self._reserved[kept]
             self.active += 1
 
-    async def release(self, *, ok: bool, handoff: str | None = None) -> None:
+    async def release(self, *, ok: bool, key: str = "", handoff: str | None = None) -> None:
         async with self._cond:
             self.active -= 1
             if handoff is not None:
-                self._reserved.add(handoff)
+                self._reserved[handoff] = key
             if ok:
                 self._streak += 1
                 if self.limit < self.ceiling and self._streak >= self.limit:
@@ -163,7 +169,7 @@ class AdaptiveLimit:
         """Drop a reservation its task will not use (it was cached, skipped or failed)."""
         if key in self._reserved:
             async with self._cond:
-                self._reserved.discard(key)
+                self._reserved.pop(key, None)
                 self._cond.notify_all()
 
     def back_off(self) -> None:
@@ -479,7 +485,9 @@ class Executor:
             return outcome
         finally:
             self.in_flight.pop(task_id, None)
-            await self.limit.release(ok=ok, handoff=self._unblocked(task_id) if ok else None)
+            await self.limit.release(
+                ok=ok, key=task_id, handoff=self._unblocked(task_id) if ok else None
+            )
 
     async def _download(
         self, task: dict[str, Any], remote: RemoteTask, outcome: Outcome, clip: Path

@@ -334,3 +334,30 @@ def test_a_free_slot_goes_to_the_most_urgent_waiter_or_to_the_task_handed_it() -
         return order
 
     assert asyncio.run(scenario()) == ["high", "mid", "low", "child", "other", "late"]
+
+
+def test_the_task_that_handed_its_slot_on_can_take_it_back() -> None:
+    """Found by the fault test hanging: a parent hands its slot to its child, then its
+    download breaks and it asks for a slot again while the child waits for it. With
+    one slot (after back-offs) that was a deadlock."""
+
+    async def scenario() -> list[str]:
+        limit = AdaptiveLimit(1)
+        order: list[str] = []
+
+        async def worker(name: str, priority: float) -> None:
+            await limit.acquire(priority, name)
+            order.append(name)
+            await limit.release(ok=True)
+
+        await limit.acquire(0, "parent")
+        other = asyncio.create_task(worker("other", 9))
+        await limit.release(ok=True, key="parent", handoff="child")
+        await asyncio.wait_for(limit.acquire(0, "parent"), timeout=2)  # its download retry
+        order.append("parent again")
+        await limit.release(ok=True, key="parent", handoff="child")
+        await asyncio.wait_for(worker("child", 0), timeout=2)
+        await asyncio.wait_for(other, timeout=2)
+        return order
+
+    assert asyncio.run(scenario()) == ["parent again", "child", "other"]
