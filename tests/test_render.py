@@ -229,6 +229,44 @@ def test_a_refused_task_skips_its_descendants_and_the_report_says_why(
     assert record["film"] is None
 
 
+def test_a_render_through_faults_of_every_kind_completes_and_pays_each_clip_once(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """About one request or task in five meets a transient fault (E1, E2, 429, 5xx,
+    slow, hanging, dropped, malformed, truncated, expired); the command line
+    still delivers the film and pays for each clip once."""
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    profile = tmp_path / "provider.json"
+    profile.write_text(
+        json.dumps({"poll_initial": 0.05, "poll_max": 0.25, "request_timeout": 1.0}),
+        encoding="utf-8",
+    )
+    faults = MockConfig(
+        queue_seconds=0.05, process_seconds=0.1, seed=3,
+        e1_rate=0.1, e2_rate=0.1, http_429_rate=0.03, retry_after=0.1, http_5xx_rate=0.03,
+        slow_rate=0.03, slow_seconds=0.2, hang_rate=0.02, hang_seconds=3.0, drop_rate=0.03,
+        malformed_rate=0.03, truncate_rate=0.2, url_expiry_seconds=0.5,
+    )  # fmt: skip
+    with running_mock(faults) as mock:
+        result = storyboard(
+            "render", str(story), "--backend", "kirin", "--yes", "--base-url", mock.base_url,
+            env={**env, "STORYBOARD_PROVIDER": str(profile)},
+        )  # fmt: skip
+        stats = mock.stats()
+    assert result.returncode == 0, result.stdout + result.stderr
+    build = story.parent / "build"
+    plan = json.loads((build / "plan.json").read_text())
+    check_film(build, plan)
+    injected = {k: v for k, v in stats.items() if k.startswith("fault_") and v}
+    assert sum(injected.values()) >= 5, injected
+    completed = [t for t in mock.state.tasks.values() if t.clip is not None]
+    assert len(completed) == len(plan["tasks"])  # failed tasks were retried as new ones
+    assert sum(t.cost for t in completed) == pytest.approx(plan["estimate"]["total_usd"], abs=1e-3)
+    assert run_record(build)["totals"]["billed_usd"] == pytest.approx(
+        plan["estimate"]["total_usd"], abs=1e-3
+    )
+
+
 def test_over_budget_nothing_is_sent(tmp_path: Path, env: dict[str, str], mock: MockHandle) -> None:
     story = copy_example("recipe-square", tmp_path / "recipe")
     result = storyboard(
