@@ -350,7 +350,14 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
     plan = _compile_or_report(path)
     build = _build_dir(path, build_dir)
     data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
-    sources = gather_clips(data, build)
+    sources, unknown = gather_clips(data, build)
+    if unknown:
+        click.echo(
+            f"storyboard: no render recorded for {', '.join(unknown)}: "
+            "their clips in clips/ are used as they are",
+            err=True,
+        )
+        sources.append("clips/ as found")
     film = stitch_plan(data, build)
     click.echo(
         f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason}); "

@@ -68,29 +68,28 @@ def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:
     return clips
 
 
-def gather_clips(plan: dict[str, Any], build_dir: Path) -> list[str]:
-    """Check that `build_dir/clips/` holds the clip of every task *as the plan now
-    is*, for `storyboard stitch`: the journal must record it done under the
-    same cache key. A clip rendered before the storyboard changed (another key)
-    is refused, never stitched in silently. Returns the sources of the clips
-    (`preview-r2`, `kirin-...`)."""
+def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list[str]]:
+    """Check that `build_dir/clips/` holds a clip for every task, for `storyboard
+    stitch`. A clip the journal records under another cache key was rendered
+    before the storyboard changed: it is refused, never stitched in silently.
+    Returns the sources of the clips (`preview-r2`, `kirin-...`) and the tasks
+    whose clips the journal knows nothing of (placed there by hand: used as they
+    are)."""
     journal_path = build_dir / "journal.sqlite"
     journal = Journal(journal_path) if journal_path.is_file() else None
-    stale, missing, sources = [], [], set()
+    stale, missing, sources, unknown = [], [], set(), []
     try:
         for task in plan["tasks"]:
             clip = build_dir / "clips" / f"{task['id']}.mp4"
             record = journal.get(task["id"]) if journal is not None else None
-            if record is None or not clip.is_file():
+            if not clip.is_file():
                 missing.append(task["id"])
-                continue
-            source, _, key = record.cache_key.rpartition(":")
-            if key != task["cache_key"]:
+            elif record is None:
+                unknown.append(task["id"])
+            elif record.cache_key.rpartition(":")[2] != task["cache_key"]:
                 stale.append(task["id"])
-            elif record.state != "done":
-                missing.append(task["id"])
             else:
-                sources.add(source)
+                sources.add(record.cache_key.rpartition(":")[0])
     finally:
         if journal is not None:
             journal.close()
@@ -104,7 +103,7 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> list[str]:
             f"cannot re-cut without rendering; tasks {'; '.join(reasons)}. "
             "Run `storyboard render` (it renders only what is needed)."
         )
-    return sorted(sources)
+    return sorted(sources), unknown
 
 
 def film_path(plan: dict[str, Any], build_dir: Path) -> Path:

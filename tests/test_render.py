@@ -367,6 +367,13 @@ def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
     assert "Traceback" not in result.stderr
     assert probe(build / "storyboard.mp4").video_duration == film.video_duration  # untouched
 
+    # Clips put in a build folder by hand (no journal to judge them): used as they are.
+    elsewhere = tmp_path / "by-hand"
+    shutil.copytree(build / "clips", elsewhere / "clips")
+    result = storyboard("stitch", str(story), "--build-dir", str(elsewhere), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "no render recorded for intro, method.1, method.2, plating" in result.stderr
+
 
 def test_a_preview_clip_never_stands_in_for_a_paid_one(
     tmp_path: Path, env: dict[str, str], mock: MockHandle
