@@ -109,6 +109,16 @@ BUILD_DIR = click.option(
 )
 
 
+def backend_option(why: str) -> Callable[[F], F]:
+    return click.option(
+        "--backend",
+        type=click.Choice(["preview", "kirin"]),
+        default="preview",
+        show_default=True,
+        help=why,
+    )
+
+
 @main.command(name="compile")
 @click.argument("storyboard", type=click.Path(dir_okay=False))
 @BUILD_DIR
@@ -128,13 +138,7 @@ def compile_command(storyboard: str, build_dir: str | None) -> None:
 
 @main.command()
 @click.argument("storyboard", type=click.Path(dir_okay=False))
-@click.option(
-    "--backend",
-    type=click.Choice(["preview", "kirin"]),
-    default="preview",
-    show_default=True,
-    help="Whose clips count as cached (each backend has its own).",
-)
+@backend_option("Whose clips count as cached (each backend has its own).")
 @click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
@@ -207,13 +211,7 @@ def _source(backend: str, base_url: str | None) -> str:
 
 @main.command()
 @click.argument("storyboard", type=click.Path(dir_okay=False))
-@click.option(
-    "--backend",
-    type=click.Choice(["preview", "kirin"]),
-    default="preview",
-    show_default=True,
-    help="preview renders locally for free; kirin spends money.",
-)
+@backend_option("preview renders locally for free; kirin spends money.")
 @BUILD_DIR
 @click.option(
     "--jobs",

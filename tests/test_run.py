@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import io
 import json
 from pathlib import Path
@@ -298,15 +299,18 @@ def test_the_concurrency_limit_halves_on_back_pressure_and_recovers_slowly() -> 
     assert asyncio.run(scenario()) == [8, 4, 2, 3]
 
 
+async def take_a_slot(limit: AdaptiveLimit, order: list[str], name: str, priority: float) -> None:
+    """A task's whole use of a slot: wait for it, note the turn, give it back."""
+    await limit.acquire(priority, name)
+    order.append(name)
+    await limit.release(ok=True)
+
+
 def test_a_free_slot_goes_to_the_most_urgent_waiter_or_to_the_task_handed_it() -> None:
     async def scenario() -> list[str]:
         limit = AdaptiveLimit(1)
         order: list[str] = []
-
-        async def worker(name: str, priority: float) -> None:
-            await limit.acquire(priority, name)
-            order.append(name)
-            await limit.release(ok=True)
+        worker = functools.partial(take_a_slot, limit, order)
 
         await limit.acquire(0, "first")
         waiting = [asyncio.create_task(worker(n, p)) for n, p in (("low", 1), ("high", 5))]
@@ -344,11 +348,7 @@ def test_the_task_that_handed_its_slot_on_can_take_it_back() -> None:
     async def scenario() -> list[str]:
         limit = AdaptiveLimit(1)
         order: list[str] = []
-
-        async def worker(name: str, priority: float) -> None:
-            await limit.acquire(priority, name)
-            order.append(name)
-            await limit.release(ok=True)
+        worker = functools.partial(take_a_slot, limit, order)
 
         await limit.acquire(0, "parent")
         other = asyncio.create_task(worker("other", 9))
