@@ -69,6 +69,7 @@ class LiveProgress:
         self.running: dict[str, dict[str, Any]] = {}
         self.counts = {"done": 0, "cached": 0, "failed": 0, "skipped": 0, "unselected": 0}
         self.cost = 0.0
+        self.stage = ""  # after the tasks: what the film is going through
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -102,7 +103,10 @@ class LiveProgress:
             f"done {c['done']}  cached {c['cached']}  failed {c['failed']}  "
             f"skipped {c['skipped']}  billed ${self.cost:.2f}"
         )
-        return Group(table, self.bar, summary)
+        parts: list[Any] = [table, self.bar, summary]
+        if self.stage:
+            parts.append(self.stage)
+        return Group(*parts)
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind, task = event.get("event"), event.get("task")
@@ -116,6 +120,10 @@ class LiveProgress:
         elif task and kind == "task_retry" and task in self.running:
             self.running[task]["state"] = f"retry in {event['delay']}s"
             self.running[task]["attempt"] = event["attempt"]
+        elif kind == "stitch_started":
+            self.stage = f"stitching the film from {event['clips']} clip(s)..."
+        elif kind == "stitch_done":
+            self.stage = f"film stitched ({event['method']}) in {event['seconds']:.1f}s"
         elif task and kind in (
             "task_done",
             "task_cached",

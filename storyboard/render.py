@@ -227,6 +227,19 @@ def render_plan(
         report = asyncio.run(go())
     finally:
         journal.close()
-    film = stitch_plan(data, build_dir) if report.complete else None
+    film = None
+    if report.complete:
+        emit = events or (lambda event: None)
+        emit({"event": "stitch_started", "clips": len(cut_clips(data, build_dir))})
+        film = stitch_plan(data, build_dir)
+        emit(
+            {
+                "event": "stitch_done",
+                "film": str(film.path),
+                "duration": round(film.duration, 3),
+                "method": film.method,
+                "seconds": round(film.seconds, 2),
+            }
+        )
     write_run_record(build_dir, data, report, backend.name, film)
     return RenderOutcome(plan_path, report, film)

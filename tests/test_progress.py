@@ -43,6 +43,19 @@ def test_the_live_view_shows_running_tasks_counts_cost_and_a_bar() -> None:
     assert "done 1" in text and "billed $0.42" in text and "2/3" in text
 
 
+def test_the_live_view_says_when_the_film_is_being_stitched() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    with LiveProgress(PLAN, console=console) as live:
+        live({"event": "stitch_started", "clips": 3})
+        console.print(live._view())
+        live({"event": "stitch_done", "film": "f.mp4", "duration": 9.0, "method": "copy",
+              "seconds": 1.23})  # fmt: skip
+        console.print(live._view())
+    text = out.getvalue()
+    assert "stitching the film from 3 clip(s)" in text and "film stitched (copy) in 1.2s" in text
+
+
 def test_plain_lines_for_logs_leave_out_status_chatter() -> None:
     out = io.StringIO()
     with PlainProgress(out) as plain:

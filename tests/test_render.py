@@ -296,8 +296,14 @@ def test_json_events_describe_the_run(tmp_path: Path, env: dict[str, str]) -> No
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert kinds.count("task_done") == 4 and events[-1]["ok"] is True
+    assert kinds[0] == "run_started" and kinds[-3:] == [
+        "run_finished",
+        "stitch_started",
+        "stitch_done",
+    ]
+    assert kinds.count("task_done") == 4 and events[-3]["ok"] is True
+    film = run_record(story.parent / "build")["film"]
+    assert events[-1]["duration"] == pytest.approx(film["duration"], abs=1e-3)
     assert all("at" in e for e in events)
 
 
