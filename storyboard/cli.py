@@ -206,7 +206,7 @@ def _source(backend: str, base_url: str | None) -> str:
     from storyboard.backends.kirin import provider_source
     from storyboard.provider import load_profile
 
-    return provider_source(load_profile(base_url=base_url).url("/"))
+    return provider_source(load_profile(base_url=base_url))
 
 
 @main.command()

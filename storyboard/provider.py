@@ -77,6 +77,10 @@ class ProviderProfile:
     connect_timeout: float = 10.0
     request_timeout: float = 60.0
     download_timeout: float = 600.0
+    # The clip cache keeps each provider's clips on a shelf of their own, named by
+    # default after base_url's host (`kirin-api.example.com`). Two gateways to one
+    # provider can share clips by giving them the same name here.
+    cache_source: str = ""
 
     def url(self, path: str) -> str:
         """`path` joined to base_url (absolute URLs are returned unchanged)."""

@@ -19,7 +19,7 @@ import pytest
 from storyboard import api
 from storyboard.backends import attempt_external_id, create_backend
 from storyboard.backends.base import Backend, Outcome, RemoteTask
-from storyboard.backends.kirin import REDACTOR, KirinBackend
+from storyboard.backends.kirin import REDACTOR, KirinBackend, provider_source
 from storyboard.backends.preview import PreviewBackend
 from storyboard.errors import (
     AuthenticationError,
@@ -217,3 +217,15 @@ def test_key_is_only_sent_to_the_provider_origin(tmp_path: Path) -> None:
         asyncio.run(scenario())
     assert seen == {"api.example.com": f"Bearer {SECRET}", "cdn.example.com": None}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_provider_has_its_own_cache_shelf_unless_named_alike(tmp_path: Path) -> None:
+    def source(url: str, name: str = "") -> str:
+        return provider_source(ProviderProfile(base_url=url, cache_source=name))
+
+    assert source("https://api.example.com/") == "kirin-api.example.com"
+    assert source("http://127.0.0.1:8765") == "kirin-127.0.0.1_8765"
+    assert source("https://gw.example:8443/kirin/v1") == "kirin-gw.example_8443_kirin_v1"
+    assert source("https://eu.gw.example", "acme") == source("https://us.gw.example", "acme")
+    assert PreviewBackend(tmp_path).source.startswith("preview-r")
+    assert len({source("https://a.example"), PreviewBackend(tmp_path).source}) == 2

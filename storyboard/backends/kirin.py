@@ -73,11 +73,14 @@ def is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-def provider_source(base_url: str) -> str:
-    """The cache partition of a provider: its host, port and path. A mock on
-    loopback and the real gateway never share clips."""
-    parts = urlsplit(base_url)
-    where = f"{parts.hostname or ''}{f'_{parts.port}' if parts.port else ''}{parts.path}"
+def provider_source(profile: ProviderProfile) -> str:
+    """The cache partition of a provider: the profile's `cache_source`, else the
+    base URL's host, port and path. A mock on loopback and the real gateway never
+    share clips."""
+    parts = urlsplit(profile.url("/"))
+    where = profile.cache_source or (
+        f"{parts.hostname or ''}{f'_{parts.port}' if parts.port else ''}{parts.path}"
+    )
     return "kirin-" + (re.sub(r"[^A-Za-z0-9.-]+", "_", where).strip("_.") or "default")
 
 
@@ -193,7 +196,7 @@ class KirinBackend(Backend):
         self.profile = profile if profile is not None else load_profile()
         base = self.profile.url("/")  # raises EnvironmentProblem without a base URL
         self.reads_local_files = is_loopback(base)  # the mock, on this machine
-        self.source = provider_source(base)
+        self.source = provider_source(self.profile)
         self._polls = PollPlanner(self.profile)
         key = read_api_key({API_KEY_ENV: api_key}) if api_key is not None else read_api_key()
         REDACTOR.install(key)
