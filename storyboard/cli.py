@@ -39,6 +39,10 @@ def friendly(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("storyboard: interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:  # the disk, not the storyboard: a full disk, a bad --build-dir
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"storyboard: cannot use{where}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
 
     return wrapper  # type: ignore[return-value]
 
@@ -250,7 +254,7 @@ def render(
     from storyboard.cache import ClipCache
     from storyboard.compile import uses_local_video
     from storyboard.progress import JsonEvents, LiveProgress, PlainProgress
-    from storyboard.render import render_plan
+    from storyboard.render import build_lock, render_plan
     from storyboard.run import RunOptions
 
     path = _existing_file(storyboard)
@@ -302,7 +306,7 @@ def render(
         sink = LiveProgress(json.loads(json.dumps({"tasks": [t.to_json() for t in plan.tasks]})))
     else:
         sink = PlainProgress(sys.stderr)
-    with sink:
+    with build_lock(build), sink:
         outcome = render_plan(plan, build, chosen, cache=cache, options=options, events=sink)
     _render_summary(outcome, as_json)
     sys.exit(EXIT_OK if outcome.report.ok else EXIT_PROBLEMS)
@@ -342,21 +346,22 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
     Edits to `cut:`, `audio:` and `film:` need no render; a task whose payload
     changed since its clip was rendered is refused with its name."""
     from storyboard.compile import write_plan
-    from storyboard.render import gather_clips, stitch_plan
+    from storyboard.render import build_lock, gather_clips, stitch_plan
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
     build = _build_dir(path, build_dir)
-    data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
-    sources, unknown = gather_clips(data, build)
-    if unknown:
-        click.echo(
-            f"storyboard: no render recorded for {', '.join(unknown)}: "
-            "their clips in clips/ are used as they are",
-            err=True,
-        )
-        sources.append("clips/ as found")
-    film = stitch_plan(data, build)
+    with build_lock(build):
+        data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
+        sources, unknown = gather_clips(data, build)
+        if unknown:
+            click.echo(
+                f"storyboard: no render recorded for {', '.join(unknown)}: "
+                "their clips in clips/ are used as they are",
+                err=True,
+            )
+            sources.append("clips/ as found")
+        film = stitch_plan(data, build)
     click.echo(
         f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason}); "
         f"clips from {', '.join(sources)}"

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock, as before
+    fcntl = None  # type: ignore[assignment]
+
 from storyboard.backends.base import Backend
 from storyboard.cache import ClipCache
 from storyboard.compile import Plan, write_plan
-from storyboard.errors import StitchError
+from storyboard.errors import EnvironmentProblem, StitchError
 from storyboard.journal import Journal
 from storyboard.run import EventSink, Executor, RunOptions, RunReport
 from storyboard.stitch import (
@@ -34,6 +42,30 @@ class RenderOutcome:
     plan_path: Path
     report: RunReport
     film: StitchResult | None
+
+
+@contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """One `render` or `stitch` at a time in a build directory: two renders at once
+    would race to send the same tasks and write the same clips. The lock is the
+    kernel's (flock), so a killed process never leaves it behind."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "a+", encoding="utf-8") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise EnvironmentProblem(
+                    f"{build_dir} is in use by another storyboard render or stitch "
+                    f"({holder}); wait for it to finish, or give this one another --build-dir"
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
 
 
 def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:

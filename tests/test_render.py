@@ -10,6 +10,7 @@ and a task the provider refuses skips only its descendants.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -406,3 +407,27 @@ def test_a_preview_clip_never_stands_in_for_a_paid_one(
     assert mock.stats()["create"] == 4
     stitched = storyboard("stitch", str(story), env=env)
     assert stitched.returncode == 0 and "clips from kirin-127.0.0.1_" in stitched.stdout
+
+
+def test_one_render_at_a_time_in_a_build_dir(tmp_path: Path, env: dict[str, str]) -> None:
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    build = story.parent / "build"
+    build.mkdir()
+    with open(build / ".lock", "a+", encoding="utf-8") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a render already running here
+        held.write("pid 4242\n")
+        held.flush()
+        for command in ("render", "stitch"):
+            result = storyboard(command, str(story), env=env)
+            assert result.returncode == 2, result.stderr
+            assert "in use by another storyboard render or stitch (pid 4242)" in result.stderr
+    assert not (build / "clips").exists()  # it touched nothing
+    assert storyboard("render", str(story), env=env).returncode == 0  # free again
+
+
+def test_a_build_dir_that_cannot_be_made_is_a_message(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    result = storyboard("render", str(EXAMPLES / "recipe-square" / "storyboard.yaml"),
+                        "--build-dir", str(tmp_path / "a-file" / "build"), env=env)  # fmt: skip
+    assert result.returncode == 2
+    assert "Not a directory" in result.stderr and "Traceback" not in result.stderr
