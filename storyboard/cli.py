@@ -151,12 +151,13 @@ def plan(
     storyboard: str, backend: str, base_url: str | None, cache_dir: str | None, as_json: bool
 ) -> None:
     """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
+    from storyboard.backends import backend_source
     from storyboard.cache import ClipCache
     from storyboard.report import plan_rows, plan_table
 
     path = _existing_file(storyboard)
     compiled = _compile_or_report(path)
-    cache = ClipCache(Path(cache_dir) if cache_dir else None, _source(backend, base_url))
+    cache = ClipCache(Path(cache_dir) if cache_dir else None, backend_source(backend, base_url))
     rows = plan_rows(compiled, cache)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -199,18 +200,6 @@ def _selection(plan: Any, values: tuple[str, ...]) -> frozenset[str]:
             if downstream:
                 chosen.update(nx.descendants(graph, task_id))
     return frozenset(chosen)
-
-
-def _source(backend: str, base_url: str | None) -> str:
-    """The cache partition `backend` renders into, without opening the backend."""
-    if backend == "preview":
-        from storyboard.backends.preview import PreviewBackend
-
-        return PreviewBackend.source
-    from storyboard.backends.kirin import provider_source
-    from storyboard.provider import load_profile
-
-    return provider_source(load_profile(base_url=base_url))
 
 
 @main.command()
@@ -277,11 +266,11 @@ def render(
                 "published. Nothing was sent."
             )
         chosen = create_backend("kirin", work_dir=build, profile=profile)
+        shelf = cache.for_source(chosen.source)
         to_pay = sum(
             t.estimated_cost_usd
             for t in plan.tasks
-            if (only is None or t.id in only)
-            and (t.id in forced or not cache.for_source(chosen.source).has(t.cache_key))
+            if (only is None or t.id in only) and (t.id in forced or not shelf.has(t.cache_key))
         )
         click.echo(
             f"estimated cost: ${to_pay:.2f} for {len(plan.tasks)} task(s) "

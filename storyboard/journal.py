@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS events (
 FINISHED = ("done", "failed", "skipped")
 
 
+def record_key(source: str, cache_key: str) -> str:
+    """What a task's record is keyed on: where its clip comes from (the backend's
+    cache source) and its payload's cache key. Another backend, or an edit,
+    starts a fresh record."""
+    return f"{source}:{cache_key}"
+
+
 @dataclass(frozen=True)
 class TaskRecord:
     task_id: str
@@ -64,6 +71,16 @@ class TaskRecord:
     seconds: float | None
     started_at: float | None
     finished_at: float | None
+
+    @property
+    def source(self) -> str:
+        """The cache source of the backend the record's clip comes from."""
+        return self.cache_key.rpartition(":")[0]
+
+    @property
+    def payload_key(self) -> str:
+        """The cache key of the payload the record is about."""
+        return self.cache_key.rpartition(":")[2]
 
 
 class Journal:

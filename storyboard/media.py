@@ -210,12 +210,8 @@ def local_media(url: str, inline_dir: Path) -> Path | None:
         if not path.is_file():
             raise MediaError(f"{path}: no such file")
         return path
-    if not url.startswith("data:") and len(url) < 4096 and Path(url).is_absolute():
-        try:
-            if Path(url).is_file():
-                return Path(url)
-        except OSError:
-            pass  # not a path after all: try it as Base64
+    if not url.startswith("data:") and len(url) < 4096 and _is_local_file(url):
+        return Path(url)
     encoded = url.split(",", 1)[1] if url.startswith("data:") else url
     try:
         raw = base64.b64decode(encoded, validate=True)
@@ -230,6 +226,15 @@ def local_media(url: str, inline_dir: Path) -> Path | None:
         tmp.write_bytes(raw)
         tmp.replace(path)
     return path
+
+
+def _is_local_file(text: str) -> bool:
+    """An absolute path to an existing file? Base64 can look like a path, and a
+    long one is a name the OS refuses (OSError): then it is not a file."""
+    try:
+        return Path(text).is_absolute() and Path(text).is_file()
+    except OSError:
+        return False
 
 
 def decode_check_ffmpeg(

@@ -118,10 +118,10 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list
                 missing.append(task["id"])
             elif record is None:
                 unknown.append(task["id"])
-            elif record.cache_key.rpartition(":")[2] != task["cache_key"]:
+            elif record.payload_key != task["cache_key"]:
                 stale.append(task["id"])
             else:
-                sources.add(record.cache_key.rpartition(":")[0])
+                sources.add(record.source)
     finally:
         if journal is not None:
             journal.close()

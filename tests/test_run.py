@@ -29,7 +29,8 @@ from storyboard.journal import Journal
 from storyboard.media import probe
 from storyboard.mock_server import MockConfig, MockHandle, running_mock
 from storyboard.provider import ProviderProfile
-from storyboard.run import AdaptiveLimit, Executor, RunOptions, RunReport
+from storyboard.run import Executor, RunOptions, RunReport
+from storyboard.slots import AdaptiveLimit
 
 STORY = """\
 storyboard: 1

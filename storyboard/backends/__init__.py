@@ -41,6 +41,21 @@ def create_backend(name: str, *, work_dir: Path, **options: Any) -> Backend:
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
+def backend_source(name: str, base_url: str | None = None) -> str:
+    """The cache source `name` renders into, without opening the backend (no key
+    needed): what `storyboard plan` asks to show what is cached for it."""
+    if name == "preview":
+        from storyboard.backends.preview import PreviewBackend
+
+        return PreviewBackend.source
+    if name == "kirin":
+        from storyboard.backends.kirin import provider_source
+        from storyboard.provider import load_profile
+
+        return provider_source(load_profile(base_url=base_url))
+    raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -48,5 +63,6 @@ __all__ = [
     "RemoteTask",
     "StatusCallback",
     "attempt_external_id",
+    "backend_source",
     "create_backend",
 ]
