@@ -29,6 +29,7 @@ import hmac
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import secrets
@@ -338,7 +339,9 @@ def _clip_url(state: MockState, task: _Task, base: str) -> str:
     url = f"{base.rstrip('/')}/files/{name}"
     if state.config.url_expiry_seconds is None:
         return url
-    expires = int(time.time() + state.config.url_expiry_seconds)
+    # Rounded up: a URL is good for at least the configured time (rounding down could
+    # hand out a URL that is already stale, to a client that did nothing wrong).
+    expires = math.ceil(time.time() + state.config.url_expiry_seconds)
     return f"{url}?exp={expires}&sig={state.sign(name, expires)}"
 
 

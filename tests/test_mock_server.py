@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from storyboard import api
+from storyboard import api, mock_server
 from storyboard.backends.base import Outcome, RemoteTask
 from storyboard.backends.kirin import KirinBackend
 from storyboard.errors import (
@@ -354,6 +355,20 @@ def test_truncated_download_leaves_nothing_behind(tmp_path: Path) -> None:
         with pytest.raises(DownloadError, match=r"broke off|bytes"):
             run(scenario())
         assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_url_is_good_for_at_least_its_expiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Expiry is signed in whole seconds. Rounding down once handed out, at 100.95 s
+    # with a 1 s expiry, a URL stale 50 ms later (a CI failure of the test below).
+    state = mock_server.MockState(
+        config=MockConfig(url_expiry_seconds=1), work_dir=tmp_path, rng=random.Random(0)
+    )
+    task = mock_server._Task("mock-1", "ext-1", PAYLOAD, created=0.0)
+    monkeypatch.setattr(mock_server.time, "time", lambda: 100.95)
+    url = httpx.URL(mock_server._clip_url(state, task, "http://127.0.0.1:1/"))
+    assert int(url.params["exp"]) >= 101.95
 
 
 def test_expired_output_url_is_refused_and_a_fresh_one_works(tmp_path: Path) -> None:
