@@ -1,5 +1,5 @@
 """The mock provider's faults: an ASGI middleware that counts every request and,
-drawing from the mock's seeded generator, spoils some answers on purpose (slow
+drawing from the seeded stream of the request's endpoint, spoils some answers on purpose (slow
 or hanging, HTTP 429 with Retry-After, 5xx, a proxy's HTML page, a dropped
 connection, a download cut in half). E1/E2/E3 are the API's own failures and
 live with the task lifecycle in `storyboard.mock_server`.
@@ -112,7 +112,7 @@ class FaultInjector:
             if kind not in _FAULT_TARGETS.get(fault, ENDPOINTS):
                 continue
             rate = getattr(config, f"{fault}_rate")
-            if rate and state.rng.random() < rate:
+            if rate and state.draw(kind) < rate:
                 state.faults_injected += 1
                 return fault
         return None

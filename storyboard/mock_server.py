@@ -9,7 +9,9 @@ clips rendered by the preview renderer in worker threads and served under
 `/files/`, `usage.cost` from the price table (S4), lookup by
 `external_task_id` (T3, unique: R23).
 
-Faults come from a seeded generator, so a run is reproducible: E1/E2 task
+Faults come from seeded generators, one per stream (task fates, E3, and each
+endpoint's HTTP faults), so the n-th create, status, query or download meets
+the same fault in every run, however requests interleave: E1/E2 task
 failures and E3 creation errors at given rates, HTTP 429 with Retry-After,
 HTTP 5xx, slow and hanging answers, answers that are not JSON, dropped
 connections, truncated downloads, a concurrency limit answered with E1, expiring output URLs.
@@ -172,7 +174,6 @@ class MockState:
 
     config: MockConfig
     work_dir: Path
-    rng: random.Random
     counts: Counter[str] = field(default_factory=Counter)
     creates_by_external_id: Counter[str] = field(default_factory=Counter)
     tasks: dict[str, _Task] = field(default_factory=dict)
@@ -182,6 +183,13 @@ class MockState:
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     renders: asyncio.Semaphore | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    streams: dict[str, random.Random] = field(default_factory=dict)
+
+    def draw(self, stream: str) -> float:
+        """The next number of one seeded stream (fates, e3, or an endpoint's faults)."""
+        if stream not in self.streams:
+            self.streams[stream] = random.Random(f"{self.config.seed}:{stream}")
+        return self.streams[stream].random()
 
     def status_of(self, task: _Task) -> str:
         age = time.monotonic() - task.created
@@ -247,7 +255,7 @@ async def create_task(request: Request) -> Response:
     if config.e3_match and any(m in _prompts(payload) for m in config.e3_match):
         state.counts["fault_e3"] += 1
         return _error(400, api.E3_TASK_CREATION_ERROR, "task creation error (prompt refused)")
-    if config.e3_rate and state.rng.random() < config.e3_rate:
+    if config.e3_rate and state.draw("e3") < config.e3_rate:
         state.counts["fault_e3"] += 1
         return _error(400, api.E3_TASK_CREATION_ERROR, "task creation error (injected)")
     if isinstance(external, str) and external in state.by_external_id:
@@ -267,7 +275,7 @@ async def create_task(request: Request) -> Response:
         (api.E1_RESOURCE_INSUFFICIENT, config.e1_rate),
         (api.E2_TASK_RESPONSE_ERROR, config.e2_rate),
     ):
-        if rate and state.rng.random() < rate:
+        if rate and state.draw("fate") < rate:
             task.fate = code
             state.counts[f"fault_{'e1' if code == api.E1_RESOURCE_INSUFFICIENT else 'e2'}"] += 1
             break
@@ -460,7 +468,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
     owns_dir = config.work_dir is None
     work_dir = Path(tempfile.mkdtemp(prefix="storyboard-mock-")) if owns_dir else config.work_dir
     assert work_dir is not None
-    state = MockState(config=config, work_dir=work_dir, rng=random.Random(config.seed))
+    state = MockState(config=config, work_dir=work_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:

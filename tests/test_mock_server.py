@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -362,9 +361,7 @@ def test_an_output_url_is_good_for_at_least_its_expiry(
 ) -> None:
     # Expiry is signed in whole seconds. Rounding down once handed out, at 100.95 s
     # with a 1 s expiry, a URL stale 50 ms later (a CI failure of the test below).
-    state = mock_server.MockState(
-        config=MockConfig(url_expiry_seconds=1), work_dir=tmp_path, rng=random.Random(0)
-    )
+    state = mock_server.MockState(config=MockConfig(url_expiry_seconds=1), work_dir=tmp_path)
     task = mock_server._Task("mock-1", "ext-1", PAYLOAD, created=0.0)
     monkeypatch.setattr(mock_server.time, "time", lambda: 100.95)
     url = httpx.URL(mock_server._clip_url(state, task, "http://127.0.0.1:1/"))

@@ -170,7 +170,7 @@ def test_transient_faults_of_every_kind_are_retried_to_completion(tmp_path: Path
     story = write_story(tmp_path / "story", extra_scenes=8)
     config = dataclasses.replace(
         FAST,
-        seed=7,
+        seed=86,
         e1_rate=0.2,
         e2_rate=0.2,
         http_429_rate=0.03,
@@ -193,11 +193,12 @@ def test_transient_faults_of_every_kind_are_retried_to_completion(tmp_path: Path
     assert report.count("done") == 12
     injected = {k: v for k, v in stats.items() if k.startswith("fault_") and v}
     assert sum(injected.values()) >= 10, injected
-    # The draws depend on request timing, so not every one of the 9 kinds strikes in
-    # every run (each kind alone is covered by the contract tests); most always do.
+    # Each endpoint (and the task fates) draws from its own seeded stream, so the n-th
+    # create, status or download meets the same fault whatever the timing. Seed 86 puts
+    # all nine kinds within the first 12 of their stream, and each of the 12 tasks makes
+    # at least one create, status and download: every kind strikes in every run.
     kinds = {"e1", "e2", "http_429", "http_5xx", "slow", "hang", "drop", "malformed", "truncate"}
-    struck = {k.removeprefix("fault_") for k in injected}
-    assert struck <= kinds and len(struck) >= 7, injected
+    assert {k.removeprefix("fault_") for k in injected} == kinds, injected
     for task in report.results:
         assert probe(tmp_path / "build" / "clips" / f"{task}.mp4").has_video
 
