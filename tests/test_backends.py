@@ -142,7 +142,7 @@ def test_api_key_is_absent_from_every_log_line_exception_and_file(
         queue_seconds=0.05,
         process_seconds=0.1,
         work_dir=tmp_path / "mock",
-        seed=3,
+        seed=1,  # its status stream draws 0.33 then 0.37: the first two polls get a 503
         http_5xx_rate=0.5,
         fault_endpoints=("status",),
         fault_limit=2,

@@ -409,6 +409,26 @@ def test_fault_draws_are_reproducible_with_a_seed() -> None:
     assert "ok" in first and "5xx" in first
 
 
+def test_an_endpoints_faults_do_not_depend_on_traffic_to_other_endpoints() -> None:
+    """The n-th query meets the same fault whether or not status polls came between."""
+
+    def query_outcomes(polls_between: int) -> list[int]:
+        config = faulty(seed=5, http_5xx_rate=0.5, fault_endpoints=("query", "status"))
+        with running_mock(config) as m, httpx.Client(base_url=m.base_url) as client:
+            headers = {"Authorization": f"Bearer {KEY}"}
+            codes = []
+            for i in range(8):
+                for _ in range(polls_between):
+                    client.get(f"/v1/videos/omni-video/mock-{i}", headers=headers)
+                query = {"external_task_id": f"ext-{i}"}
+                codes.append(client.get("/v1/videos/omni-video", params=query, headers=headers))
+            return [r.status_code for r in codes]
+
+    alone = query_outcomes(0)
+    assert alone == query_outcomes(3)
+    assert set(alone) == {404, 503}  # unknown ids answer 404, the injected faults 503
+
+
 def test_stats_endpoint_counts_every_request(mock: MockHandle) -> None:
     before = httpx.get(f"{mock.base_url}/_mock/stats").json()
     httpx.get(f"{mock.base_url}/v1/videos/omni-video/nope", headers={"Authorization": "Bearer k"})
