@@ -161,6 +161,14 @@ def test_an_edit_re_renders_only_its_task_and_descendants(
     assert run_record(story.parent / "build")["totals"]["cached"] == 4
 
 
+# The CLI as a user's foreground process: a shell's background job (a CI step run with
+# `&`) inherits SIGINT ignored, and a render started that way rightly ignores Ctrl-C.
+FOREGROUND = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from storyboard.cli import main; sys.argv[0] = 'storyboard'; main()"
+)
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_render_resumes_without_paying_twice(
     how: signal.Signals, tmp_path: Path, env: dict[str, str]
@@ -170,7 +178,7 @@ def test_a_killed_render_resumes_without_paying_twice(
     with running_mock(slow) as mock:
         args = ["render", str(story), "--backend", "kirin", "--yes", "--base-url", mock.base_url]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "storyboard", *args],
+            [sys.executable, "-c", FOREGROUND, *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -185,7 +193,7 @@ def test_a_killed_render_resumes_without_paying_twice(
         in_flight = mock.state.unfinished()
         proc.send_signal(how)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode != 0
+        assert proc.returncode != 0, err
         if how == signal.SIGINT:
             assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
         assert in_flight >= 1
