@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import platform
 import tempfile
@@ -32,7 +31,7 @@ from typing import Any
 from storyboard import api
 from storyboard.backends.kirin import KirinBackend
 from storyboard.cache import ClipCache
-from storyboard.compile import compile_storyboard, write_plan
+from storyboard.compile import compile_storyboard, written_plan
 from storyboard.journal import Journal
 from storyboard.mock_server import MockConfig, running_mock
 from storyboard.preview import render_preview
@@ -123,7 +122,7 @@ def run_case(case: Case, work: Path, clip: Path) -> tuple[float, float, dict[str
     story.write_text(storyboard(case), encoding="utf-8")
     plan = compile_storyboard(story)
     build = folder / "build"
-    data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
+    _, data = written_plan(plan, build)
     config = MockConfig(queue_seconds=0.5, process_seconds=LATENCY - 0.5, seed=1, canned_clip=clip)
     with running_mock(config) as mock:
         backend = KirinBackend(

@@ -52,8 +52,9 @@ class ClipCache:
     def _base(self, key: str) -> Path:
         if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
             raise ValueError(f"not a cache key: {key!r}")
-        folder = self.root / "clips" / self.source if self.source else self.root / "clips"
-        return folder / key[:2] / key
+        if not self.source:  # the root alone is no shelf: clips are only ever per backend
+            raise ValueError("read or write the cache through for_source(<backend source>)")
+        return self.root / "clips" / self.source / key[:2] / key
 
     def get(self, key: str) -> CacheEntry | None:
         base = self._base(key)

@@ -334,14 +334,14 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
 
     Edits to `cut:`, `audio:` and `film:` need no render; a task whose payload
     changed since its clip was rendered is refused with its name."""
-    from storyboard.compile import write_plan
+    from storyboard.compile import written_plan
     from storyboard.render import build_lock, gather_clips, stitch_plan
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
     build = _build_dir(path, build_dir)
     with build_lock(build):
-        data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
+        _, data = written_plan(plan, build)
         sources, unknown = gather_clips(data, build)
         if unknown:
             click.echo(

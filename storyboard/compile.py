@@ -362,6 +362,12 @@ def compile_storyboard(path: str | Path) -> Plan:
 
 def write_plan(plan: Plan, build_dir: Path) -> Path:
     """Write plan.json and tasks/<id>.json atomically; stale task files are removed."""
+    return written_plan(plan, build_dir)[0]
+
+
+def written_plan(plan: Plan, build_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Write the plan (as `write_plan`) and return plan.json's path and content: the
+    plain JSON the executor and the stitcher work from, without reading it back."""
     build_dir.mkdir(parents=True, exist_ok=True)
     tasks_dir = build_dir / "tasks"
     tasks_dir.mkdir(exist_ok=True)
@@ -374,15 +380,16 @@ def write_plan(plan: Plan, build_dir: Path) -> Path:
         if old.name not in wanted:
             old.unlink()
     path = build_dir / "plan.json"
-    _write_json(path, plan.to_json(build_dir))
-    return path
+    text = _write_json(path, plan.to_json(build_dir))
+    return path, json.loads(text)
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: Path, data: Any) -> str:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+    return text
 
 
 def uses_local_video(plan: Plan) -> list[str]:

@@ -149,18 +149,16 @@ class Journal:
         now = time.time()
         values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
         values["updated_at"] = now
-        if fields.get("state") == "submitting" and self._started(task_id) is None:
-            values["started_at"] = now
         if fields.get("state") in FINISHED:
             values["finished_at"] = now
-        cols = ", ".join(f"{k} = ?" for k in values)
-        self._exec(f"UPDATE tasks SET {cols} WHERE task_id = ?", (*values.values(), task_id))
+        cols = [f"{k} = ?" for k in values]
+        if fields.get("state") == "submitting":  # the first submission starts the clock
+            cols.append("started_at = COALESCE(started_at, ?)")
+            values["started_at"] = now
+        sql = f"UPDATE tasks SET {', '.join(cols)} WHERE task_id = ?"
+        self._exec(sql, (*values.values(), task_id))
         detail = {k: v for k, v in fields.items() if k not in ("outcome", "remote")}
         self.event(task_id, str(fields.get("state", "update")), detail)
-
-    def _started(self, task_id: str) -> float | None:
-        row = self._exec("SELECT started_at FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return row[0] if row else None
 
     def event(self, task_id: str, kind: str, detail: dict[str, Any] | None = None) -> None:
         self._exec(

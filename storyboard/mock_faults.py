@@ -24,7 +24,7 @@ FAULT_KINDS = ("drop", "hang", "slow", "http_429", "http_5xx", "malformed", "tru
 ENDPOINTS = ("create", "status", "query", "download")
 # Truncation spoils clips, malformed answers spoil JSON; the rest strike anywhere.
 _FAULT_TARGETS = {"truncate": ("download",), "malformed": ("create", "status", "query")}
-CREATE_PATH = ProviderProfile().create_path  # the mock serves the default profile
+PROFILE = ProviderProfile()  # the mock serves the defaults, always
 
 
 class _InjectedFault(Exception):
@@ -44,9 +44,9 @@ def _endpoint(scope: Scope) -> str:
         return "control"
     if path.startswith("/files/"):
         return "download"
-    if path.rstrip("/") == CREATE_PATH:
+    if path.rstrip("/") == PROFILE.create_path:
         return "create" if method == "POST" else "query"
-    if path.startswith(CREATE_PATH + "/"):
+    if path.startswith(PROFILE.create_path + "/"):
         return "status"
     return "other"
 

@@ -57,14 +57,12 @@ from starlette.routing import Route
 from storyboard import api
 from storyboard.errors import MediaError, UsageError
 from storyboard.media import MediaInfo, local_media, probe
-from storyboard.mock_faults import ENDPOINTS, FAULT_KINDS, FaultInjector, QuietInjected
+from storyboard.mock_faults import ENDPOINTS, FAULT_KINDS, PROFILE, FaultInjector, QuietInjected
 from storyboard.preview import render_preview
 from storyboard.pricing import estimate_cost, load_prices
-from storyboard.provider import ProviderProfile
 from storyboard.request import validate_request
 
 log = logging.getLogger(__name__)
-PROFILE = ProviderProfile()  # the mock serves the defaults, always
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ except ImportError:  # not POSIX: no lock, as before
 
 from storyboard.backends.base import Backend
 from storyboard.cache import ClipCache
-from storyboard.compile import Plan, write_plan
+from storyboard.compile import Plan, written_plan
 from storyboard.errors import EnvironmentProblem, StitchError
 from storyboard.journal import Journal
 from storyboard.run import EventSink, Executor, RunOptions, RunReport
@@ -236,8 +236,7 @@ def render_plan(
     events: EventSink | None = None,
 ) -> RenderOutcome:
     """Write the plan, run it, and stitch the film when every clip is there."""
-    plan_path = write_plan(plan, build_dir)
-    data = json.loads(plan_path.read_text(encoding="utf-8"))
+    plan_path, data = written_plan(plan, build_dir)
     journal = Journal(build_dir / "journal.sqlite")
     try:
         executor = Executor(
@@ -262,7 +261,7 @@ def render_plan(
     film = None
     if report.complete:
         emit = events or (lambda event: None)
-        emit({"event": "stitch_started", "clips": len(cut_clips(data, build_dir))})
+        emit({"event": "stitch_started", "clips": sum(len(e["segments"]) for e in data["cut"])})
         film = stitch_plan(data, build_dir)
         emit(
             {

@@ -42,6 +42,7 @@ from storyboard.media import MediaInfo, frame_image, probe
 from storyboard.slots import AdaptiveLimit, critical_paths
 
 EventSink = Callable[[dict[str, Any]], None]
+FORCEABLE = ("done", "pending", "failed", "skipped")  # --force starts these afresh
 FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
 
 
@@ -110,6 +111,7 @@ class _Remote:
     """The provider-side task of a task's current attempt, once it exists."""
 
     task: RemoteTask | None = None
+    from_journal: bool = False  # made by an earlier run: the backend may have lost it since
 
 
 class _Skip(Exception):
@@ -259,19 +261,15 @@ class Executor:
 
     async def _run_task(self, task: dict[str, Any], clip: Path) -> TaskResult:
         task_id = task["id"]
-        forced = task_id in self.options.force
         record = self.journal.begin(task_id, self._identity(task))
         attempt = max(1, record.attempt)
-        if forced and record.state in ("done", "pending", "failed", "skipped"):
-            attempt = record.attempt + 1  # a new external id: the old task is not reused
-            record = self.journal.get(task_id) or record
-            self.journal.update(task_id, state="pending", attempt=attempt, remote=None)
-            record = self.journal.get(task_id) or record
-        base_id = task["payload"]["external_task_id"]
-        current = _Remote(RemoteTask.from_json(record.remote) if record.remote else None)
-        reattached = current.task is not None
-        if current.task is not None and record.state in ("submitted", "completed"):
+        remote = RemoteTask.from_json(record.remote) if record.remote else None
+        current = _Remote(remote, from_journal=remote is not None)
+        if task_id in self.options.force and record.state in FORCEABLE:
+            attempt = self._new_attempt(task_id, record.attempt, current)
+        elif current.task is not None and record.state in ("submitted", "completed"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
+        base_id = task["payload"]["external_task_id"]
         failures = 0
         while True:
             try:
@@ -280,17 +278,12 @@ class Executor:
                 info = await self._download(task, current.task, outcome, clip)
                 break
             except TaskNotFound as exc:
-                if not reattached:
+                if not current.from_journal:
                     raise
                 # The journal's task is gone from the backend (purged by the provider,
                 # or a preview folder removed) and its clip is in no cache: the only
                 # way to a clip is a new task, under a new external id.
-                reattached = False
-                attempt += 1
-                current.task = None
-                self.journal.update(
-                    task_id, state="pending", attempt=attempt, remote=None, error=str(exc)
-                )
+                attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
                 self.emit({"event": "task_lost", "task": task_id, "error": str(exc)})
             except TransientProviderError as exc:
                 failures += 1
@@ -299,12 +292,7 @@ class Executor:
                 if isinstance(exc, ResourceInsufficient | TaskResponseError) and current.task:
                     # The provider finished that task as failed (E1/E2 from `wait`); it
                     # keeps its external id (R23), so the retry is a new task with a new id.
-                    attempt += 1
-                    current.task = None
-                    reattached = False
-                    self.journal.update(
-                        task_id, state="pending", attempt=attempt, remote=None, error=str(exc)
-                    )
+                    attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
                 if failures >= self.options.max_attempts:
                     raise
                 delay = self._backoff(failures, exc)
@@ -340,6 +328,13 @@ class Executor:
         return TaskResult(
             task_id, "done", attempts=attempt, cost_usd=cost, clip=clip, duration=info.duration
         )
+
+    def _new_attempt(self, task_id: str, attempt: int, current: _Remote, **why: Any) -> int:
+        """The attempt after `attempt`: a new external id, so the provider's old task
+        (done, failed or lost) is never reused."""
+        current.task, current.from_journal = None, False
+        self.journal.update(task_id, state="pending", attempt=attempt + 1, remote=None, **why)
+        return attempt + 1
 
     def _backoff(self, failures: int, exc: ProviderError) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after:

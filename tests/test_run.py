@@ -23,7 +23,7 @@ from storyboard.backends.base import Backend
 from storyboard.backends.kirin import KirinBackend
 from storyboard.backends.preview import PreviewBackend
 from storyboard.cache import ClipCache
-from storyboard.compile import compile_storyboard, write_plan
+from storyboard.compile import compile_storyboard, written_plan
 from storyboard.errors import BudgetExceeded
 from storyboard.journal import Journal
 from storyboard.media import probe
@@ -86,7 +86,7 @@ def execute(
 ) -> RunReport:
     """Compile and run the plan on `backend` (what `render` does, minus the stitch)."""
     plan = compile_storyboard(story)
-    data = json.loads(write_plan(plan, build).read_text(encoding="utf-8"))
+    _, data = written_plan(plan, build)
     journal = Journal(build / "journal.sqlite")
     executor = Executor(
         data,
