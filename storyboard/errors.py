@@ -127,6 +127,12 @@ class TaskNotFound(PermanentProviderError):
     """HTTP 404: the provider does not know this task."""
 
 
+class TaskMismatch(TaskNotFound):
+    """The provider answered for a task id with a task that is not the one we sent
+    (another external id, duration or mode: a restarted gateway reusing ids).
+    Ours is as good as lost: the executor makes it again under a new id."""
+
+
 class TaskFailed(PermanentProviderError):
     """The task reached `failed` with an error code we do not treat as transient."""
 

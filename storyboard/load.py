@@ -20,11 +20,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from storyboard.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 from storyboard.problems import Pos, Problem, Severity
 
-MAX_FILE_BYTES = 2 * 2**20
-MAX_NODES = 200_000
-MAX_DEPTH = 64
 INCLUDABLE_KEYS = ("assets", "vars", "include")
 
 NodePath = tuple[str | int, ...]

@@ -18,8 +18,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-MAX_RENDERED_CHARS = 100_000
-MAX_POWER = 10_000
+from storyboard.limits import MAX_POWER, MAX_RENDERED_CHARS
 
 NAMED_REF = re.compile(r"<<<([A-Za-z_][A-Za-z0-9_]*)>>>")
 

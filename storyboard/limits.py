@@ -1,0 +1,36 @@
+"""The bounds on untrusted input, once.
+
+A storyboard may come from a stranger's pull request and be linted on a CI
+runner, so every stage that reads it is bounded in size, work and time.
+`api.py` holds the provider's limits (R1-R23); this module holds ours: what
+the loader, the template sandbox, the media checks and the URL checker
+accept before they refuse with a problem at a line.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- the loader (load.py) ---------------------------------------------------------
+MAX_FILE_BYTES: Final = 2 * 2**20  # one storyboard or include file
+MAX_NODES: Final = 200_000  # YAML nodes after alias expansion (alias bombs)
+MAX_DEPTH: Final = 64  # nesting of mappings and sequences
+MAX_INCLUDE_FILES: Final = 64  # files read for one storyboard, itself included
+MAX_INCLUDE_BYTES: Final = 8 * 2**20  # bytes read for one storyboard, includes included
+MAX_ID_CHARS: Final = 64  # a scene id (it names files: clips/<id>.mp4)
+
+# --- the template sandbox (templates.py) --------------------------------------------
+MAX_RENDERED_CHARS: Final = 100_000  # one prompt's output, checked while it renders
+MAX_POWER: Final = 10_000  # the exponent of `**`
+MAX_INT_BITS: Final = 4_096  # any integer a template computes
+MAX_LOOP_ITERATIONS: Final = 10_000  # all loop iterations of one prompt, nested ones included
+MAX_FORMAT_WIDTH: Final = 10_000  # widths in `%`, `format` and string-padding filters
+
+# --- local media checked by lint (rules/files.py) -----------------------------------
+MAX_IMAGE_PIXELS: Final = 40_000_000  # decided from the header, before decoding
+MAX_PROBE_SECONDS: Final = 1.0  # a video is decoded at its first and last second
+
+# --- URL checks (--check-urls) -----------------------------------------------------
+MAX_REDIRECTS: Final = 3
+URL_DEADLINE_SECONDS: Final = 10.0  # the whole check of one URL, redirects included
+URL_SNIFF_BYTES: Final = 64 * 2**10  # what is read of a body, whatever the server sends
