@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,51 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_video(d / "short.mp4")
     make_video(d / "clip.mp4", size="1280x720", seconds=3)
     return d
+
+
+# --- nothing leaves the machine ---------------------------------------------------
+# A safety net under every in-process test: a connection to any address outside
+# 127.0.0.0/8 and ::1 is refused before a packet is sent (URL checks that must
+# refuse a redirect to 169.254.169.254 are tested with this net below them).
+def _loopback_only(event: str, args: tuple[object, ...]) -> None:
+    if event != "socket.connect":
+        return
+    address = args[1]
+    if not isinstance(address, tuple):  # AF_UNIX and friends stay on the machine
+        return
+    host = str(address[0])
+    if host.startswith("127.") or host in ("::1", "localhost") or host.startswith("::ffff:127."):
+        return
+    raise PermissionError(f"test tried to connect outside loopback: {address!r}")
+
+
+sys.addaudithook(_loopback_only)
+
+
+# --- hostile input: a storyboard must not take the machine ---------------------------
+BOUNDED_MEMORY = 2**30  # 1 GiB of address space for a lint or compile of a hostile file
+BOUNDED_CPU_SECONDS = 10  # CPU time, not wall time: a busy machine does not make it fail
+
+
+def _bound_child() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (BOUNDED_MEMORY, BOUNDED_MEMORY))
+    resource.setrlimit(resource.RLIMIT_CPU, (BOUNDED_CPU_SECONDS, BOUNDED_CPU_SECONDS))
+
+
+def run_bounded(
+    *args: str, cwd: Path | None = None, wall_seconds: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m storyboard ARGS` under 1 GiB and 10 s of CPU (the issue's bounds).
+
+    Going past either kills the child (SIGKILL/SIGXCPU: a negative return code), so
+    a test asserting `returncode == 1` fails on a bomb; the wall bound only catches
+    a hang (a FIFO), it is never what a passing run is measured by."""
+    return subprocess.run(
+        [sys.executable, "-m", "storyboard", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=wall_seconds,
+        preexec_fn=_bound_child,
+    )
