@@ -2,25 +2,46 @@
 and storyboards. A hit means the clip is never requested (or paid for) again.
 
 Layout: `<root>/clips/<source>/<key[:2]>/<key>.mp4` and `<key>.json`
-(metadata: task, duration, cost, remote ids). `source` is the backend's
-(`preview-r2`, `kirin-api.example.com`): the same request made by another
-backend is another clip, so an animatic or a mock's clip is never served
-where the real provider's was asked for. Entries are written to a temporary name and
-renamed, metadata last, so a half-written entry is never a hit.
+(metadata: task, duration, cost, remote ids, and the clip's `sha256`).
+`source` is the backend's (`preview-r2`, `kirin-api.example.com`): the same
+request made by another backend is another clip, so an animatic or a mock's
+clip is never served where the real provider's was asked for.
+
+Trust nothing on disk: every entry carries the SHA-256 of its clip, written
+when it is stored and checked whenever it is used, so a flipped byte is a
+damaged entry (a miss that says why), never a clip in the film. The cache's
+bytes have no second name: what leaves the cache is a copy (a reflink where
+the file system can), so damage to a build's clip cannot reach the cache or
+the other way round. Writers use temporary names of their own and a lock per
+entry; a put that finds a sound entry already there (another writer won) is a
+success, and the metadata goes last, so a half-written entry is never a hit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock; unique temporary names still keep writers apart
+    fcntl = None  # type: ignore[assignment]
+
+from storyboard.errors import CacheError
+
 CACHE_ENV = "STORYBOARD_CACHE"
 _SOURCE = re.compile(r"[A-Za-z0-9._-]+")
+_CHUNK = 1 << 20
+_FICLONE = 0x40049409  # Linux ioctl: share the extents of a file (btrfs, xfs, ...)
 
 
 def default_cache_dir() -> Path:
@@ -33,16 +54,77 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class CacheEntry:
+    """A sound entry: its clip's bytes are the ones that were stored."""
+
     key: str
     clip: Path
     meta: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return str(self.meta["sha256"])
+
+
+@dataclass(frozen=True)
+class DamagedEntry:
+    """An entry whose clip is not what was stored: a miss, with the reason and the
+    metadata (its remote ids let the executor fetch the clip again, not pay again)."""
+
+    key: str
+    reason: str
+    meta: dict[str, Any]
+
+
+# What a file's hash was when it had this identity: the change time moves on any
+# write (and cannot be set back), so a same-size byte flip is hashed again.
+_Stamp = tuple[int, int, int, int, int]
+_HASHES: dict[_Stamp, str] = {}
+
+
+def _stamp(st: os.stat_result) -> _Stamp:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (remembered for this process while it is unchanged)."""
+    with open(path, "rb") as handle:
+        stamp = _stamp(os.fstat(handle.fileno()))
+        known = _HASHES.get(stamp)
+        if known is not None:
+            return known
+        digest = hashlib.sha256()
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    _HASHES[stamp] = digest.hexdigest()
+    return _HASHES[stamp]
+
+
+def copy_clip(source: Path, dest: Path) -> None:
+    """Put a copy of `source` at `dest` atomically: a reflink where the file system
+    shares extents, else a byte copy; never a hard link (a second name for the same
+    bytes would let damage to one reach the other)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
+            try:
+                if fcntl is None:
+                    raise OSError("no reflink here")
+                fcntl.ioctl(out.fileno(), _FICLONE, src.fileno())
+            except OSError:
+                shutil.copyfileobj(src, out, _CHUNK)
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class ClipCache:
     def __init__(self, root: Path | None = None, source: str = "") -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         if source and (source.startswith(".") or not _SOURCE.fullmatch(source)):
-            raise ValueError(f"not a cache source: {source!r}")
+            raise CacheError(f"not a cache source: {source!r}")
         self.source = source
 
     def for_source(self, source: str) -> ClipCache:
@@ -51,41 +133,83 @@ class ClipCache:
 
     def _base(self, key: str) -> Path:
         if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
-            raise ValueError(f"not a cache key: {key!r}")
+            raise CacheError(f"not a cache key: {key!r}")
         if not self.source:  # the root alone is no shelf: clips are only ever per backend
-            raise ValueError("read or write the cache through for_source(<backend source>)")
+            raise CacheError("read or write the cache through for_source(<backend source>)")
         return self.root / "clips" / self.source / key[:2] / key
 
-    def get(self, key: str) -> CacheEntry | None:
+    def lookup(self, key: str) -> CacheEntry | DamagedEntry | None:
+        """The entry for `key`: sound, damaged (and why), or None if there is none."""
         base = self._base(key)
-        clip, meta = base.with_suffix(".mp4"), base.with_suffix(".json")
-        if not (clip.is_file() and meta.is_file()):
-            return None
+        clip, meta_path = base.with_suffix(".mp4"), base.with_suffix(".json")
         try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return None
-        if data.get("bytes") not in (None, clip.stat().st_size):
-            return None  # the clip was damaged after it was stored
+        except (OSError, ValueError) as exc:
+            return DamagedEntry(key, f"its metadata cannot be read ({exc})", {})
+        if not isinstance(data, dict):
+            return DamagedEntry(key, "its metadata is not a record", {})
+        expected = data.get("sha256")
+        if not isinstance(expected, str):
+            return DamagedEntry(key, "it carries no content hash", data)
+        try:
+            actual = file_sha256(clip)
+        except FileNotFoundError:
+            return DamagedEntry(key, "its clip is missing", data)
+        except OSError as exc:
+            return DamagedEntry(key, f"its clip cannot be read ({exc.strerror or exc})", data)
+        if actual != expected:
+            return DamagedEntry(key, "its clip's bytes changed since it was stored", data)
         return CacheEntry(key, clip, data)
+
+    def get(self, key: str) -> CacheEntry | None:
+        entry = self.lookup(key)
+        return entry if isinstance(entry, CacheEntry) else None
 
     def has(self, key: str) -> bool:
         return self.get(key) is not None
 
     def put(self, key: str, clip: Path, meta: dict[str, Any]) -> CacheEntry:
-        """Store a copy of `clip` (hard link when possible) with its metadata."""
+        """Store a copy of `clip` with its metadata and content hash.
+
+        The caller has verified the clip (it decodes, it is the right length).
+        Raises CacheError when the cache folder cannot be written."""
         base = self._base(key)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        target = base.with_suffix(".mp4")
-        tmp = base.with_suffix(".mp4.tmp")
-        tmp.unlink(missing_ok=True)
         try:
-            os.link(clip, tmp)
-        except OSError:
-            shutil.copyfile(clip, tmp)
-        tmp.replace(target)
-        data = {**meta, "key": key, "bytes": target.stat().st_size}
-        meta_tmp = base.with_suffix(".json.tmp")
-        meta_tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        meta_tmp.replace(base.with_suffix(".json"))
+            base.parent.mkdir(parents=True, exist_ok=True)
+            with self._locked(base):
+                there = self.get(key)
+                if there is not None:  # another writer stored it first: the same request
+                    return there
+                digest = file_sha256(clip)
+                target = base.with_suffix(".mp4")
+                copy_clip(clip, target)
+                if file_sha256(target) != digest:
+                    raise CacheError(f"{target}: the copy does not match {clip}")
+                data = {**meta, "key": key, "bytes": target.stat().st_size, "sha256": digest}
+                _write_json(base.with_suffix(".json"), data)
+        except OSError as exc:
+            raise CacheError(
+                f"cannot store the clip in the cache {self.root}: {exc.strerror or exc}"
+            ) from exc
         return CacheEntry(key, target, data)
+
+    @contextlib.contextmanager
+    def _locked(self, base: Path) -> Iterator[None]:
+        """One writer per entry at a time (a kernel lock: a killed writer releases it)."""
+        with open(base.with_suffix(".lock"), "a", encoding="utf-8") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise

@@ -310,8 +310,10 @@ def _render_summary(outcome: Any, as_json: bool) -> None:
     rendered, cached = report.count("done"), report.count("cached")
     line = (
         f"{rendered} rendered, {cached} cached, {len(failed)} not rendered; "
-        f"billed ${report.billed:.2f}"
+        f"billed ${report.billed:.2f} this run"
     )
+    if report.clips_cost > report.billed + 1e-9:
+        line += f" (the film's clips cost ${report.clips_cost:.2f} when they were made)"
     if outcome.film is not None:
         film = outcome.film
         click.echo(f"film: {film.path} ({film.duration:.2f} s); {line}", file=out)

@@ -27,6 +27,10 @@ class EnvironmentProblem(StoryboardError):
     """The machine lacks something the command needs (ffmpeg, a key, a folder)."""
 
 
+class CacheError(EnvironmentProblem):
+    """The clip cache cannot be read or written (its folder, a key, a source)."""
+
+
 # --- the storyboard itself (exit 1) -------------------------------------------
 class InputProblems(StoryboardError):
     """The storyboard has problems; they travel with the error as data."""
@@ -131,6 +135,11 @@ class TaskMismatch(TaskNotFound):
     """The provider answered for a task id with a task that is not the one we sent
     (another external id, duration or mode: a restarted gateway reusing ids).
     Ours is as good as lost: the executor makes it again under a new id."""
+
+
+class ClipMismatch(PermanentProviderError):
+    """The provider's finished clip cannot be the one planned (its length, no picture),
+    however often it is fetched: a clear failure, never a retry loop."""
 
 
 class TaskFailed(PermanentProviderError):

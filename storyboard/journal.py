@@ -2,9 +2,14 @@
 
 Every task's state, remote ids, attempts, timestamps and billed cost are
 written before and after every remote call, each write its own committed
-transaction. After `kill -9` the next run reads it back: a task that was
-submitted is re-attached by its remote id (or found by its external id),
-never created again; a finished clip is reused.
+transaction. Bills are rows of their own, one per provider task, written
+once when the provider reports the cost, with the run that saw it: a
+re-download or a resumed poll never bills again, and `cost_usd` of a task
+is what its clip cost when it was made, whatever served it since.
+
+After `kill -9` the next run reads it back: a task that was submitted is
+re-attached by its remote id (or found by its external id), never created
+again; a finished clip is reused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ CREATE TABLE IF NOT EXISTS tasks (
     started_at       REAL,
     updated_at       REAL NOT NULL,
     finished_at      REAL
+);
+CREATE TABLE IF NOT EXISTS bills (
+    source         TEXT NOT NULL,
+    remote_task_id TEXT NOT NULL,
+    task_id        TEXT NOT NULL,
+    cost_usd       REAL NOT NULL,
+    run_id         TEXT NOT NULL,
+    at             REAL NOT NULL,
+    PRIMARY KEY (source, remote_task_id)
 );
 CREATE TABLE IF NOT EXISTS events (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -172,6 +186,32 @@ class Journal:
         ).fetchone()
         return int(row[0])
 
-    def billed(self) -> float:
-        row = self._exec("SELECT COALESCE(SUM(cost_usd), 0) FROM tasks").fetchone()
+    def sent_here(self, task_id: str, external_task_id: str) -> bool:
+        """Whether this build's runs sent the create for `external_task_id` (the
+        journal writes `submitting` before the call): a task found by its external
+        id that we never sent was made, and paid for, elsewhere."""
+        row = self._exec(
+            "SELECT 1 FROM events WHERE task_id = ? AND kind = 'submitting'"
+            " AND json_extract(detail, '$.external_task_id') = ? LIMIT 1",
+            (task_id, external_task_id),
+        ).fetchone()
+        return row is not None
+
+    def record_bill(
+        self, task_id: str, source: str, remote_task_id: str, cost_usd: float, run_id: str
+    ) -> bool:
+        """Record what the provider billed for one of its tasks, once: True the first
+        time, False when that task's bill is already recorded (a re-download, a resumed
+        run polling a finished task again)."""
+        cursor = self._exec(
+            "INSERT OR IGNORE INTO bills (source, remote_task_id, task_id, cost_usd, run_id, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (source, remote_task_id, task_id, cost_usd, run_id, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    def billed_in_run(self, run_id: str) -> float:
+        row = self._exec(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM bills WHERE run_id = ?", (run_id,)
+        ).fetchone()
         return float(row[0])

@@ -196,10 +196,17 @@ def write_run_record(
     report: RunReport,
     backend: str,
     film: StitchResult | None,
+    *,
+    state: str = "finished",
 ) -> Path:
+    """Write run.json. `state`: `finished`, `stitching` (the clips are all there and
+    the film is being cut: what a crash in the stitch leaves), or `interrupted`.
+    Two sums of money, never mixed up: what the provider billed in this run, and
+    what the film's clips cost when they were made (in this run or before)."""
     results = report.results
     data = {
         "backend": backend,
+        "state": state,
         "ok": report.ok,
         "wall_seconds": round(report.wall_seconds, 3),
         "tasks": {
@@ -215,12 +222,14 @@ def write_run_record(
             "skipped": report.count("skipped"),
             "unselected": report.count("unselected"),
             "billed_usd": round(report.billed, 4),
+            "billed_this_run_usd": round(report.billed, 4),
+            "clips_cost_usd": round(report.clips_cost, 4),
             "estimated_usd": plan["estimate"]["total_usd"],
         },
         "film": None if film is None else film_record(film),
     }
     path = build_dir / "run.json"
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
@@ -255,11 +264,17 @@ def render_plan(
             async with backend:
                 return await executor.run()
 
-        report = asyncio.run(go())
+        try:
+            report = asyncio.run(go())
+        except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
+            so_far = executor.report_so_far()
+            write_run_record(build_dir, data, so_far, backend.name, None, state="interrupted")
+            raise
     finally:
         journal.close()
     film = None
     if report.complete:
+        write_run_record(build_dir, data, report, backend.name, None, state="stitching")
         emit = events or (lambda event: None)
         emit({"event": "stitch_started", "clips": sum(len(e["segments"]) for e in data["cut"])})
         film = stitch_plan(data, build_dir)

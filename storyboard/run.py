@@ -6,7 +6,16 @@ retried with jittered exponential backoff; a permanent one fails its task,
 whose descendants are skipped while independent branches finish. Every
 remote step is journaled before and after, and `find` (T3) runs before any
 `submit`, so a killed run resumes without creating a task twice. Clips are
-verified by probing and stored in the content-addressed cache.
+verified (probed, decoded in full, the length of their plan) before they are
+stored in the content-addressed cache; a damaged cache entry is fetched again
+from the provider, never stitched in.
+
+Two kinds of failure, two budgets: the transport's (5xx, 429, timeouts,
+dropped connections, broken downloads) cost nothing and are retried until
+the task's time budget (`retry_seconds`) is spent; a provider task that
+failed (E1/E2), was lost or answered for another task means a new task, and
+at most `max_attempts` are made. Bills are the provider's `usage.cost`,
+recorded once per provider task against the run that saw it.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import base64
 import io
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,22 +33,26 @@ from typing import Any
 from urllib.parse import unquote
 
 from storyboard.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
-from storyboard.cache import ClipCache
+from storyboard.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
 from storyboard.errors import (
     BudgetExceeded,
+    CacheError,
+    ClipMismatch,
     DownloadError,
     MediaError,
+    ProbeError,
     ProviderError,
     RateLimited,
     ResourceInsufficient,
     TaskCreationError,
     TaskFailed,
+    TaskMismatch,
     TaskNotFound,
     TaskResponseError,
     TransientProviderError,
 )
 from storyboard.journal import Journal, record_key
-from storyboard.media import MediaInfo, frame_image, probe
+from storyboard.media import MediaInfo, decode_check_ffmpeg, frame_image, probe
 from storyboard.slots import AdaptiveLimit, critical_paths
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -52,7 +66,8 @@ class RunOptions:
     max_cost: float | None = None
     force: frozenset[str] = frozenset()
     only: frozenset[str] | None = None  # tasks to (re)run; others only from cache
-    max_attempts: int = 6
+    max_attempts: int = 6  # provider tasks made for one task (after E1/E2, a lost task)
+    retry_seconds: float = 900.0  # how long one task retries the transport's failures
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     seed: int | None = None
@@ -64,7 +79,8 @@ class TaskResult:
     status: str  # done | cached | failed | skipped | unselected
     attempts: int = 0
     seconds: float = 0.0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # billed in this run
+    clip_cost_usd: float | None = None  # what the clip cost when the provider made it
     cache_hit: bool = False
     error: str | None = None
     clip: Path | None = None
@@ -76,6 +92,7 @@ class TaskResult:
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
             "cost_usd": round(self.cost_usd, 4),
+            "clip_cost_usd": None if self.clip_cost_usd is None else round(self.clip_cost_usd, 4),
             "cache_hit": self.cache_hit,
             "error": self.error,
             "clip": str(self.clip) if self.clip else None,
@@ -100,7 +117,15 @@ class RunReport:
 
     @property
     def billed(self) -> float:
+        """What the provider billed in this run."""
         return sum(r.cost_usd for r in self.results.values())
+
+    @property
+    def clips_cost(self) -> float:
+        """What the clips the film uses cost when they were made, in this run or before."""
+        return sum(
+            r.clip_cost_usd or 0.0 for r in self.results.values() if r.status in ("done", "cached")
+        )
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results.values() if r.status == status)
@@ -151,11 +176,13 @@ class Executor:
             for dep in t["depends_on"]:
                 self.children[dep].append(t["id"])
         self.random = random.Random(options.seed)
+        self.run_id = uuid.uuid4().hex
         self.results: dict[str, TaskResult] = {}
         self.video_urls: dict[str, str] = {}
         self.remotes: dict[str, RemoteTask] = {}
         self.in_flight: dict[str, float] = {}
-        self.billed = 0.0
+        self.billed = 0.0  # this run's bills, for --max-cost
+        self.billed_by_task: dict[str, float] = {}
         self._done: dict[str, asyncio.Event] = {}
 
     def _identity(self, task: dict[str, Any]) -> str:
@@ -196,9 +223,12 @@ class Executor:
         start = time.monotonic()
         self._done = {tid: asyncio.Event() for tid in self.tasks}
         self.emit({"event": "run_started", "tasks": len(self.tasks), "backend": self.backend.name})
-        async with asyncio.TaskGroup() as group:
-            for task_id in self.tasks:
-                group.create_task(self._guarded(task_id))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for task_id in self.tasks:
+                    group.create_task(self._guarded(task_id))
+        except ExceptionGroup as group:  # what no task could settle: the first one, unwrapped
+            raise _first_leaf(group) from None
         report = RunReport(self.results, time.monotonic() - start)
         self.emit(
             {
@@ -210,6 +240,16 @@ class Executor:
         )
         return report
 
+    def report_so_far(self) -> RunReport:
+        """The run as it stands (after an interrupt or an error): finished tasks as they
+        ended, the others `interrupted`, with what they were billed."""
+        results = dict(self.results)
+        for task_id in self.tasks:
+            if task_id not in results:
+                billed = self.billed_by_task.get(task_id, 0.0)
+                results[task_id] = TaskResult(task_id, "interrupted", cost_usd=billed)
+        return RunReport(results)
+
     async def _guarded(self, task_id: str) -> None:
         task = self.tasks[task_id]
         started = time.monotonic()
@@ -220,11 +260,15 @@ class Executor:
             self.journal.begin(task_id, self._identity(task))
             self.journal.update(task_id, state="skipped", error=str(why))
             self.emit({"event": "task_skipped", "task": task_id, "reason": str(why)})
-        except (ProviderError, MediaError) as exc:
-            result = TaskResult(task_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        except (ProviderError, MediaError, CacheError, OSError) as exc:
+            # OSError: this machine's files (a clips folder that cannot be written);
+            # the task fails with the reason, and the run still ends with its record.
+            error = f"{type(exc).__name__}: {exc}"
+            result = TaskResult(task_id, "failed", error=error)
             result.attempts = self.journal.attempts(task_id, "submitting") or 1
-            self.journal.update(task_id, state="failed", error=result.error)
-            self.emit({"event": "task_failed", "task": task_id, "error": result.error})
+            result.cost_usd = self.billed_by_task.get(task_id, 0.0)
+            self.journal.update(task_id, state="failed", error=error)
+            self.emit({"event": "task_failed", "task": task_id, "error": error})
         result.seconds = time.monotonic() - started
         self.results[task_id] = result
         self._done[task_id].set()
@@ -247,9 +291,18 @@ class Executor:
         once its dependencies are done; left out if it was not selected."""
         task_id = task["id"]
         clip = self.clips_dir / f"{task_id}.mp4"
-        hit = None if task_id in self.options.force else self.cache.get(task["cache_key"])
-        if hit is not None:
-            return self._from_cache(task, hit.clip, hit.meta, clip)
+        entry = None if task_id in self.options.force else self.cache.lookup(task["cache_key"])
+        if isinstance(entry, CacheEntry):
+            return self._from_cache(task, entry, clip)
+        if isinstance(entry, DamagedEntry):
+            self.emit(
+                {
+                    "event": "cache_damaged",
+                    "task": task_id,
+                    "reason": entry.reason,
+                    "next": "fetched again from the provider if it still has the clip",
+                }
+            )
         if not self._wanted(task_id):
             self.emit({"event": "task_unselected", "task": task_id})
             return TaskResult(task_id, "unselected", error="not selected and not in the cache")
@@ -257,20 +310,25 @@ class Executor:
             await self._done[dep].wait()
             if self.results[dep].status not in ("done", "cached"):
                 raise _Skip(f"upstream {dep} {self.results[dep].status}")
-        return await self._run_task(task, clip)
+        return await self._run_task(task, clip, entry)
 
-    async def _run_task(self, task: dict[str, Any], clip: Path) -> TaskResult:
+    async def _run_task(
+        self, task: dict[str, Any], clip: Path, damaged: DamagedEntry | None
+    ) -> TaskResult:
         task_id = task["id"]
         record = self.journal.begin(task_id, self._identity(task))
         attempt = max(1, record.attempt)
         remote = RemoteTask.from_json(record.remote) if record.remote else None
+        if remote is None and damaged is not None:
+            remote = self._remote_of(damaged)
         current = _Remote(remote, from_journal=remote is not None)
         if task_id in self.options.force and record.state in FORCEABLE:
             attempt = self._new_attempt(task_id, record.attempt, current)
-        elif current.task is not None and record.state in ("submitted", "completed"):
+        elif current.task is not None and record.state in ("submitted", "completed", "done"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
         base_id = task["payload"]["external_task_id"]
-        failures = 0
+        made, retries = 1, 0
+        give_up_at = time.monotonic() + self.options.retry_seconds
         while True:
             try:
                 outcome = await self._attempt(task, attempt, base_id, current)
@@ -278,56 +336,97 @@ class Executor:
                 info = await self._download(task, current.task, outcome, clip)
                 break
             except TaskNotFound as exc:
-                if not current.from_journal:
+                if not (current.from_journal or isinstance(exc, TaskMismatch)):
                     raise
                 # The journal's task is gone from the backend (purged by the provider,
-                # or a preview folder removed) and its clip is in no cache: the only
-                # way to a clip is a new task, under a new external id.
+                # or a preview folder removed), or the provider now answers for that id
+                # with another task (TaskMismatch: a restarted gateway reusing ids); no
+                # cache holds the clip: the only way to it is a new task, under a new id.
+                made += 1
+                if made > self.options.max_attempts:
+                    raise
                 attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
                 self.emit({"event": "task_lost", "task": task_id, "error": str(exc)})
             except TransientProviderError as exc:
-                failures += 1
                 if isinstance(exc, ResourceInsufficient | RateLimited):
                     self.limit.back_off()
                 if isinstance(exc, ResourceInsufficient | TaskResponseError) and current.task:
                     # The provider finished that task as failed (E1/E2 from `wait`); it
                     # keeps its external id (R23), so the retry is a new task with a new id.
+                    made += 1
+                    if made > self.options.max_attempts:
+                        raise
                     attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
-                if failures >= self.options.max_attempts:
-                    raise
-                delay = self._backoff(failures, exc)
+                retries += 1
+                delay = self._backoff(retries, exc)
+                if time.monotonic() + delay > give_up_at:
+                    raise type(exc)(
+                        f"{exc} (still failing after {retries} retries in "
+                        f"{self.options.retry_seconds:g} s; giving up on this task)"
+                    ) from exc
                 self.emit(
                     {
                         "event": "task_retry",
                         "task": task_id,
-                        "attempt": failures + 1,
+                        "attempt": retries + 1,
                         "error": f"{type(exc).__name__}: {exc}",
                         "delay": round(delay, 2),
                     }
                 )
                 await asyncio.sleep(delay)
         remote = current.task
-        cost = outcome.cost_usd or 0.0
+        billed = self.billed_by_task.get(task_id, 0.0)
+        clip_cost = outcome.cost_usd
         meta = {
             "task": task_id,
             "duration": info.duration,
-            "cost_usd": cost,
+            "cost_usd": clip_cost,
             "remote": remote.to_json(),
             "video_url": outcome.video_url,
             "backend": self.backend.name,
         }
-        self.cache.put(task["cache_key"], clip, meta)
+        try:
+            self.cache.put(task["cache_key"], clip, meta)
+        except CacheError as exc:  # the clip is in the build; a later run fetches it again
+            self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
         self.video_urls[task_id] = outcome.video_url
         self.remotes[task_id] = remote
-        self.journal.update(
-            task_id, state="done", cost_usd=cost, seconds=info.duration, cache_hit=0
-        )
+        self.journal.update(task_id, state="done", seconds=info.duration, cache_hit=0)
         self.emit(
-            {"event": "task_done", "task": task_id, "cost_usd": cost, "duration": info.duration}
+            {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
         )
         return TaskResult(
-            task_id, "done", attempts=attempt, cost_usd=cost, clip=clip, duration=info.duration
+            task_id,
+            "done",
+            attempts=attempt,
+            cost_usd=billed,
+            clip_cost_usd=clip_cost,
+            clip=clip,
+            duration=info.duration,
         )
+
+    def _remote_of(self, damaged: DamagedEntry) -> RemoteTask | None:
+        """The provider task a damaged cache entry's clip came from, if this backend
+        made it: polling it again gives a fresh URL to the same clip, at no cost."""
+        data = damaged.meta.get("remote")
+        if not isinstance(data, dict) or data.get("backend") != self.backend.name:
+            return None
+        try:
+            return RemoteTask.from_json(data)
+        except (KeyError, TypeError):
+            return None
+
+    def _bill(self, task_id: str, remote: RemoteTask, outcome: Outcome) -> None:
+        """Count what the provider billed for the task in this run: its cost, recorded
+        once per provider task, and only for a task this build sent (one found by its
+        external id that another build or machine sent was paid for there)."""
+        cost = outcome.cost_usd or 0.0
+        if not self.journal.sent_here(task_id, remote.external_task_id):
+            return
+        source = self.backend.source
+        if self.journal.record_bill(task_id, source, remote.task_id, cost, self.run_id):
+            self.billed += cost
+            self.billed_by_task[task_id] = self.billed_by_task.get(task_id, 0.0) + cost
 
     def _new_attempt(self, task_id: str, attempt: int, current: _Remote, **why: Any) -> int:
         """The attempt after `attempt`: a new external id, so the provider's old task
@@ -383,11 +482,15 @@ class Executor:
                 self.emit({"event": "task_status", "task": task_id, "status": name})
 
             outcome = await self.backend.wait(remote, on_status=status)
+            if outcome.external_task_id != remote.external_task_id:
+                raise TaskMismatch(
+                    f"the provider answered for task {remote.task_id} with external id "
+                    f"{outcome.external_task_id}, we sent {remote.external_task_id}"
+                )
             self.journal.update(
                 task_id, state="completed", outcome=outcome.to_json(), cost_usd=outcome.cost_usd
             )
-            if outcome.cost_usd:
-                self.billed += outcome.cost_usd
+            self._bill(task_id, remote, outcome)
             ok = True
             return outcome
         finally:
@@ -399,47 +502,67 @@ class Executor:
     async def _download(
         self, task: dict[str, Any], remote: RemoteTask, outcome: Outcome, clip: Path
     ) -> MediaInfo:
-        """Download and verify; an expired or broken URL is refreshed by polling again."""
+        """Download and verify; an expired or broken URL is refreshed by polling again.
+
+        A whole clip that is not the planned one (its length, no picture) is fetched
+        again a bounded number of times, then fails the task for good (ClipMismatch):
+        the provider's finished task will not change."""
         for tries in range(3):
             try:
                 info = await self.backend.download(outcome, clip)
-                self._verify(task, info)
+                await asyncio.to_thread(self._verify, task, info)
                 return info
             except DownloadError:
+                if tries == 2:
+                    raise
+                outcome = await self.backend.wait(remote)
+            except ClipMismatch:
+                clip.unlink(missing_ok=True)
                 if tries == 2:
                     raise
                 outcome = await self.backend.wait(remote)
         raise AssertionError("unreachable")
 
     def _verify(self, task: dict[str, Any], info: MediaInfo) -> None:
+        """The clip is the planned one and decodes in full: only such a clip enters the
+        cache, so a stream copy of it into the film is known to decode."""
         expected = float(task["seconds"])
         if not info.has_video:
-            raise DownloadError(f"{task['id']}: the clip has no video stream")
+            raise ClipMismatch(f"{task['id']}: the provider's clip has no video stream")
         if expected and abs(info.duration - expected) > FRAME_TOLERANCE + 0.05:
-            raise DownloadError(
-                f"{task['id']}: the clip lasts {info.duration:.3f} s, the plan says {expected:g} s"
+            raise ClipMismatch(
+                f"{task['id']}: the provider's clip lasts {info.duration:.3f} s, "
+                f"the plan says {expected:g} s"
             )
+        try:
+            decode_check_ffmpeg(info.path)
+        except ProbeError as exc:
+            raise ClipMismatch(f"{task['id']}: the clip does not decode cleanly ({exc})") from exc
 
-    def _from_cache(
-        self, task: dict[str, Any], source: Path, meta: dict[str, Any], clip: Path
-    ) -> TaskResult:
+    def _from_cache(self, task: dict[str, Any], entry: CacheEntry, clip: Path) -> TaskResult:
+        """The cached clip, copied into the build (never a second name for the cache's
+        bytes); the journal keeps what the clip cost when it was made."""
         task_id = task["id"]
-        clip.parent.mkdir(parents=True, exist_ok=True)
-        if not clip.is_file() or clip.stat().st_size != source.stat().st_size:
-            tmp = clip.with_suffix(".mp4.tmp")
-            tmp.write_bytes(source.read_bytes())
-            tmp.replace(clip)
+        meta = entry.meta
+        if not (clip.is_file() and file_sha256(clip) == entry.sha256):
+            copy_clip(entry.clip, clip)
         if meta.get("remote"):
             self.remotes[task_id] = RemoteTask.from_json(meta["remote"])
         if meta.get("video_url"):
             self.video_urls[task_id] = meta["video_url"]
-        self.journal.begin(task_id, self._identity(task))
+        record = self.journal.begin(task_id, self._identity(task))
+        cost = record.cost_usd if record.cost_usd is not None else meta.get("cost_usd")
         self.journal.update(
-            task_id, state="done", cache_hit=1, cost_usd=0.0, seconds=meta.get("duration")
+            task_id, state="done", cache_hit=1, cost_usd=cost, seconds=meta.get("duration")
         )
         self.emit({"event": "task_cached", "task": task_id})
         return TaskResult(
-            task_id, "cached", cache_hit=True, clip=clip, duration=meta.get("duration")
+            task_id,
+            "cached",
+            cache_hit=True,
+            clip_cost_usd=cost,
+            clip=clip,
+            duration=meta.get("duration"),
         )
 
     # --- placeholders ---------------------------------------------------------------------
@@ -511,3 +634,9 @@ class Executor:
         local = self.clips_dir / f"{source}.mp4"
         probe(local)  # raises ProbeError if there is no clip at all
         return local.resolve().as_uri()
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first exception in a (nested) exception group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -196,6 +196,11 @@ def test_a_killed_render_resumes_without_paying_twice(
         assert proc.returncode != 0, err
         if how == signal.SIGINT:
             assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+            # The run record says what happened so far (before: no run.json at all).
+            record = run_record(story.parent / "build")
+            assert record["state"] == "interrupted" and not record["ok"]
+            assert {t["status"] for t in record["tasks"].values()} <= {"done", "interrupted"}
+            assert "interrupted" in {t["status"] for t in record["tasks"].values()}
         assert in_flight >= 1
 
         result = storyboard(*args, env=env)
@@ -234,6 +239,8 @@ def test_a_refused_task_skips_its_descendants_and_the_report_says_why(
     assert record["totals"] | {"estimated_usd": 0} == {
         "tasks": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2, "unselected": 0,
         "billed_usd": record["totals"]["billed_usd"], "estimated_usd": 0,
+        "billed_this_run_usd": record["totals"]["billed_usd"],
+        "clips_cost_usd": record["totals"]["billed_usd"],
     }  # fmt: skip
     assert record["film"] is None
 
@@ -442,3 +449,21 @@ def test_a_build_dir_that_cannot_be_made_is_a_message(tmp_path: Path, env: dict[
                         "--build-dir", str(tmp_path / "a-file" / "build"), env=env)  # fmt: skip
     assert result.returncode == 2
     assert "Not a directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unwritable_cache_folder_is_a_warning_and_the_film_is_made(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The cache cannot be written (its folder is a file): each clip stays in the build,
+    the warning says why, the run record is written and the film is made. Before, an
+    OSError escaped the executor's task group as a traceback and no run.json was written."""
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    env = {**env, "STORYBOARD_CACHE": str(blocker / "cache")}
+    result = storyboard("render", str(story), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cache_unwritable" in result.stderr and "cannot store the clip" in result.stderr
+    record = run_record(story.parent / "build")
+    assert record["ok"] and record["totals"]["rendered"] == 4 and record["film"] is not None

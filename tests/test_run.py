@@ -31,6 +31,7 @@ from storyboard.mock_server import MockConfig, MockHandle, running_mock
 from storyboard.provider import ProviderProfile
 from storyboard.run import Executor, RunOptions, RunReport
 from storyboard.slots import AdaptiveLimit
+from tests.conftest import make_video
 
 STORY = """\
 storyboard: 1
@@ -363,3 +364,163 @@ def test_the_task_that_handed_its_slot_on_can_take_it_back() -> None:
         return order
 
     assert asyncio.run(scenario()) == ["parent again", "child", "other"]
+
+
+# --- integrity: what enters the film ------------------------------------------------------
+
+
+def flip_bytes(path: Path, count: int = 4096) -> None:
+    """Damage a clip in place, keeping its length: the middle `count` bytes inverted."""
+    data = bytearray(path.read_bytes())
+    start = len(data) // 2
+    for i in range(start, min(len(data), start + count)):
+        data[i] ^= 0xFF
+    with open(path, "r+b") as handle:
+        handle.write(bytes(data))
+
+
+def cached_clip(cache: Path, task: str) -> Path:
+    """The cache's own file of `task`'s clip (found through the entries' metadata)."""
+    for meta in cache.rglob("*.json"):
+        if json.loads(meta.read_text())["task"] == task:
+            return meta.with_suffix(".mp4")
+    raise AssertionError(f"no cache entry for {task}")
+
+
+def test_a_damaged_cache_entry_is_fetched_again_never_stitched_in(tmp_path: Path) -> None:
+    """A same-length byte flip in the cache's clip: the next render says so, polls the
+    provider's finished task for a fresh URL (no create, nothing billed) and stores a
+    sound clip again. Before, the damaged clip was served as cached."""
+    story = write_story(tmp_path / "story")
+    cache = ClipCache(tmp_path / "cache")
+    with running_mock(FAST) as mock:
+        first = execute(story, tmp_path / "b", KirinBackend(profile(mock), api_key=KEY), cache)
+        good = (tmp_path / "b" / "clips" / "storm.mp4").read_bytes()
+        flip_bytes(cached_clip(tmp_path / "cache", "storm"))
+        creates = mock.stats()["create"]
+        events: list[dict[str, Any]] = []
+        again = execute(
+            story, tmp_path / "b", KirinBackend(profile(mock), api_key=KEY), cache, events=events
+        )
+        assert mock.stats()["create"] == creates
+    damaged = [e for e in events if e["event"] == "cache_damaged"]
+    assert [e["task"] for e in damaged] == ["storm"]
+    assert "changed since it was stored" in damaged[0]["reason"]
+    assert statuses(again)["storm"] == "done" and again.count("cached") == 3
+    assert again.billed == 0  # a free re-download is not a second bill
+    assert again.clips_cost == pytest.approx(first.billed)
+    assert (tmp_path / "b" / "clips" / "storm.mp4").read_bytes() == good
+    assert cached_clip(tmp_path / "cache", "storm").read_bytes() == good
+
+
+def preview_clip(build: Path, task: str) -> Path:
+    """The preview backend's own render of `task` (what its `download` copies)."""
+    for request in (build / "preview").rglob("request.json"):
+        if json.loads(request.read_text())["label"] == task:
+            return request.with_name("clip.mp4")
+    raise AssertionError(f"no preview render of {task}")
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "wrong_length"])
+def test_a_clip_that_cannot_be_the_planned_one_fails_its_task_after_bounded_fetches(
+    damage: str, tmp_path: Path
+) -> None:
+    """The provider's finished task serves a clip that does not decode, or lasts 5 s
+    where the plan says 3: the task fails with the reason after a bounded number of
+    fetches (before: a corrupt clip entered the cache; a wrong length looped on
+    DownloadError), nothing of it enters the cache, and the other tasks finish."""
+    story = write_story(tmp_path / "story")
+    build = tmp_path / "b"
+    assert execute(story, build, PreviewBackend(build / "preview"), ClipCache(tmp_path / "c1")).ok
+    served = preview_clip(build, "storm")
+    if damage == "corrupt":
+        flip_bytes(served)
+    else:
+        make_video(served.with_name("long.mp4"), size="1280x720", seconds=5)
+        served.with_name("long.mp4").replace(served)
+    (build / "clips" / "storm.mp4").unlink()
+    cache = ClipCache(tmp_path / "c2")
+    report = execute(story, build, PreviewBackend(build / "preview"), cache)
+    result = report.results["storm"]
+    assert result.status == "failed"
+    assert result.error is not None and result.error.startswith("ClipMismatch")
+    reason = "does not decode" if damage == "corrupt" else "lasts 5.000 s, the plan says 3 s"
+    assert reason in result.error
+    assert {t: r.status for t, r in report.results.items() if t != "storm"} == dict.fromkeys(
+        ("dawn", "boats", "night"), "done"
+    )
+    plan = json.loads((build / "plan.json").read_text())
+    storm_key = next(t["cache_key"] for t in plan["tasks"] if t["id"] == "storm")
+    assert cache.for_source("preview-r2").lookup(storm_key) is None
+    assert not (build / "clips" / "storm.mp4").exists()
+
+
+# --- honest books -------------------------------------------------------------------------
+
+
+def test_what_was_billed_is_recorded_once_against_the_run_that_paid(tmp_path: Path) -> None:
+    """One bill per provider task: a run from the cache, a re-download after the cache
+    was cleared, and another build that finds the same tasks by their external ids
+    are billed nothing, and each still says what the film's clips cost. Before, the
+    cached run zeroed the journal's costs and the other two claimed the bill again."""
+    story = write_story(tmp_path / "story")
+    with running_mock(FAST) as mock:
+        kirin = functools.partial(KirinBackend, profile(mock), api_key=KEY)
+        first = execute(story, tmp_path / "b1", kirin(), ClipCache(tmp_path / "cache"))
+        paid = first.billed
+        assert paid > 0 and first.clips_cost == pytest.approx(paid)
+
+        cached = execute(story, tmp_path / "b1", kirin(), ClipCache(tmp_path / "cache"))
+        refetched = execute(story, tmp_path / "b1", kirin(), ClipCache(tmp_path / "empty1"))
+        elsewhere = execute(story, tmp_path / "b2", kirin(), ClipCache(tmp_path / "empty2"))
+        assert mock.stats()["create"] == 4
+    assert cached.count("cached") == 4 and refetched.count("done") == 4
+    assert elsewhere.count("done") == 4
+    for report in (cached, refetched, elsewhere):
+        assert report.billed == 0
+        assert report.clips_cost == pytest.approx(paid)
+    journal = Journal(tmp_path / "b1" / "journal.sqlite")
+    try:
+        costs = {t: journal.get(t).cost_usd for t in first.results}  # type: ignore[union-attr]
+    finally:
+        journal.close()
+    assert costs == {t: pytest.approx(r.cost_usd) for t, r in first.results.items()}
+
+
+# --- retries: the transport's failures and the provider's ---------------------------------
+
+
+def test_transport_faults_use_a_time_budget_not_the_attempts_of_billed_failures(
+    tmp_path: Path,
+) -> None:
+    """About a third of requests fail in the transport (5xx, dropped, malformed,
+    truncated): six tries per task were not enough before; now such failures retry
+    until the task's time budget, and every task completes, each created once."""
+    story = write_story(tmp_path / "story", extra_scenes=5)
+    config = dataclasses.replace(
+        FAST,
+        seed=7,
+        http_5xx_rate=0.2,
+        drop_rate=0.08,
+        malformed_rate=0.06,
+        truncate_rate=0.35,
+    )
+    with running_mock(config) as mock:
+        kirin = KirinBackend(profile(mock, request_timeout=1.0), api_key=KEY)
+        options = dataclasses.replace(QUICK, backoff_base=0.01, backoff_max=0.05)
+        report = execute(story, tmp_path / "b", kirin, ClipCache(tmp_path / "cache"), options)
+        stats = mock.stats()
+    assert report.ok, {t: r.error for t, r in report.results.items() if r.error}
+    assert all(n == 1 for n in stats["create_by_external_id"].values())
+
+
+def test_a_task_gives_up_on_its_time_budget(tmp_path: Path) -> None:
+    story = write_story(tmp_path / "story")
+    with running_mock(dataclasses.replace(FAST, http_5xx_rate=1.0)) as mock:
+        kirin = KirinBackend(profile(mock), api_key=KEY)
+        options = dataclasses.replace(QUICK, retry_seconds=0.5, backoff_base=0.05)
+        report = execute(story, tmp_path / "b", kirin, ClipCache(tmp_path / "cache"), options)
+    for task in ("dawn", "storm"):
+        error = report.results[task].error or ""
+        assert error.startswith("ServerError") and "giving up on this task" in error, error
+    assert statuses(report)["boats"] == "skipped"
