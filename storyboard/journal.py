@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     seconds          REAL,
     started_at       REAL,
     updated_at       REAL NOT NULL,
-    finished_at      REAL
+    finished_at      REAL,
+    clip_sha256      TEXT
 );
 CREATE TABLE IF NOT EXISTS bills (
     source         TEXT NOT NULL,
@@ -85,6 +86,7 @@ class TaskRecord:
     seconds: float | None
     started_at: float | None
     finished_at: float | None
+    clip_sha256: str | None = None  # the build's clip, as it was when the task was done
 
     @property
     def source(self) -> str:
@@ -106,6 +108,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+            if "clip_sha256" not in columns:  # a journal from before clips were hashed
+                self._db.execute("ALTER TABLE tasks ADD COLUMN clip_sha256 TEXT")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open the run journal {path}: {exc}") from exc
 
@@ -121,7 +126,8 @@ class Journal:
     def get(self, task_id: str) -> TaskRecord | None:
         row = self._exec(
             "SELECT task_id, cache_key, state, attempt, external_task_id, remote, outcome, error,"
-            " cost_usd, cache_hit, seconds, started_at, finished_at FROM tasks WHERE task_id = ?",
+            " cost_usd, cache_hit, seconds, started_at, finished_at, clip_sha256"
+            " FROM tasks WHERE task_id = ?",
             (task_id,),
         ).fetchone()
         if row is None:
@@ -140,6 +146,7 @@ class Journal:
             row[10],
             row[11],
             row[12],
+            row[13],
         )
 
     def begin(self, task_id: str, cache_key: str) -> TaskRecord:

@@ -120,6 +120,10 @@ class LiveProgress:
         elif task and kind == "task_retry" and task in self.running:
             self.running[task]["state"] = f"retry in {event['delay']}s"
             self.running[task]["attempt"] = event["attempt"]
+        elif task and kind in ("cache_damaged", "cache_unwritable", "task_lost"):
+            # Worth a line that stays on the screen: a clip is fetched again, or made again.
+            why = event.get("reason") or event.get("error")
+            self.console.print(f"[yellow]{task}: {kind.replace('_', ' ')}: {why}[/yellow]")
         elif kind == "stitch_started":
             self.stage = f"stitching the film from {event['clips']} clip(s)..."
         elif kind == "stitch_done":

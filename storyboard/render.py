@@ -21,7 +21,7 @@ except ImportError:  # not POSIX: no lock, as before
     fcntl = None  # type: ignore[assignment]
 
 from storyboard.backends.base import Backend
-from storyboard.cache import ClipCache
+from storyboard.cache import ClipCache, file_sha256
 from storyboard.compile import Plan, written_plan
 from storyboard.errors import EnvironmentProblem, StitchError
 from storyboard.journal import Journal
@@ -104,12 +104,14 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list
     """Check that `build_dir/clips/` holds a clip for every task, for `storyboard
     stitch`. A clip the journal records under another cache key was rendered
     before the storyboard changed: it is refused, never stitched in silently.
+    A clip whose bytes are not the ones the journal recorded when its task was
+    done was damaged since: refused too (`render` fetches it again, free).
     Returns the sources of the clips (`preview-r2`, `kirin-...`) and the tasks
     whose clips the journal knows nothing of (placed there by hand: used as they
     are)."""
     journal_path = build_dir / "journal.sqlite"
     journal = Journal(journal_path) if journal_path.is_file() else None
-    stale, missing, sources, unknown = [], [], set(), []
+    stale, missing, damaged, sources, unknown = [], [], [], set(), []
     try:
         for task in plan["tasks"]:
             clip = build_dir / "clips" / f"{task['id']}.mp4"
@@ -120,6 +122,8 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list
                 unknown.append(task["id"])
             elif record.payload_key != task["cache_key"]:
                 stale.append(task["id"])
+            elif record.clip_sha256 and file_sha256(clip) != record.clip_sha256:
+                damaged.append(task["id"])
             else:
                 sources.add(record.source)
     finally:
@@ -130,6 +134,10 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list
         reasons.append(f"changed since their clips were rendered: {', '.join(stale)}")
     if missing:
         reasons.append(f"not rendered in {build_dir}: {', '.join(missing)}")
+    if damaged:
+        reasons.append(
+            f"whose clips changed on disk since they were rendered: {', '.join(damaged)}"
+        )
     if reasons:
         raise StitchError(
             f"cannot re-cut without rendering; tasks {'; '.join(reasons)}. "

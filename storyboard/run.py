@@ -386,12 +386,15 @@ class Executor:
             "backend": self.backend.name,
         }
         try:
-            self.cache.put(task["cache_key"], clip, meta)
+            digest = self.cache.put(task["cache_key"], clip, meta).sha256
         except CacheError as exc:  # the clip is in the build; a later run fetches it again
             self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
+            digest = file_sha256(clip)
         self.video_urls[task_id] = outcome.video_url
         self.remotes[task_id] = remote
-        self.journal.update(task_id, state="done", seconds=info.duration, cache_hit=0)
+        self.journal.update(
+            task_id, state="done", seconds=info.duration, cache_hit=0, clip_sha256=digest
+        )
         self.emit(
             {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
         )
@@ -553,7 +556,12 @@ class Executor:
         record = self.journal.begin(task_id, self._identity(task))
         cost = record.cost_usd if record.cost_usd is not None else meta.get("cost_usd")
         self.journal.update(
-            task_id, state="done", cache_hit=1, cost_usd=cost, seconds=meta.get("duration")
+            task_id,
+            state="done",
+            cache_hit=1,
+            cost_usd=cost,
+            seconds=meta.get("duration"),
+            clip_sha256=entry.sha256,
         )
         self.emit({"event": "task_cached", "task": task_id})
         return TaskResult(

@@ -378,7 +378,22 @@ def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
     assert after == before  # nothing was rendered
 
     # The same re-cut with the clip cache gone: the build's journal vouches for its clips.
+    shutil.copytree(tmp_path / "cache", tmp_path / "cache-copy")
     shutil.rmtree(tmp_path / "cache")
+    assert storyboard("stitch", str(story), env=env).returncode == 0
+
+    # A build clip damaged on disk (same length): refused by name; `render` restores it
+    # from the cache without rendering anything.
+    shutil.copytree(tmp_path / "cache-copy", tmp_path / "cache")
+    clip = build / "clips" / "intro.mp4"
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 512] = bytes(512)
+    clip.write_bytes(bytes(data))
+    result = storyboard("stitch", str(story), env=env)
+    assert result.returncode == 1
+    assert "whose clips changed on disk since they were rendered: intro." in result.stderr
+    assert storyboard("render", str(story), env=env).returncode == 0
+    assert run_record(build)["totals"]["cached"] == 4
     assert storyboard("stitch", str(story), env=env).returncode == 0
 
     # A prompt edit in the second part: its clip and its descendant's are stale; refused by name.
