@@ -32,6 +32,10 @@ which one it has, only `spends_money` for the cost gate):
 - A transient error from `submit` does not prove the task was not created;
   backends already look the external id up before raising, but the
   executor's retry should still start with `find`.
+- An answer about another task than the one sent (another external id, or
+  where the answer does not say, another mode or output duration than asked
+  for: a restarted gateway handing out the same task ids again) raises
+  `TaskMismatch`, a `TaskNotFound`: ours is as good as lost, never a clip.
 - `wait` may be called again on the same `RemoteTask` at any time (after a
   crash, or to get a fresh output URL): polling is idempotent and a
   finished task answers at once.
