@@ -14,7 +14,9 @@ endpoint's HTTP faults), so the n-th create, status, query or download meets
 the same fault in every run, however requests interleave: E1/E2 task
 failures and E3 creation errors at given rates, HTTP 429 with Retry-After,
 HTTP 5xx, slow and hanging answers, answers that are not JSON, dropped
-connections, truncated downloads, a concurrency limit answered with E1, expiring output URLs.
+connections, truncated downloads, a concurrency limit answered with E1, expiring output URLs,
+and (`task_ids: "sequential"`) the task ids of a gateway restarted with an
+in-memory counter: every fresh process hands out `mock-000001` again.
 `GET /_mock/stats` counts every request received, by kind.
 
 It never fetches from the network: a video URL that is neither one of its
@@ -63,6 +65,7 @@ from storyboard.pricing import estimate_cost, load_prices
 from storyboard.request import validate_request
 
 log = logging.getLogger(__name__)
+TASK_ID_SCHEMES = ("unique", "sequential")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ class MockConfig:
     bill_factor: float = 1.0  # usage.cost = list-price estimate x this (bills above estimates)
     work_dir: Path | None = None  # where clips go (a temporary folder by default)
     canned_clip: Path | None = None  # answer every task with this clip instead of rendering
+    # "unique": task ids never met in another mock process (as the real provider's);
+    # "sequential": mock-000001, mock-000002... from 1 in every process, as a gateway
+    # restarted with an in-memory counter hands out ids it handed out before.
+    task_ids: str = "unique"
 
     @classmethod
     def from_options(cls, **options: Any) -> MockConfig:
@@ -111,6 +118,10 @@ class MockConfig:
         bad = [n for n in known if n.endswith("_rate") and not 0 <= getattr(config, n) <= 1]
         if bad:
             raise UsageError(f"mock rates must be between 0 and 1: {bad}")
+        if config.task_ids not in TASK_ID_SCHEMES:
+            raise UsageError(
+                f"mock task_ids must be one of {TASK_ID_SCHEMES}, not {config.task_ids!r}"
+            )
         unknown = set(config.fault_endpoints) - set(ENDPOINTS)
         if unknown:
             raise UsageError(f"mock fault_endpoints: unknown {sorted(unknown)}; use {ENDPOINTS}")
@@ -140,7 +151,7 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
             raise UsageError(f"mock option {name} must be a whole number, not {value!r}")
         return int(value)
-    if name == "api_key":
+    if name in ("api_key", "task_ids"):
         return str(value)
     try:
         return float(value)
@@ -179,6 +190,7 @@ class MockState:
     faults_injected: int = 0
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    process_tag: str = field(default_factory=lambda: secrets.token_hex(3))  # for unique ids
     renders: asyncio.Semaphore | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
     streams: dict[str, random.Random] = field(default_factory=dict)
@@ -188,6 +200,13 @@ class MockState:
         if stream not in self.streams:
             self.streams[stream] = random.Random(f"{self.config.seed}:{stream}")
         return self.streams[stream].random()
+
+    def new_task_id(self) -> str:
+        """The next task id: unique to this process, or counted from 1 as after a restart."""
+        number = next(self.ids)
+        if self.config.task_ids == "sequential":
+            return f"mock-{number:06d}"
+        return f"mock-{self.process_tag}-{number:06d}"
 
     def status_of(self, task: _Task) -> str:
         age = time.monotonic() - task.created
@@ -264,7 +283,7 @@ async def create_task(request: Request) -> Response:
         state.counts["rejected_concurrency"] += 1
         return _error(429, api.E1_RESOURCE_INSUFFICIENT, "task resource insufficient")
     task = _Task(
-        task_id=f"mock-{next(state.ids):06d}",
+        task_id=state.new_task_id(),
         external_task_id=external or "",
         payload=payload,
         created=time.monotonic(),
@@ -322,7 +341,13 @@ def _document(state: MockState, task: _Task, request: Request) -> dict[str, Any]
         "error": None,
         "output": None,
         "usage": None,
-        "metadata": {"external_task_id": task.external_task_id, "model": api.MODEL},
+        # What the task was made from, for the client to check it got the task it asked
+        # about (provider profile: external_id_field, mode_field).
+        "metadata": {
+            "external_task_id": task.external_task_id,
+            "model": api.MODEL,
+            "mode": task.payload.get("mode"),
+        },
     }
     if status == "failed" and task.error:
         doc["error"] = {"code": task.error[0], "error_message": task.error[1]}

@@ -64,6 +64,12 @@ class ProviderProfile:
     video_url_field: str = "output.0.content.[type=video].url"  # S3
     output_duration_field: str = "output.0.duration"  # S3
     usage_cost_field: str = "usage.cost"  # S4
+    # Where an answer names the task it is about (S5 metadata is free-form): each
+    # answer is checked against what was sent, so that a provider that hands out
+    # a task id again (restarted, or another one behind the same name) is caught.
+    # An empty path, or an answer without the field, is not checked.
+    external_id_field: str = "metadata.external_task_id"
+    mode_field: str = "metadata.mode"  # R17
     # Polling (T2): start quick, back off towards poll_max; give up after wait_timeout.
     # Never wait longer than poll_fraction of a task's age (or of how long tasks of
     # this run took), so a finished task is noticed within about that fraction.

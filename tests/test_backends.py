@@ -26,6 +26,7 @@ from storyboard.errors import (
     DownloadError,
     ProviderError,
     TaskCreationError,
+    TaskMismatch,
     UsageError,
 )
 from storyboard.mock_server import MockConfig, running_mock
@@ -56,6 +57,11 @@ def test_factory_and_interface(tmp_path: Path) -> None:
 def test_records_survive_a_journal_round_trip() -> None:
     remote = RemoteTask("kirin", "t1", "sb-abc", "queued")
     assert RemoteTask.from_json(remote.to_json()) == remote
+    asked = RemoteTask("kirin", "t1", "sb-abc", "queued", seconds=5.0, mode="pro")
+    assert RemoteTask.from_json(asked.to_json()) == asked
+    # A journal written before the expectations existed still reads: nothing to check.
+    old = {"backend": "kirin", "task_id": "t1", "external_task_id": "sb-abc", "status": "queued"}
+    assert RemoteTask.from_json(old) == remote and remote.to_json() == old
     outcome = Outcome("kirin", "t1", "sb-abc", "completed", "https://x/y.mp4", 3.0, 0.25, {"a": 1})
     assert Outcome.from_json(outcome.to_json()) == outcome
 
@@ -229,3 +235,44 @@ def test_each_provider_has_its_own_cache_shelf_unless_named_alike(tmp_path: Path
     assert source("https://eu.gw.example", "acme") == source("https://us.gw.example", "acme")
     assert PreviewBackend(tmp_path).source.startswith("preview-r")
     assert len({source("https://a.example"), PreviewBackend(tmp_path).source}) == 2
+
+
+def test_answers_about_another_task_are_refused_at_create_and_lookup() -> None:
+    """A gateway answering a lookup with a list picks ours out; one answering with
+    another external id (a switched provider behind the same name) is refused."""
+    answers = {
+        "list": [
+            {"task_id": "t7", "status": "completed", "metadata": {"external_task_id": "s2-x"}},
+            {"task_id": "t8", "status": "queued", "metadata": {"external_task_id": "s1-a"}},
+        ],
+        "other": {"task_id": "t7", "status": "queued", "metadata": {"external_task_id": "s2-x"}},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, json={**answers["other"], "status": "queued"})
+        wanted = request.url.params["external_task_id"]
+        return httpx.Response(200, json=answers["list" if wanted == "s1-a" else "other"])
+
+    async def scenario() -> tuple[RemoteTask | None, list[str]]:
+        errors = []
+        transport = httpx.MockTransport(handler)
+        async with KirinBackend(profile, api_key=SECRET, transport=transport) as kirin:
+            found = await kirin.find("s1-a")
+            for call in (kirin.find("s1-b"), kirin.submit(PAYLOAD, "s1-c")):
+                try:
+                    await call
+                except TaskMismatch as exc:
+                    errors.append(str(exc))
+        return found, errors
+
+    profile = ProviderProfile(base_url="https://api.example.com")
+    found, errors = asyncio.run(scenario())
+    assert found == RemoteTask("kirin", "t8", "s1-a", "queued")
+    assert len(errors) == 2
+    assert (
+        "query: the provider answered for task t7 with external id s2-x, we sent s1-b" in errors[0]
+    )
+    assert (
+        "create: the provider answered for task t7 with external id s2-x, we sent s1-c" in errors[1]
+    )

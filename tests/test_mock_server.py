@@ -33,6 +33,7 @@ from storyboard.errors import (
     ResourceInsufficient,
     ServerError,
     TaskCreationError,
+    TaskMismatch,
     TaskNotFound,
     TaskResponseError,
     UsageError,
@@ -229,6 +230,80 @@ def test_unknown_task_is_not_found(mock: MockHandle) -> None:
 
     with pytest.raises(TaskNotFound):
         run(scenario())
+
+
+# --- a provider that hands out task ids again ------------------------------------------------
+
+REUSING = dataclasses.replace(FAST, task_ids="sequential")
+
+
+def first_task_id(config: MockConfig) -> str:
+    with running_mock(config) as m:
+        remote, _, _ = run(submit_and_wait(m, "first-1"))
+    return remote.task_id
+
+
+def test_only_a_sequential_mock_hands_out_a_previous_process_s_task_ids() -> None:
+    assert first_task_id(REUSING) == first_task_id(REUSING) == "mock-000001"
+    assert first_task_id(FAST) != first_task_id(FAST)  # the default: never met elsewhere
+    with pytest.raises(UsageError, match="task_ids"):
+        MockConfig.from_options(task_ids="random")
+
+
+def test_the_status_answer_names_what_the_task_was_made_from(mock: MockHandle) -> None:
+    remote, _, _ = run(submit_and_wait(mock, "named-1"))
+    headers = {"Authorization": f"Bearer {KEY}"}
+    doc = httpx.get(f"{mock.base_url}/v1/videos/omni-video/{remote.task_id}", headers=headers)
+    answer = doc.json()
+    assert answer["metadata"]["external_task_id"] == "named-1"
+    assert answer["metadata"]["mode"] == "std"
+    assert answer["output"][0]["duration"] == pytest.approx(3.0, abs=0.05)
+
+
+def restarted_provider(
+    ours: dict[str, Any], theirs: dict[str, Any], **profile: Any
+) -> tuple[RemoteTask, Outcome, str, list[str]]:
+    """Our task sent to a sequential mock that is then restarted; another task takes
+    our id there (and completes: a task of ours is unaffected by the checks). Returns
+    ours, theirs' outcome, and why a wait for ours on the new one refused, with the
+    statuses that wait reported."""
+    with running_mock(REUSING) as before:
+        mine, _, _ = run(submit_and_wait(before, "s1-ours", ours))
+    with running_mock(REUSING) as after:
+        other, outcome, _ = run(submit_and_wait(after, "s2-theirs", theirs))
+        assert other.task_id == mine.task_id  # the premise: the id was handed out again
+        seen: list[str] = []
+
+        async def scenario() -> None:
+            async with KirinBackend(profile_for(after, **profile), api_key=KEY) as kirin:
+                await kirin.wait(mine, on_status=seen.append)
+
+        with pytest.raises(TaskMismatch) as caught:
+            run(scenario())
+    assert isinstance(caught.value, TaskNotFound)  # the executor makes it again
+    return mine, outcome, str(caught.value), seen
+
+
+def test_an_answer_for_another_external_id_is_a_mismatch_not_a_clip() -> None:
+    mine, outcome, message, seen = restarted_provider(PAYLOAD, PAYLOAD)
+    assert (mine.seconds, mine.mode) == (3.0, "std")  # what we asked for, kept for later
+    assert outcome.status == "completed"  # their task is fine: it is just not ours
+    assert f"task {mine.task_id} with external id s2-theirs, we sent s1-ours" in message
+    assert "reuses task ids" in message
+    assert seen == []  # not even its status was believed
+
+
+def test_a_clip_of_another_length_is_a_mismatch_where_no_external_id_is_answered() -> None:
+    longer = {**PAYLOAD, "duration": "5"}
+    _, outcome, message, _ = restarted_provider(longer, PAYLOAD, external_id_field="")
+    assert outcome.duration == pytest.approx(3.0, abs=0.05)
+    assert "with a 3 s clip, we asked for 5 s" in message
+
+
+def test_a_task_of_another_mode_is_a_mismatch_where_no_external_id_is_answered() -> None:
+    pro = {**PAYLOAD, "mode": "pro"}
+    _, _, message, seen = restarted_provider(pro, PAYLOAD, external_id_field="")
+    assert "with a std task, we asked for pro" in message and seen == []
 
 
 # --- authentication and environment ---------------------------------------------------------

@@ -32,6 +32,10 @@ which one it has, only `spends_money` for the cost gate):
 - A transient error from `submit` does not prove the task was not created;
   backends already look the external id up before raising, but the
   executor's retry should still start with `find`.
+- An answer about another task than the one sent (another external id, or
+  where the answer does not say, another mode or output duration than asked
+  for: a restarted gateway handing out the same task ids again) raises
+  `TaskMismatch`, a `TaskNotFound`: ours is as good as lost, never a clip.
 - `wait` may be called again on the same `RemoteTask` at any time (after a
   crash, or to get a fresh output URL): polling is idempotent and a
   finished task answers at once.
@@ -56,20 +60,34 @@ StatusCallback = Callable[[str], Awaitable[None] | None]
 
 @dataclass(frozen=True)
 class RemoteTask:
-    """A task the backend has accepted: everything needed to find it again later."""
+    """A task the backend has accepted: everything needed to find it again later.
+
+    `seconds` (R19, None for a base edit) and `mode` (R17) are what the payload
+    asked for, when the backend knows it (set by `submit`, unknown after `find`):
+    a provider's answer for this task id must agree with them, or it is another
+    task's (a restarted gateway that hands out the same ids again).
+    """
 
     backend: str
     task_id: str
     external_task_id: str
     status: str
+    seconds: float | None = None
+    mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RemoteTask:
+        """Also reads records written before `seconds` and `mode` existed."""
         keys = ("backend", "task_id", "external_task_id", "status")
-        return cls(**{k: str(data[k]) for k in keys})
+        seconds, mode = data.get("seconds"), data.get("mode")
+        return cls(
+            **{k: str(data[k]) for k in keys},
+            seconds=None if seconds is None else float(seconds),
+            mode=None if mode is None else str(mode),
+        )
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from storyboard.errors import (
     ServerError,
     TaskCreationError,
     TaskFailed,
+    TaskMismatch,
     TaskNotFound,
     TaskResponseError,
     TransientProviderError,
@@ -60,6 +61,14 @@ log = logging.getLogger(__name__)
 # A clip whose probed length differs from the provider's S3 duration by more
 # than this is not the clip we were promised (a truncated file, a wrong URL).
 DURATION_TOLERANCE_SECONDS = 0.5
+# An answer whose output duration differs from what we asked for by more than the
+# executor forgives a clip (a frame and a half, plus rounding) is another task's:
+# tasks are asked for in whole seconds (R19), so two tasks differ by a second or more.
+ASKED_DURATION_TOLERANCE_SECONDS = 1.5 / api.OUTPUT_FPS + 0.05
+_REUSED_IDS = (
+    "a restarted or switched provider reuses task ids: this is not our task, "
+    "and ours must be made again"
+)
 _FAILURE_CODES: dict[str, type[ProviderError]] = {
     api.E1_RESOURCE_INSUFFICIENT: ResourceInsufficient,
     api.E2_TASK_RESPONSE_ERROR: TaskResponseError,
@@ -244,8 +253,14 @@ class KirinBackend(Backend):
             )
         first = self.profile.in_progress_statuses[0] if self.profile.in_progress_statuses else ""
         remote = RemoteTask(
-            self.name, str(task_id), external_task_id, status if isinstance(status, str) else first
+            self.name,
+            str(task_id),
+            external_task_id,
+            status if isinstance(status, str) else first,
+            seconds=_seconds(payload),
+            mode=_mode(payload),
         )
+        self._check_answer("create", doc, remote)
         log.info("submitted %s as task %s (%s)", label or external_task_id, remote.task_id, status)
         self._polls.sent(remote.task_id, asyncio.get_running_loop().time(), _seconds(payload))
         return remote
@@ -257,13 +272,17 @@ class KirinBackend(Backend):
             doc = await self._call("query", "GET", url, params=params)
         except TaskNotFound:
             return None
-        if isinstance(doc, list):  # some gateways answer a list of matches
-            doc = doc[0] if doc else None
+        if isinstance(doc, list):  # some gateways answer a list of matches: ours, if named
+            field = self.profile.external_id_field
+            ours = (d for d in doc if field and extract(d, field) == external_task_id)
+            doc = next(ours, doc[0] if doc else None)
         task_id = extract(doc, self.profile.task_id_field)
         if doc is None or task_id in (None, ""):
             return None
         status = extract(doc, self.profile.status_field)
-        return RemoteTask(self.name, str(task_id), external_task_id, str(status or ""))
+        remote = RemoteTask(self.name, str(task_id), external_task_id, str(status or ""))
+        self._check_answer("query", doc, remote)
+        return remote
 
     async def wait(self, remote: RemoteTask, *, on_status: StatusCallback | None = None) -> Outcome:
         p = self.profile
@@ -275,6 +294,7 @@ class KirinBackend(Backend):
             polled_at = loop.time()
             try:
                 doc = await self._call("status", "GET", p.status_url(remote.task_id))
+                self._check_answer("status", doc, remote)  # before anything is believed
                 status = extract(doc, p.status_field)
                 if not isinstance(status, str) or not (
                     p.is_terminal(status) or status in p.in_progress_statuses
@@ -449,6 +469,48 @@ class KirinBackend(Backend):
             raw=doc if isinstance(doc, Mapping) else {"answer": doc},
         )
 
+    def _check_answer(self, what: str, doc: Any, remote: RemoteTask) -> None:
+        """Refuse an answer about another task than `remote` with TaskMismatch.
+
+        Checked where the answer says: its task id, its external id (the one
+        thing unique to what we sent, R23), its mode and its output duration
+        against what `remote` asked for. A provider restarted with an in-memory
+        counter, or another gateway under the same cache name, hands out the
+        same task ids again; believing it would store another task's clip (and
+        bill) as ours.
+        """
+        p = self.profile
+        ours = f"task {remote.task_id}"
+        answered = extract(doc, p.task_id_field)
+        if answered not in (None, "") and str(answered) != remote.task_id:
+            raise TaskMismatch(
+                f"{what}: asked about {ours}, the provider answered for task {answered}: "
+                + _REUSED_IDS
+            )
+        sent = remote.external_task_id
+        external = extract(doc, p.external_id_field) if p.external_id_field else None
+        if external not in (None, "") and str(external) != sent:
+            raise TaskMismatch(
+                f"{what}: the provider answered for {ours} with external id {external}, "
+                f"we sent {sent}: " + _REUSED_IDS
+            )
+        mode = extract(doc, p.mode_field) if p.mode_field else None
+        if remote.mode is not None and mode not in (None, "") and str(mode) != remote.mode:
+            raise TaskMismatch(
+                f"{what}: the provider answered for {ours} (external id {sent}) with a "
+                f"{mode} task, we asked for {remote.mode}: " + _REUSED_IDS
+            )
+        seconds = _number(extract(doc, p.output_duration_field))
+        if (
+            remote.seconds is not None
+            and seconds is not None
+            and abs(seconds - remote.seconds) > ASKED_DURATION_TOLERANCE_SECONDS
+        ):
+            raise TaskMismatch(
+                f"{what}: the provider answered for {ours} (external id {sent}) with a "
+                f"{seconds:g} s clip, we asked for {remote.seconds:g} s: " + _REUSED_IDS
+            )
+
     async def _find_quietly(self, external_task_id: str) -> RemoteTask | None:
         try:
             return await self.find(external_task_id)
@@ -461,6 +523,12 @@ def _seconds(payload: Mapping[str, Any]) -> float | None:
     """The output length a payload asks for (R19), None for a base edit (R15)."""
     duration = payload.get("duration")
     return float(duration) if isinstance(duration, str) and duration.isdigit() else None
+
+
+def _mode(payload: Mapping[str, Any]) -> str | None:
+    """The mode a payload asks for (R17), None if it leaves it to the provider."""
+    mode = payload.get("mode")
+    return mode if isinstance(mode, str) else None
 
 
 def _number(value: Any) -> float | None:
