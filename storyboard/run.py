@@ -485,11 +485,6 @@ class Executor:
                 self.emit({"event": "task_status", "task": task_id, "status": name})
 
             outcome = await self.backend.wait(remote, on_status=status)
-            if outcome.external_task_id != remote.external_task_id:
-                raise TaskMismatch(
-                    f"the provider answered for task {remote.task_id} with external id "
-                    f"{outcome.external_task_id}, we sent {remote.external_task_id}"
-                )
             self.journal.update(
                 task_id, state="completed", outcome=outcome.to_json(), cost_usd=outcome.cost_usd
             )
