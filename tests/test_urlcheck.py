@@ -8,8 +8,11 @@ a connection into a PermissionError, so the refusals below assert our message.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import ipaddress
+import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -129,18 +132,28 @@ class Server(http.server.ThreadingHTTPServer):
         return True
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
+@contextlib.contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[Site]:
     httpd = Server(("127.0.0.1", 0), Handler)
-    state = Site(f"http://127.0.0.1:{httpd.server_address[1]}")
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    state = Site(f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}")
     httpd.site = state
     handler = type("SiteHandler", (Handler,), {"site": state, "png": png_bytes()})
     httpd.RequestHandlerClass = handler
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serving() as state:
+        yield state
 
 
 def refused(url: str, **kwargs: object) -> str:
@@ -314,3 +327,43 @@ def test_cli_survives_a_3_gb_body_in_1_gib(tmp_path: Path, site: Site) -> None:
     assert run.returncode == 1, run.stderr
     assert f"{path}:3:19: SB507" in run.stdout
     assert f"is {HUGE} bytes; at most" in run.stdout
+
+
+# --- https: connected by IP, verified by name ----------------------------------------
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A test CA and a certificate for the name localhost only (no IP in it)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test CA")
+    d = tmp_path_factory.mktemp("tls")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=storyboard test CA", cwd=d)  # fmt: skip
+    openssl("req", *key, "-keyout", "leaf.key", "-out", "leaf.csr",
+            "-subj", "/CN=localhost", cwd=d)  # fmt: skip
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "san.ext",
+            cwd=d)  # fmt: skip
+    return d
+
+
+def test_https_connects_to_the_checked_ip_and_verifies_the_name(certificates: Path) -> None:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(certificates / "leaf.pem", certificates / "leaf.key")
+    trust = ssl.create_default_context(cafile=str(certificates / "ca.pem"))
+    with serving(server) as tls_site:
+        port = tls_site.base.rpartition(":")[2]
+        # the certificate names localhost, not 127.0.0.1: the check passes only
+        # because SNI and verification use the name while the socket goes to the IP
+        answer = check_url(f"https://localhost:{port}/ok.png", allow_private=True, verify=trust)
+        assert answer.status == 200 and answer.first_bytes.startswith(b"\x89PNG")
+        assert tls_site.hosts == [f"localhost:{port}"]
+        # and verification is real: the same server by its IP fails it
+        message = refused(f"https://127.0.0.1:{port}/ok.png", allow_private=True, verify=trust)
+        assert message.startswith("could not connect to 127.0.0.1"), message
+        assert "CERTIFICATE_VERIFY_FAILED" in message, message
