@@ -171,7 +171,9 @@ async def _fetch(
         try:
             return await _ask(client, url, address)
         except httpx.ConnectError as exc:
-            failure = f"could not connect to {address} ({exc or type(exc).__name__})"
+            failure = f"could not connect to {address} ({str(exc) or type(exc).__name__})"
+        except httpx.TimeoutException:
+            raise  # the deadline's, reported as such by _within_deadline
         except httpx.HTTPError as exc:
             raise URLCheckError(f"could not be fetched ({type(exc).__name__})") from None
     raise URLCheckError(failure)

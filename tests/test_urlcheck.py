@@ -12,6 +12,7 @@ import contextlib
 import http.server
 import ipaddress
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -367,3 +368,12 @@ def test_https_connects_to_the_checked_ip_and_verifies_the_name(certificates: Pa
         message = refused(f"https://127.0.0.1:{port}/ok.png", allow_private=True, verify=trust)
         assert message.startswith("could not connect to 127.0.0.1"), message
         assert "CERTIFICATE_VERIFY_FAILED" in message, message
+
+
+def test_a_closed_port_is_a_connection_problem_not_a_crash() -> None:
+    with socket.socket() as held:  # bound, never listening: connections are refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        message = refused(f"http://127.0.0.1:{port}/x.png", allow_private=True)
+    assert message.startswith("could not connect to 127.0.0.1 ("), message
+    assert "()" not in message
