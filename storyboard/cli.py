@@ -60,8 +60,15 @@ def main() -> None:
 )
 @click.option("--strict", is_flag=True, help="Warnings count as errors for the exit code.")
 @click.option("--check-urls", is_flag=True, help="Also fetch http(s) assets to check them.")
+@click.option(
+    "--allow-private-urls",
+    is_flag=True,
+    help="With --check-urls, also fetch from loopback and private hosts (intranet assets).",
+)
 @friendly
-def lint(paths: tuple[str, ...], fmt: str, strict: bool, check_urls: bool) -> None:
+def lint(
+    paths: tuple[str, ...], fmt: str, strict: bool, check_urls: bool, allow_private_urls: bool
+) -> None:
     """Check storyboards (files, directories or globs) against the language and API rules."""
     files, missing = expand_paths(paths)
     for arg in missing:
@@ -70,7 +77,8 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, check_urls: bool) -> No
         sys.exit(EXIT_USAGE)
     problems = []
     for file in files:
-        problems.extend(lint_file(file, check_urls=check_urls).problems)
+        result = lint_file(file, check_urls=check_urls, allow_private_urls=allow_private_urls)
+        problems.extend(result.problems)
     output = FORMATTERS[fmt](problems, [str(f) for f in files])
     if output:
         click.echo(output)

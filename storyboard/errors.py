@@ -66,6 +66,11 @@ class VerificationError(StitchError):
     """The film was written but does not match the cut's arithmetic."""
 
 
+# --- URL checks ------------------------------------------------------------------
+class URLCheckError(StoryboardError):
+    """A URL lint was asked to check was refused, did not answer in time, or failed."""
+
+
 # --- providers ------------------------------------------------------------------
 class ProviderError(StoryboardError):
     """A backend failed to turn a task into a clip."""

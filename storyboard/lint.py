@@ -34,8 +34,13 @@ class LintResult:
         return [p for p in self.problems if p.is_error]
 
 
-def lint_file(path: str | Path, *, check_urls: bool = False) -> LintResult:
-    """Lint one storyboard file: every problem, sorted by position."""
+def lint_file(
+    path: str | Path, *, check_urls: bool = False, allow_private_urls: bool = False
+) -> LintResult:
+    """Lint one storyboard file: every problem, sorted by position.
+
+    URLs are fetched only with `check_urls`; loopback and private hosts only
+    with `allow_private_urls` as well (storyboard.urlcheck)."""
     doc, problems = load_document(path)
     if doc is None:
         return LintResult(Path(path), _sorted(problems), None, None)
@@ -43,7 +48,9 @@ def lint_file(path: str | Path, *, check_urls: bool = False) -> LintResult:
     # one problem per node: a node the schema refused is not judged again by the rules
     refused = {(p.file, p.line, p.column) for p in problems}
     story = build_storyboard(doc)
-    ctx = Context(doc=doc, story=story, check_urls=check_urls)
+    ctx = Context(
+        doc=doc, story=story, check_urls=check_urls, allow_private_urls=allow_private_urls
+    )
     for _rules, check in families():
         problems.extend(p for p in check(ctx) if (p.file, p.line, p.column) not in refused)
     return LintResult(Path(path), _sorted(problems), story, ctx)

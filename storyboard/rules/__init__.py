@@ -35,6 +35,7 @@ class Context:
     doc: Document
     story: Storyboard
     check_urls: bool = False
+    allow_private_urls: bool = False  # --allow-private-urls: intranet assets
     options: dict[str, object] = field(default_factory=dict)
     lines: dict[str, list[str]] = field(default_factory=dict)
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 from PIL import Image, UnidentifiedImageError
 
 from storyboard import api
-from storyboard.errors import ProbeError
+from storyboard.errors import ProbeError, URLCheckError
 from storyboard.media import probe
 from storyboard.model import Asset, AssetKind
 from storyboard.problems import Pos, Problem
 from storyboard.rules import Context, Rule, problem
+from storyboard.urlcheck import check_url
 
 HEAD = "storyboard: 1\nassets:\n"
 TAIL = "scenes:\n  - {id: a, prompt: x, duration: 5}\n"
@@ -113,7 +113,7 @@ def check(ctx: Context) -> Iterator[Problem]:
         pos = asset.source_pos or asset.pos
         if asset.is_url:
             if ctx.check_urls:
-                yield from _url(asset, pos)
+                yield from _url(asset, pos, allow_private=ctx.allow_private_urls)
             continue
         path, why = resolve_local(ctx, asset.source, asset.base_dir)
         if path is None:
@@ -227,29 +227,26 @@ def _video(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
         yield problem(rule, pos, f"{name} runs at {info.fps:.3g} fps; 24-60 fps is accepted")
 
 
-def _url(asset: Asset, pos: Pos) -> Iterator[Problem]:
-    """Fetch the first bytes of a URL and check status, size and content (magic numbers)."""
+def _url(asset: Asset, pos: Pos, *, allow_private: bool) -> Iterator[Problem]:
+    """Check a URL's status, declared size and first bytes (magic numbers), safely:
+    `urlcheck` refuses internal addresses and bounds time and bytes."""
     rule = RULES["SB507"]
     url = asset.source or ""
     try:
-        with httpx.Client(timeout=10.0, follow_redirects=True) as client:
-            response = client.get(url, headers={"Range": "bytes=0-63"})
-    except httpx.HTTPError as exc:
-        yield problem(rule, pos, f"{url} could not be fetched: {type(exc).__name__}")
+        answer = check_url(url, allow_private=allow_private)
+    except URLCheckError as exc:
+        yield problem(rule, pos, f"{url}: {exc}")
         return
-    if response.status_code >= 400:
-        yield problem(rule, pos, f"{url} answered HTTP {response.status_code}")
+    if answer.status >= 300:
+        yield problem(rule, pos, f"{url} answered HTTP {answer.status}")
         return
-    head = response.content[:64]
+    head = answer.first_bytes
     image = asset.kind is AssetKind.IMAGE
     if image and not head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
-        kind = response.headers.get("content-type", "unknown content")
+        kind = answer.content_type or "unknown content"
         yield problem(rule, pos, f"{url} is not a PNG or JPEG image ({kind})", hint="R9")
     if not image and head[4:8] != b"ftyp":
         yield problem(rule, pos, f"{url} is not an MP4/MOV video", hint="R14")
-    total = response.headers.get("content-range", "").rpartition("/")[2]
-    if not total.isdigit():
-        total = response.headers.get("content-length", "") if response.status_code == 200 else ""
     limit = api.MAX_IMAGE_BYTES if image else api.MAX_VIDEO_BYTES
-    if total.isdigit() and int(total) > limit:
-        yield problem(rule, pos, f"{url} is {total} bytes; at most {limit}")
+    if answer.total_bytes is not None and answer.total_bytes > limit:
+        yield problem(rule, pos, f"{url} is {answer.total_bytes} bytes; at most {limit}")
