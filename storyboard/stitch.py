@@ -30,17 +30,16 @@ How, and why this way:
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import TypeVar
 
 from PIL import Image
 
+from storyboard import scratch
 from storyboard.cards import contact_sheet
 from storyboard.cutplan import CutClip, CutPlan, ShotMark, Transition, plan_cut, stills
 from storyboard.errors import FFmpegError, ProbeError, StitchError
@@ -153,15 +152,15 @@ def stitch(
     plan = plan_cut(clips, options.size)
     bed = _music(music)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
+    scratch.sweep(out.parent)  # what a killed stitch left beside the film
+    partial = scratch.tagged(out, "partial", ".mp4")
     thumb_stills, poster_still = stills(plan)
     # On the copy path, reading the clips (packet digests, stills) overlaps the
     # ffmpeg run, which leaves a core idle; the full path gets its stills from
     # the decode that verifies the film.
     side = ThreadPoolExecutor(1)
     try:
-        with TemporaryDirectory(prefix="storyboard-stitch-") as tmp:
-            work = Path(tmp)
+        with scratch.work_dir(out) as work:
             copies, pictures = None, None
             if plan.copy:
                 copies = side.submit(_copies, plan)
