@@ -70,8 +70,7 @@ SECRET_NAMES = (
     "*_TOKEN",
     "*_SECRET",
     "*_SECRET_*",
-    "*_PASSWORD",
-    "PG*PASSWORD",
+    "*PASSWORD",  # PGPASSWORD, DB_PASSWORD
 )
 
 

@@ -15,13 +15,17 @@ with `&` ignores SIGINT; `nohup` and friends choose what to ignore).
 from __future__ import annotations
 
 import signal
+import threading
 from types import FrameType
 
 _received: signal.Signals | None = None
 
 
 def interrupt_on_sigterm() -> None:
-    """Route SIGTERM to the interruption path, unless it was inherited ignored."""
+    """Route SIGTERM to the interruption path, unless it was inherited ignored
+    (or this is not the main thread, where Python allows no handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _on_sigterm)
 

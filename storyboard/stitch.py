@@ -21,7 +21,9 @@ How, and why this way:
   must last the cut's arithmetic, keep sound and picture together, and decode.
 - **Never half-written.** The film is written under a temporary name beside
   `out` and renamed over it only once verified; a previous film at `out`
-  survives a failed stitch. A film that fails verification is kept as
+  survives a failed stitch. That name and the work folder beside it carry
+  the process id, so the next stitch removes those of a killed one
+  (`storyboard.scratch`). A film that fails verification is kept as
   `<name>.rejected.mp4` for inspection (the error says where), because the
   numbers in the message are easier to believe next to the file; the next
   successful stitch removes it.
