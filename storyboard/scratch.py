@@ -4,10 +4,12 @@ A stitch writes the film under a temporary name beside it and works in a
 folder beside that; a preview render works in a folder beside its clip.
 Each is named `.<name>.<kind>-<pid><suffix>` and removed when the work ends,
 but a process killed by SIGKILL (or the machine going down) cannot remove
-anything. So whoever works in a folder first sweeps it (`sweep`): whatever is
-named after a process that no longer runs is a dead run's leftover. Keeping
-them beside the build, not in the system's temp folder, is what lets the next
-run find them.
+anything. So a stitch first sweeps the film's folder, and `render` and
+`stitch` sweep the whole build directory once they hold its lock (`sweep`):
+whatever is named after a process that no longer runs is a dead run's
+leftover. Keeping them beside their output, not in the system's temp folder,
+is what lets the next run find them; a live run's are never touched, lock or
+no lock.
 """
 
 from __future__ import annotations
