@@ -4,6 +4,7 @@ task), 2 usage or environment error. No traceback reaches the user."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -17,6 +18,7 @@ from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
 from storyboard.formatters import FORMATTERS
 from storyboard.lint import expand_paths, lint_file
 from storyboard.schema import STORYBOARD_SCHEMA
+from storyboard.signals import interrupt_on_sigterm, interrupted_by
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,8 +39,12 @@ def friendly(func: F) -> F:
             click.echo(f"storyboard: {exc}", err=True)
             sys.exit(EXIT_PROBLEMS)
         except KeyboardInterrupt:
-            click.echo("storyboard: interrupted", err=True)
-            sys.exit(130)
+            how = interrupted_by()
+            click.echo(
+                "storyboard: interrupted" + (f" ({how.name})" if how != signal.SIGINT else ""),
+                err=True,
+            )
+            sys.exit(128 + how)
         except OSError as exc:  # the disk, not the storyboard: a full disk, a bad --build-dir
             where = f" {exc.filename}" if exc.filename else ""
             click.echo(f"storyboard: cannot use{where}: {exc.strerror or exc}", err=True)
@@ -51,6 +57,7 @@ def friendly(func: F) -> F:
 @click.version_option(__version__, prog_name="storyboard")
 def main() -> None:
     """Turn a storyboard written in YAML into a finished film."""
+    interrupt_on_sigterm()
 
 
 @main.command()

@@ -15,7 +15,6 @@ encodes them, in one run built with ffmpeg-python.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import ffmpeg
 from PIL import Image, UnidentifiedImageError
 
-from storyboard import api
+from storyboard import api, scratch
 from storyboard.cards import (
     CardLayout,
     banner,
@@ -172,8 +171,7 @@ def render_preview(
     refs = _references(payload, resolve_media)
     mode = str(payload.get("mode", "pro"))
     base = next((r for r in refs if r.role == "base"), None)
-    with tempfile.TemporaryDirectory(prefix="storyboard-preview-") as tmp:
-        work = Path(tmp)
+    with scratch.work_dir(out) as work:
         if base is not None and base.path is not None:
             args = _base_edit_args(payload, base.path, mode, label, work, out)
             expected = None

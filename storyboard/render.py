@@ -20,11 +20,13 @@ try:
 except ImportError:  # not POSIX: no lock, as before
     fcntl = None  # type: ignore[assignment]
 
+from storyboard import scratch
 from storyboard.backends.base import Backend
 from storyboard.cache import ClipCache, file_sha256
 from storyboard.compile import Plan, written_plan
 from storyboard.errors import EnvironmentProblem, StitchError
 from storyboard.journal import Journal
+from storyboard.media import stop_children
 from storyboard.run import EventSink, Executor, RunOptions, RunReport
 from storyboard.stitch import (
     CutClip,
@@ -65,6 +67,7 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
+        scratch.sweep(build_dir, recursive=True)  # a killed run's temporaries
         yield
 
 
@@ -270,7 +273,13 @@ def render_plan(
 
         async def go() -> RunReport:
             async with backend:
-                return await executor.run()
+                try:
+                    return await executor.run()
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    # SIGINT or SIGTERM: the ffmpeg runs of the worker threads end
+                    # now, or asyncio.run would wait for them before it returns.
+                    stop_children()
+                    raise
 
         try:
             report = asyncio.run(go())

@@ -21,7 +21,9 @@ How, and why this way:
   must last the cut's arithmetic, keep sound and picture together, and decode.
 - **Never half-written.** The film is written under a temporary name beside
   `out` and renamed over it only once verified; a previous film at `out`
-  survives a failed stitch. A film that fails verification is kept as
+  survives a failed stitch. That name and the work folder beside it carry
+  the process id, so the next stitch removes those of a killed one
+  (`storyboard.scratch`). A film that fails verification is kept as
   `<name>.rejected.mp4` for inspection (the error says where), because the
   numbers in the message are easier to believe next to the file; the next
   successful stitch removes it.
@@ -30,17 +32,16 @@ How, and why this way:
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import TypeVar
 
 from PIL import Image
 
+from storyboard import scratch
 from storyboard.cards import contact_sheet
 from storyboard.cutplan import CutClip, CutPlan, ShotMark, Transition, plan_cut, stills
 from storyboard.errors import FFmpegError, ProbeError, StitchError
@@ -153,15 +154,15 @@ def stitch(
     plan = plan_cut(clips, options.size)
     bed = _music(music)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
+    scratch.sweep(out.parent)  # what a killed stitch left beside the film
+    partial = scratch.tagged(out, "partial", ".mp4")
     thumb_stills, poster_still = stills(plan)
     # On the copy path, reading the clips (packet digests, stills) overlaps the
     # ffmpeg run, which leaves a core idle; the full path gets its stills from
     # the decode that verifies the film.
     side = ThreadPoolExecutor(1)
     try:
-        with TemporaryDirectory(prefix="storyboard-stitch-") as tmp:
-            work = Path(tmp)
+        with scratch.work_dir(out) as work:
             copies, pictures = None, None
             if plan.copy:
                 copies = side.submit(_copies, plan)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from storyboard import scratch
 from storyboard.backends.base import Backend, Outcome, RemoteTask, StatusCallback
 from storyboard.errors import (
     DownloadError,
@@ -117,7 +118,7 @@ class PreviewBackend(Backend):
         except FileNotFoundError as exc:
             missing = remote.external_task_id
             raise TaskNotFound(f"preview task {missing} was never submitted") from exc
-        tmp = folder / f".render-{secrets.token_hex(4)}.mp4"
+        tmp = scratch.tagged(folder / CLIP_FILE, "partial", f".{secrets.token_hex(4)}.mp4")
         try:
             info = await asyncio.to_thread(
                 render_preview,
