@@ -2,10 +2,12 @@
 
 The loader is the only place that touches ruamel.yaml. It refuses, with a
 positioned problem and quickly, everything that would make later stages
-crash or hang: binary or oversized input, syntax errors, duplicate keys, a
-document that is not a mapping, deep nesting and alias bombs (aliases are
-expanded under a node budget). `include:` files are merged here, keeping
-the positions of the file each node came from.
+crash or hang: anything but a regular file (a FIFO, /dev/zero), binary or
+oversized input, syntax errors, duplicate keys, a document that is not a
+mapping, deep nesting and alias bombs (aliases are expanded under a node
+budget). `include:` files are merged here, keeping the positions of the file
+each node came from, under one budget of nodes, files and bytes for the
+whole storyboard.
 """
 
 from __future__ import annotations
