@@ -255,16 +255,6 @@ def test_video_that_does_not_decode_is_refused(tmp_path: Path, mp4: bytes, name:
     assert "storyboard.yaml:4:14: SB505" in result.stdout and "does not decode" in result.stdout
 
 
-def test_an_intact_video_of_the_same_kind_passes(tmp_path: Path, mp4: bytes) -> None:
-    folder = tmp_path / "s"
-    folder.mkdir()
-    (folder / "v.mp4").write_bytes(mp4)
-    path = story(
-        folder, "  v: {video: v.mp4}\n", extra="assets_base_url: https://cdn.example.com/x/\n"
-    )
-    assert lint_file(path).problems == []
-
-
 # --- ids and paths ---------------------------------------------------------------------
 def test_a_megabyte_scene_id_is_refused_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
