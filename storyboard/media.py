@@ -236,7 +236,7 @@ def image_header(data: bytes, *, max_pixels: int) -> ImageInfo:
             with Image.open(io.BytesIO(data)) as img:
                 info = ImageInfo(img.format or "unknown", *img.size)
     except Image.DecompressionBombError as exc:
-        raise TooManyPixels(f"more than {max_pixels} pixels ({exc})") from exc
+        raise TooManyPixels(f"more than {max_pixels} pixels in all") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         # Pillow's PNG reader reports a broken header as a SyntaxError
         raise ProbeError(str(exc)) from exc
