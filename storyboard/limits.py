@@ -16,7 +16,9 @@ MAX_FILE_BYTES: Final = 2 * 2**20  # one storyboard or include file
 MAX_NODES: Final = 200_000  # YAML nodes after alias expansion (alias bombs)
 MAX_DEPTH: Final = 64  # nesting of mappings and sequences
 MAX_INCLUDE_FILES: Final = 64  # files read for one storyboard, itself included
-MAX_INCLUDE_BYTES: Final = MAX_FILE_BYTES  # bytes read for one storyboard, includes included
+# Bytes read for one storyboard, includes included: no more than one file may
+# hold, because parsing dense YAML costs about 9 s of CPU per MiB.
+MAX_INCLUDE_BYTES: Final = MAX_FILE_BYTES
 MAX_ID_CHARS: Final = 64  # scene ids (they name files: clips/<id>.N.mp4), asset and var names
 MAX_SNIFF_BYTES: Final = 64 * 2**10  # what lint reads of a file a glob finds, to tell a storyboard
 

@@ -109,7 +109,7 @@ def _read_text(
         if exc.size > MAX_FILE_BYTES:
             limit = MAX_FILE_BYTES
             message = f"{label}file is {exc.size} bytes; storyboards are limited to {limit} bytes"
-            return None, Problem.at(here, "SB004", message, hint="split it with include:")
+            return None, Problem.at(here, "SB004", message)
         message = f"{label}the storyboard and its includes are more than {MAX_INCLUDE_BYTES} bytes"
         return None, Problem.at(here, "SB004", message)
     except FileRefused as exc:

@@ -283,3 +283,10 @@ def test_asset_path_with_a_nul_byte_is_a_problem_at_its_line(tmp_path: Path) -> 
     path = story(tmp_path, '  a: {image: "x\\u0000y.png"}\n')
     result = refused("lint", str(path))
     assert "storyboard.yaml:3:14: SB502" in result.stdout and "NUL byte" in result.stdout
+
+
+def test_include_with_a_nul_byte_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    main = tmp_path / "s.yaml"
+    main.write_text('storyboard: 1\ninclude: ["x\\0y.yaml"]\n' + SCENE)
+    problems = lint_file(main).problems
+    assert [(p.code, p.line, p.column) for p in problems] == [("SB006", 2, 11)]
