@@ -66,7 +66,7 @@ RULES = {
             "SB504",
             "R9",
             "images are at most 10 MB, at least 300 px a side, aspect 1:2.5-2.5:1 "
-            "(and at most MAX_IMAGE_PIXELS pixels)",
+            f"(and at most {MAX_IMAGE_PIXELS} pixels in all)",
             HEAD + "  keeper: {image: small.png}\n" + TAIL,
             (3, 19),
             HEAD + "  keeper: {image: big.png}\n" + TAIL,
