@@ -1,7 +1,8 @@
 """The compile stage: task specs -> API payloads, identities, costs, the cut.
 
 Pure apart from reading local images (inlined as Base64, R8) and hashing
-local videos (their content is part of the cache key). Every payload is
+local videos (their content is part of the cache key), both regular files
+read no further than the API's size limits (lint refused anything else). Every payload is
 checked against the request schema and the semantic checks before the plan
 exists; one that fails is a compiler bug, never written and never sent.
 """
@@ -19,8 +20,9 @@ from typing import Any
 import networkx as nx
 
 from storyboard import api
-from storyboard.errors import CompilerBug, InputProblems
+from storyboard.errors import CompilerBug, FileTooLarge, InputProblems
 from storyboard.lint import lint_file
+from storyboard.localfile import open_regular, read_bounded
 from storyboard.model import Asset, Storyboard
 from storyboard.pricing import estimate_cost
 from storyboard.references import FrameSource
@@ -76,15 +78,20 @@ class _Inputs:
             return asset.source or ""
         path = self.path(asset)
         if path not in self._b64:
-            self._b64[path] = base64.b64encode(path.read_bytes()).decode("ascii")
+            data = read_bounded(path, api.MAX_IMAGE_BYTES)
+            self._b64[path] = base64.b64encode(data).decode("ascii")
         return self._b64[path]
 
     def file_hash(self, path: Path) -> str:
         if path not in self._sha:
             digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
+            read, limit = 0, api.MAX_VIDEO_BYTES
+            with open_regular(path) as fh:
+                while block := fh.read(min(1 << 20, limit + 1 - read)):
                     digest.update(block)
+                    read += len(block)
+            if read > limit:
+                raise FileTooLarge(path, read, limit)
             self._sha[path] = digest.hexdigest()
         return self._sha[path]
 

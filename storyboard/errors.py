@@ -41,6 +41,24 @@ class InputProblems(StoryboardError):
         super().__init__(first.message if first else "storyboard has problems")
 
 
+class FileRefused(StoryboardError):
+    """A file the storyboard names is missing, not a regular file (a FIFO, a device,
+    a directory) or cannot be opened; `reason` says which, without the path."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+class FileTooLarge(FileRefused):
+    """A file holds more bytes than its bound; no more than the bound and one were read."""
+
+    def __init__(self, path: object, size: int, limit: int) -> None:
+        super().__init__(path, f"is {size} bytes; at most {limit} are read")
+        self.size = size
+        self.limit = limit
+
+
 class CompilerBug(StoryboardError):
     """The compiler produced a payload the API would reject: never written, never sent."""
 
@@ -56,6 +74,10 @@ class FFmpegError(MediaError):
 
 class ProbeError(MediaError):
     """A file could not be probed as audio/video (missing, truncated, not media)."""
+
+
+class TooManyPixels(ProbeError):
+    """An image's header declares more pixels than are ever decoded (a decompression bomb)."""
 
 
 class StitchError(MediaError):

@@ -16,8 +16,11 @@ MAX_FILE_BYTES: Final = 2 * 2**20  # one storyboard or include file
 MAX_NODES: Final = 200_000  # YAML nodes after alias expansion (alias bombs)
 MAX_DEPTH: Final = 64  # nesting of mappings and sequences
 MAX_INCLUDE_FILES: Final = 64  # files read for one storyboard, itself included
-MAX_INCLUDE_BYTES: Final = 8 * 2**20  # bytes read for one storyboard, includes included
-MAX_ID_CHARS: Final = 64  # a scene id (it names files: clips/<id>.mp4)
+# Bytes read for one storyboard, includes included: no more than one file may
+# hold, because parsing dense YAML costs about 9 s of CPU per MiB.
+MAX_INCLUDE_BYTES: Final = MAX_FILE_BYTES
+MAX_ID_CHARS: Final = 64  # scene ids (they name files: clips/<id>.N.mp4), asset and var names
+MAX_SNIFF_BYTES: Final = 64 * 2**10  # what lint reads of a file a glob finds, to tell a storyboard
 
 # --- the template sandbox (templates.py) --------------------------------------------
 MAX_RENDERED_CHARS: Final = 100_000  # one prompt's output, checked while it renders
@@ -29,6 +32,7 @@ MAX_FORMAT_WIDTH: Final = 10_000  # widths in `%`, `format` and string-padding f
 # --- local media checked by lint (rules/files.py) -----------------------------------
 MAX_IMAGE_PIXELS: Final = 40_000_000  # decided from the header, before decoding
 MAX_PROBE_SECONDS: Final = 1.0  # a video is decoded at its first and last second
+MAX_PROBE_FRAMES: Final = 120  # decoded at each end at most (a long GOP is not decoded whole)
 
 # --- URL checks (--check-urls) -----------------------------------------------------
 MAX_REDIRECTS: Final = 3

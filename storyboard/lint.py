@@ -13,7 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from storyboard.errors import FileRefused
+from storyboard.limits import MAX_SNIFF_BYTES
 from storyboard.load import load_document
+from storyboard.localfile import open_regular
 from storyboard.model import Storyboard, build_storyboard
 from storyboard.problems import Problem
 from storyboard.rules import Context, families
@@ -86,8 +89,11 @@ def expand_paths(args: Iterable[str]) -> tuple[list[Path], list[str]]:
 
 
 def _looks_like_storyboard(path: Path) -> bool:
+    """Whether a file a glob or folder found starts like a storyboard. Only its head
+    is read, and only of a regular file: a glob may find a FIFO or /dev/zero."""
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
-    except OSError:
+        with open_regular(path) as fh:
+            head = fh.read(MAX_SNIFF_BYTES)
+    except (FileRefused, OSError):
         return False
-    return bool(STORYBOARD_MARK.search(head))
+    return bool(STORYBOARD_MARK.search(head.decode("utf-8", errors="replace")))

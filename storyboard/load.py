@@ -2,10 +2,12 @@
 
 The loader is the only place that touches ruamel.yaml. It refuses, with a
 positioned problem and quickly, everything that would make later stages
-crash or hang: binary or oversized input, syntax errors, duplicate keys, a
-document that is not a mapping, deep nesting and alias bombs (aliases are
-expanded under a node budget). `include:` files are merged here, keeping
-the positions of the file each node came from.
+crash or hang: anything but a regular file (a FIFO, /dev/zero), binary or
+oversized input, syntax errors, duplicate keys, a document that is not a
+mapping, deep nesting and alias bombs (aliases are expanded under a node
+budget). `include:` files are merged here, keeping the positions of the file
+each node came from, under one budget of nodes, files and bytes for the
+whole storyboard.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from storyboard.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from storyboard.errors import FileRefused, FileTooLarge
+from storyboard.limits import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_INCLUDE_BYTES,
+    MAX_INCLUDE_FILES,
+    MAX_NODES,
+)
+from storyboard.localfile import read_bounded
 from storyboard.problems import Pos, Problem, Severity
 
 INCLUDABLE_KEYS = ("assets", "vars", "include")
@@ -56,9 +66,15 @@ class Document:
         return Path(self.pos(path).file)
 
 
+@dataclass
 class _Budget:
-    def __init__(self) -> None:
-        self.nodes = 0
+    """The work one storyboard may cost, its includes included: YAML nodes, files
+    and bytes read. A file included twice is read and merged once (`merged`)."""
+
+    nodes: int = 0
+    files: int = 0
+    bytes: int = 0
+    merged: set[Path] = field(default_factory=set)
 
 
 class _TooBig(Exception):
@@ -75,24 +91,31 @@ def _yaml() -> YAML:
     return y
 
 
-def _read_text(path: Path) -> tuple[str | None, Problem | None]:
-    here = Pos(str(path))
+def _read_text(
+    path: Path, budget: _Budget, here: Pos, label: str
+) -> tuple[str | None, Problem | None]:
+    """The text of one file, read under the budget; a refusal is reported at `here`
+    (the file itself, or the `include:` entry that names it, then `label` names it)."""
+    if budget.files >= MAX_INCLUDE_FILES:
+        return None, Problem.at(
+            here,
+            "SB006",
+            f"{label}a storyboard reads at most {MAX_INCLUDE_FILES} files, its includes included",
+        )
+    left = MAX_INCLUDE_BYTES - budget.bytes
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, Problem.at(
-                here,
-                "SB004",
-                f"file is {size} bytes; storyboards are limited to {MAX_FILE_BYTES} bytes",
-                hint="split it with include:",
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, Problem.at(here, "SB006", "file not found")
-    except IsADirectoryError:
-        return None, Problem.at(here, "SB006", "is a directory, not a storyboard file")
-    except OSError as exc:
-        return None, Problem.at(here, "SB006", f"cannot read file: {exc.strerror}")
+        raw = read_bounded(path, min(MAX_FILE_BYTES, left))
+    except FileTooLarge as exc:
+        if exc.size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES
+            message = f"{label}file is {exc.size} bytes; storyboards are limited to {limit} bytes"
+            return None, Problem.at(here, "SB004", message)
+        message = f"{label}the storyboard and its includes are more than {MAX_INCLUDE_BYTES} bytes"
+        return None, Problem.at(here, "SB004", message)
+    except FileRefused as exc:
+        return None, Problem.at(here, "SB006", f"{label}{exc.reason}")
+    budget.files += 1
+    budget.bytes += len(raw)
     if b"\x00" in raw:
         return None, Problem.at(here, "SB004", "binary file (contains NUL bytes), not YAML")
     try:
@@ -190,8 +213,10 @@ def _item_positions(node: CommentedMap, key: Any, file: str, here: Pos) -> tuple
     return Pos(file, kl + 1, kc + 1), Pos(file, vl + 1, vc + 1)
 
 
-def _load_one(path: Path, doc: Document, root_path: NodePath = ()) -> tuple[Any, list[Problem]]:
-    text, problem = _read_text(path)
+def _load_one(
+    path: Path, doc: Document, budget: _Budget, here: Pos, label: str = ""
+) -> tuple[Any, list[Problem]]:
+    text, problem = _read_text(path, budget, here, label)
     if problem:
         return None, [problem]
     assert text is not None
@@ -202,7 +227,7 @@ def _load_one(path: Path, doc: Document, root_path: NodePath = ()) -> tuple[Any,
     if isinstance(tree, CommentedMap):
         start = Pos(str(path), tree.lc.line + 1, tree.lc.col + 1)
     try:
-        data = _plain(tree, root_path, str(path), doc, _Budget(), start)
+        data = _plain(tree, (), str(path), doc, budget, start)
     except _TooBig as exc:
         return None, [Problem.at(exc.pos, "SB005", str(exc))]
     except RecursionError:
@@ -224,22 +249,31 @@ def load_document(path: str | Path) -> tuple[Document | None, list[Problem]]:
     """Load `path` and its includes. Returns (document or None, problems)."""
     main = Path(path)
     doc = Document(path=main, data={}, files=[main])
-    data, problems = _load_one(main, doc)
+    budget = _Budget()
+    data, problems = _load_one(main, doc, budget, Pos(str(main)))
     if data is None:
         return None, problems
     doc.data = data
     doc.values.setdefault((), Pos(str(main), 1, 1))
-    problems += list(_merge_includes(doc, main, data, seen=(main.resolve(),)))
+    chain = (main.resolve(),)
+    budget.merged.add(chain[0])
+    problems += list(_merge_includes(doc, doc, data, budget, chain))
     return doc, problems
 
 
 def _merge_includes(
-    doc: Document, file: Path, data: dict[str, Any], seen: tuple[Path, ...]
+    doc: Document,
+    owner: Document,
+    data: dict[str, Any],
+    budget: _Budget,
+    chain: tuple[Path, ...],
 ) -> Iterator[Problem]:
-    """Merge `include:`d files' assets and vars into the main document.
+    """Merge the assets and vars of the files `owner` includes into the main document.
 
     Names defined in the including file win over included ones (with a warning);
-    an include may not leave the storyboard's folder, nor include itself.
+    an include may not leave the storyboard's folder, nor include itself. A file
+    already merged (included twice) is not read again: a fan-out of includes
+    costs each file once, and the budget bounds the files and bytes read.
     """
     includes = data.get("include")
     if includes is None:
@@ -248,20 +282,28 @@ def _merge_includes(
         includes = [includes]
     if not isinstance(includes, list):
         return  # the schema reports the wrong type
+    file = owner.path
     for i, rel in enumerate(includes):
-        ipos = doc.pos(("include", i)) if file == doc.path else Pos(str(file))
+        ipos = owner.pos(("include", i))
         if not isinstance(rel, str) or not rel:
             continue
-        target = (file.parent / rel).resolve()
+        try:
+            target = (file.parent / rel).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop
+            yield Problem.at(ipos, "SB006", f"include {rel!r} cannot be resolved: {exc}")
+            continue
         root = doc.path.parent.resolve()
         if not target.is_relative_to(root):
             yield Problem.at(ipos, "SB006", f"include {rel!r} leaves the storyboard's folder")
             continue
-        if target in seen:
+        if target in chain:
             yield Problem.at(ipos, "SB006", f"include cycle: {rel!r} is already being included")
             continue
+        if target in budget.merged:
+            continue
+        budget.merged.add(target)
         sub = Document(path=target, data={})
-        included, problems = _load_one(target, sub)
+        included, problems = _load_one(target, sub, budget, ipos, f"include {rel!r}: ")
         yield from problems
         if included is None:
             continue
@@ -297,4 +339,4 @@ def _merge_includes(
                     for p, pos in src.items():
                         if p[:2] == (section, name):
                             dst[p] = pos
-        yield from _merge_includes(doc, target, included, seen=(*seen, target))
+        yield from _merge_includes(doc, sub, included, budget, (*chain, target))

@@ -21,22 +21,31 @@ import ctypes.util
 import fnmatch
 import functools
 import hashlib
+import io
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import av
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from storyboard.errors import EnvironmentProblem, FFmpegError, MediaError, ProbeError
+from storyboard.errors import (
+    EnvironmentProblem,
+    FFmpegError,
+    MediaError,
+    ProbeError,
+    TooManyPixels,
+)
 
 FFMPEG_ENV = "STORYBOARD_FFMPEG"
 
@@ -225,12 +234,15 @@ def _stream_seconds(stream: av.stream.Stream) -> float:
     return float(stream.duration * stream.time_base)
 
 
-def probe(path: str | os.PathLike[str]) -> MediaInfo:
-    """Probe a media file's container, first video stream and first audio stream."""
+def probe(path: str | os.PathLike[str], *, file: BinaryIO | None = None) -> MediaInfo:
+    """Probe a media file's container, first video stream and first audio stream.
+
+    `file` is `path` already opened (`localfile.open_regular`): then it is what
+    is read, so the file checked is the file probed."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-        with av.open(str(p)) as container:
+        size = os.fstat(file.fileno()).st_size if file is not None else p.stat().st_size
+        with av.open(file if file is not None else str(p), mode="r") as container:
             fields: dict[str, object] = {
                 "path": p,
                 "format_name": container.format.name,
@@ -273,6 +285,102 @@ def decode_check(path: str | os.PathLike[str]) -> None:
                 pass
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise ProbeError(f"{path}: decode failed ({exc})") from exc
+
+
+def decode_ends(file: BinaryIO, *, seconds: float, max_frames: int) -> None:
+    """Decode the first and the last `seconds` of `file`'s first video stream, strictly.
+
+    A truncated, header-only or corrupt video probes well (its header is intact)
+    and fails only when rendered; this finds it cheaply. Errors the decoder would
+    conceal are errors here (`err_detect=explode`), and a stream whose packets end
+    before its declared duration is truncated. At most `max_frames` frames are
+    decoded at each end (a long GOP is not decoded whole); past them the packets
+    are only read. Raises ProbeError saying what is wrong (without the path)."""
+    try:
+        file.seek(0)
+        with av.open(file, mode="r") as container:
+            if not container.streams.video:
+                raise ProbeError("it has no video stream")
+            stream = container.streams.video[0]
+            stream.codec_context.options = {"err_detect": "explode"}
+            duration = (container.duration or 0) / 1_000_000 or _stream_seconds(stream)
+            base = stream.time_base or Fraction(1, 1_000_000)
+            if not _decoded_span(container.demux(stream), base, seconds, max_frames)[0]:
+                raise ProbeError(f"no picture decodes in its first {seconds:g} s")
+            start = max(0.0, duration - seconds)
+            if start <= 0:
+                return
+            container.seek(int(start / base), stream=stream, backward=True, any_frame=False)
+            frames, reached = _decoded_span(container.demux(stream), base, None, max_frames)
+            if reached < start:
+                raise ProbeError(f"its pictures stop at {reached:.2f} s of {duration:.2f} s")
+            if not frames:
+                raise ProbeError(f"no picture decodes in its last {seconds:g} s")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise ProbeError(_av_reason(exc)) from exc
+
+
+def _decoded_span(
+    packets: Iterator[av.Packet], base: Fraction, until: float | None, max_frames: int
+) -> tuple[int, float]:
+    """Decode packets up to the time `until` (None: to the end) or `max_frames`
+    frames, then only read them; (frames decoded, the latest packet time seen)."""
+    frames, reached = 0, 0.0
+    for packet in packets:
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        when = float(stamp * base) if stamp is not None else reached
+        if until is not None and when > until and frames:
+            break
+        reached = max(reached, when)
+        if frames < max_frames:
+            frames += len(packet.decode())
+    return frames, reached
+
+
+def _av_reason(exc: Exception) -> str:
+    """FFmpeg's own words for a decode error, without errno and function names."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror or exc)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image's header says."""
+
+    format: str
+    width: int
+    height: int
+
+
+def image_header(data: bytes, *, max_pixels: int) -> ImageInfo:
+    """Format and size of the image in `data`, from its header alone.
+
+    Raises TooManyPixels when the header declares more than `max_pixels` (so a
+    bomb is refused before a byte of it is decoded), ProbeError when Pillow does
+    not recognise the data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                info = ImageInfo(img.format or "unknown", *img.size)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"more than {max_pixels} pixels in all") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        # Pillow's PNG reader reports a broken header as a SyntaxError
+        raise ProbeError(str(exc)) from exc
+    if info.width * info.height > max_pixels:
+        raise TooManyPixels(f"{info.width}x{info.height} px, more than {max_pixels} pixels in all")
+    return info
+
+
+def decode_image(data: bytes) -> None:
+    """Decode every pixel of the image in `data` (bounded first with `image_header`);
+    raise ProbeError when it is truncated or corrupt."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ProbeError(str(exc)) from exc
 
 
 def frame_image(video: str | os.PathLike[str], *, which: str = "last") -> Image.Image:

@@ -92,6 +92,8 @@ def _message(error: ValidationError, where: str) -> tuple[str, str]:
         return f"{where} needs at least {value} item(s)", ""
     if kind == "maxItems":
         return f"{where} takes at most {value} item(s)", ""
+    if kind == "maxLength":
+        return f"{where} is {len(inst)} characters long; at most {value} are allowed", ""
     if kind == "minLength":
         return f"{where} must not be empty", ""
     if kind == "uniqueItems":

@@ -116,7 +116,7 @@ DOCUMENT_RULES = {
             "",
             "included files exist and define only assets and vars",
             "storyboard: 1\ninclude: [nothere.yaml]\n" + _SCENE,
-            (1, 1),
+            (2, 11),
             "storyboard: 1\n" + _SCENE,
         ),
         Rule(

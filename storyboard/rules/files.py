@@ -1,9 +1,12 @@
 """Local files: present, inside the storyboard's folder, and media the API accepts.
 
-Images are read with Pillow (format from the content, bytes, pixels,
-aspect: R9); videos are probed with PyAV (container, duration, size, fps,
-bytes: R14, and 3-10 s because every video is a reference: R20). URLs are
-only fetched with `--check-urls`.
+Only regular files are read (never a FIFO or a device), and never more
+than the API takes. Images are read with Pillow (format from the content,
+bytes, aspect: R9; pixels bounded from the header, then decoded whole);
+videos are probed with PyAV (container, duration, size, fps, bytes: R14,
+and 3-10 s because every video is a reference: R20), then their first and
+last second decoded. A file that does not decode fails here, not at render.
+URLs are only fetched with `--check-urls`.
 
 FAIL (SB501): the file does not exist.
 
@@ -18,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from storyboard import api
-from storyboard.errors import ProbeError, URLCheckError
-from storyboard.media import probe
+from storyboard.errors import FileRefused, FileTooLarge, ProbeError, TooManyPixels, URLCheckError
+from storyboard.limits import MAX_IMAGE_PIXELS, MAX_PROBE_FRAMES, MAX_PROBE_SECONDS
+from storyboard.localfile import check_regular, open_regular, read_bounded
+from storyboard.media import MediaInfo, decode_ends, decode_image, image_header, probe
 from storyboard.model import Asset, AssetKind
 from storyboard.problems import Pos, Problem
 from storyboard.rules import Context, Rule, problem
@@ -61,7 +64,8 @@ RULES = {
         Rule(
             "SB504",
             "R9",
-            "images are at most 10 MB, at least 300 px a side, aspect 1:2.5-2.5:1",
+            "images are at most 10 MB, at least 300 px a side, aspect 1:2.5-2.5:1 "
+            f"(and at most {MAX_IMAGE_PIXELS} pixels in all)",
             HEAD + "  keeper: {image: small.png}\n" + TAIL,
             (3, 19),
             HEAD + "  keeper: {image: big.png}\n" + TAIL,
@@ -100,7 +104,12 @@ def resolve_local(ctx: Context, source: str, base_dir: Path) -> tuple[Path | Non
     story_dir = ctx.story.base_dir.resolve()
     if not story_dir.is_relative_to(root):
         return None, f"asset_root {root} is not an ancestor of the storyboard's folder"
-    target = (base_dir / source).resolve()
+    try:
+        target = (base_dir / source).resolve()
+    except ValueError:  # os.path.realpath refuses a NUL byte this way
+        return None, f"{source!r} is not a usable path: it contains a NUL byte"
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return None, f"{source!r} cannot be resolved: {exc}"
     if not target.is_relative_to(root):
         return None, f"{source!r} leads outside {root}"
     return target, ""
@@ -124,10 +133,11 @@ def check(ctx: Context) -> Iterator[Problem]:
                 hint="keep assets inside this folder, or set asset_root: ..",
             )
             continue
-        if not path.is_file():
-            yield problem(
-                RULES["SB501"], pos, f"file not found: {asset.source}", hint=f"looked for {path}"
-            )
+        try:
+            check_regular(path)
+        except FileRefused as exc:
+            why = _refusal(asset.source, exc)
+            yield problem(RULES["SB501"], pos, why, hint=f"looked for {path}")
             continue
         if asset.kind is AssetKind.IMAGE:
             yield from _image(path, asset, pos)
@@ -138,37 +148,67 @@ def check(ctx: Context) -> Iterator[Problem]:
         path, why = resolve_local(ctx, audio.music, ctx.story.base_dir)
         if path is None:
             yield problem(RULES["SB502"], audio.pos, why)
-        elif not path.is_file():
-            yield problem(RULES["SB506"], audio.pos, f"file not found: {audio.music}")
         else:
-            try:
-                info = probe(path)
-            except ProbeError as exc:
-                yield problem(RULES["SB506"], audio.pos, f"not readable as audio: {exc}")
-            else:
-                if not info.has_audio:
-                    yield problem(RULES["SB506"], audio.pos, f"{audio.music} has no audio stream")
+            yield from _audio(path, audio.music, audio.pos)
+
+
+def _refusal(name: str | None, exc: FileRefused) -> str:
+    return f"file not found: {name}" if exc.reason == "file not found" else f"{name} {exc.reason}"
+
+
+def _audio(path: Path, name: str, pos: Pos) -> Iterator[Problem]:
+    rule = RULES["SB506"]
+    try:
+        with open_regular(path) as fh:
+            info = probe(path, file=fh)
+    except FileRefused as exc:
+        yield problem(rule, pos, _refusal(name, exc))
+    except ProbeError as exc:
+        yield problem(rule, pos, f"not readable as audio: {exc}")
+    else:
+        if not info.has_audio:
+            yield problem(rule, pos, f"{name} has no audio stream")
 
 
 def _image(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
-    size = path.stat().st_size
+    """R9, from a bounded read: the header decides format and pixels, then the
+    image is decoded whole, so a truncated or corrupt one fails at lint."""
+    name = asset.source or ""
     if path.suffix.lower() not in api.IMAGE_EXTENSIONS:
-        yield problem(RULES["SB503"], pos, f"{asset.source}: extension must be .jpg, .jpeg or .png")
+        yield problem(RULES["SB503"], pos, f"{name}: extension must be .jpg, .jpeg or .png")
     try:
-        with Image.open(path) as img:
-            fmt, (width, height) = img.format, img.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        yield problem(RULES["SB503"], pos, f"{asset.source} is not a readable image")
+        data = read_bounded(path, api.MAX_IMAGE_BYTES)
+    except FileTooLarge as exc:
+        limit = api.MAX_IMAGE_BYTES
+        yield problem(RULES["SB504"], pos, f"{name} is {exc.size} bytes; at most {limit} (10 MB)")
         return
-    if fmt not in api.IMAGE_FORMATS:
+    except FileRefused as exc:
+        yield problem(RULES["SB501"], pos, _refusal(name, exc))
+        return
+    try:
+        info = image_header(data, max_pixels=MAX_IMAGE_PIXELS)
+    except TooManyPixels as exc:
+        yield problem(RULES["SB504"], pos, f"{name} is too large: {exc}", hint="scale it down")
+        return
+    except ProbeError:
+        yield problem(RULES["SB503"], pos, f"{name} is not a readable image")
+        return
+    if info.format not in api.IMAGE_FORMATS:
         yield problem(
             RULES["SB503"],
             pos,
-            f"{asset.source} is {fmt}; the API takes JPEG or PNG",
+            f"{name} is {info.format}; the API takes JPEG or PNG",
             hint="convert it to PNG or JPEG",
         )
         return
-    yield from _image_numbers(asset.source or "", size, width, height, pos)
+    numbers = list(_image_numbers(name, len(data), info.width, info.height, pos))
+    yield from numbers
+    if numbers:
+        return
+    try:
+        decode_image(data)
+    except ProbeError as exc:
+        yield problem(RULES["SB503"], pos, f"{name} does not decode: {exc}")
 
 
 def _image_numbers(name: str, size: int, width: int, height: int, pos: Pos) -> Iterator[Problem]:
@@ -194,16 +234,33 @@ def _image_numbers(name: str, size: int, width: int, height: int, pos: Pos) -> I
 
 
 def _video(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
+    """R14 from the probe's numbers, then (when they are right) a strict decode of
+    the first and last second, so a truncated or corrupt video fails at lint."""
     rule = RULES["SB505"]
     name = asset.source
     if path.suffix.lower() not in api.VIDEO_EXTENSIONS:
         yield problem(rule, pos, f"{name}: the API takes MP4 or MOV videos")
-    size = path.stat().st_size
+    info: MediaInfo | None = None
+    numbers: list[Problem] = []
     try:
-        info = probe(path)
-    except ProbeError:
-        yield problem(rule, pos, f"{name} is not a readable video")
+        with open_regular(path) as fh:
+            info = probe(path, file=fh)
+            numbers = list(_video_numbers(info, name, pos))
+            if not numbers:
+                decode_ends(fh, seconds=MAX_PROBE_SECONDS, max_frames=MAX_PROBE_FRAMES)
+    except FileRefused as exc:
+        yield problem(RULES["SB501"], pos, _refusal(name, exc))
         return
+    except ProbeError as exc:
+        what = "is not a readable video" if info is None else f"does not decode: {exc}"
+        yield problem(rule, pos, f"{name} {what}")
+        return
+    yield from numbers
+
+
+def _video_numbers(info: MediaInfo, name: str | None, pos: Pos) -> Iterator[Problem]:
+    rule = RULES["SB505"]
+    size = info.size_bytes
     if not info.has_video or ("mp4" not in info.format_name and "mov" not in info.format_name):
         yield problem(rule, pos, f"{name} is not an MP4/MOV video ({info.format_name})")
         return
