@@ -28,6 +28,10 @@ MAX_POWER: Final = 10_000  # the exponent of `**`
 MAX_INT_BITS: Final = 4_096  # any integer a template computes
 MAX_LOOP_ITERATIONS: Final = 10_000  # all loop iterations of one prompt, nested ones included
 MAX_FORMAT_WIDTH: Final = 10_000  # widths in `%`, `format` and string-padding filters
+MAX_TEMPLATE_CHARS: Final = 10_000  # one prompt's source (compiling costs ~10 µs a character)
+MAX_RANGE: Final = 100_000  # numbers in one range()
+MAX_CALLS: Final = 1_000  # macro and method calls of one prompt
+MAX_TEMPLATE_WORK: Final = 1_000_000  # characters and items one prompt's operations touch
 
 # --- local media checked by lint (rules/files.py) -----------------------------------
 MAX_IMAGE_PIXELS: Final = 40_000_000  # decided from the header, before decoding

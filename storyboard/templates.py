@@ -3,46 +3,31 @@
 Prompts see `vars`, every asset name, `scene` and `shot`. An asset renders
 as its named marker `<<<name>>>`, so `{{ keeper }}` and `<<<keeper>>>` mean
 the same thing to the reference resolver that runs after rendering.
-The sandbox refuses attribute tricks (SecurityError) and also caps string
-and list repetition and powers, so a prompt cannot exhaust memory.
+The sandbox (sandbox.py) refuses attribute tricks and bounds the engine
+itself: output, loops, calls, integers and widths, checked before memory is
+taken, so a prompt from a stranger's pull request cannot exhaust the runner.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from storyboard.limits import MAX_POWER, MAX_RENDERED_CHARS
+from storyboard import sandbox
+from storyboard.limits import MAX_TEMPLATE_CHARS
+from storyboard.sandbox import BoundedSandbox, TemplateBound
 
 NAMED_REF = re.compile(r"<<<([A-Za-z_][A-Za-z0-9_]*)>>>")
 
 
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "*":
-            for seq, count in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
-                if sized and len(seq) * count > MAX_RENDERED_CHARS:
-                    raise SecurityError("repetition result too large")
-            return operator.mul(left, right)
-        if op == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_POWER:
-                raise SecurityError("power too large")
-            return operator.pow(left, right)
-        return super().call_binop(context, op, left, right)
-
-
 @functools.cache
 def environment() -> SandboxedEnvironment:
-    return _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return BoundedSandbox()
 
 
 @dataclass(frozen=True)
@@ -66,7 +51,11 @@ def _compile(source: str) -> Any:
 def render_prompt(source: str, context: dict[str, Any]) -> str:
     """Render one prompt template; raise TemplateFailure with a reason and a place."""
     try:
-        text = _compile(source).render(context)
+        if len(source) > MAX_TEMPLATE_CHARS:
+            raise TemplateBound(f"prompt template passes {MAX_TEMPLATE_CHARS} characters")
+        with sandbox.budget():  # constant folding at compile time runs filters too
+            template = _compile(source)
+        return sandbox.render(template, context)
     except TemplateSyntaxError as exc:
         raise TemplateFailure(
             "syntax", f"template syntax error: {exc.message}", exc.lineno or 1
@@ -76,17 +65,14 @@ def render_prompt(source: str, context: dict[str, Any]) -> str:
         match = re.search(r"'([^']+)' is undefined", message)
         needle = match.group(1) if match else None
         raise TemplateFailure("undefined", message, needle=needle) from None
+    except TemplateBound as exc:
+        raise TemplateFailure("sandbox", str(exc)) from None
     except SecurityError as exc:
         raise TemplateFailure("sandbox", f"unsafe template: {exc}") from None
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise TemplateFailure("error", f"template error: {exc}") from None
     except RecursionError:
         raise TemplateFailure("error", "template recursion too deep") from None
-    if len(text) > MAX_RENDERED_CHARS:
-        raise TemplateFailure(
-            "sandbox", f"rendered prompt longer than {MAX_RENDERED_CHARS}"
-        ) from None
-    return text
 
 
 def prompt_context(
