@@ -12,12 +12,16 @@ from __future__ import annotations
 from typing import Final
 
 # --- the loader (load.py) ---------------------------------------------------------
-MAX_FILE_BYTES: Final = 2 * 2**20  # one storyboard or include file
+# A hostile file must lint inside the 10 s of CPU a CI runner gives a stranger's
+# pull request. Pure-Python YAML parsing costs about 120 Âµs per token: the token
+# count is bounded before parsing (the densest text, `[1,1,1,...]`, has a token
+# every two bytes), and bytes bound what the scanner reads between tokens.
+MAX_FILE_BYTES: Final = 256 * 2**10  # one storyboard or include file: some 6,000 lines
+MAX_YAML_TOKENS: Final = 25_000  # flow indicators, `key: `, `- ` and line breaks of one file
 MAX_NODES: Final = 200_000  # YAML nodes after alias expansion (alias bombs)
 MAX_DEPTH: Final = 64  # nesting of mappings and sequences
 MAX_INCLUDE_FILES: Final = 64  # files read for one storyboard, itself included
-# Bytes read for one storyboard, includes included: no more than one file may
-# hold, because parsing dense YAML costs about 9 s of CPU per MiB.
+# Bytes read for one storyboard, includes included: no more than one file may hold.
 MAX_INCLUDE_BYTES: Final = MAX_FILE_BYTES
 MAX_ID_CHARS: Final = 64  # scene ids (they name files: clips/<id>.N.mp4), asset and var names
 MAX_SNIFF_BYTES: Final = 64 * 2**10  # what lint reads of a file a glob finds, to tell a storyboard
@@ -32,6 +36,7 @@ MAX_TEMPLATE_CHARS: Final = 10_000  # one prompt's source (compiling costs ~10 Â
 MAX_RANGE: Final = 100_000  # numbers in one range()
 MAX_CALLS: Final = 1_000  # macro and method calls of one prompt
 MAX_TEMPLATE_WORK: Final = 1_000_000  # characters and items one prompt's operations touch
+MAX_STORYBOARD_WORK: Final = 4_000_000  # the same, all the prompts of one storyboard together
 
 # --- local media checked by lint (rules/files.py) -----------------------------------
 MAX_IMAGE_PIXELS: Final = 40_000_000  # decided from the header, before decoding

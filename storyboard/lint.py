@@ -20,6 +20,7 @@ from storyboard.localfile import open_regular
 from storyboard.model import Storyboard, build_storyboard
 from storyboard.problems import Problem
 from storyboard.rules import Context, families
+from storyboard.sandbox import storyboard_budget
 from storyboard.schema import schema_problems
 
 STORYBOARD_MARK = re.compile(r"^storyboard\s*:", re.MULTILINE)
@@ -54,8 +55,9 @@ def lint_file(
     ctx = Context(
         doc=doc, story=story, check_urls=check_urls, allow_private_urls=allow_private_urls
     )
-    for _rules, check in families():
-        problems.extend(p for p in check(ctx) if (p.file, p.line, p.column) not in refused)
+    with storyboard_budget():  # all its prompts together are bounded, not only each
+        for _rules, check in families():
+            problems.extend(p for p in check(ctx) if (p.file, p.line, p.column) not in refused)
     return LintResult(Path(path), _sorted(problems), story, ctx)
 
 

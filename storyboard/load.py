@@ -12,6 +12,7 @@ whole storyboard.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from storyboard.limits import (
     MAX_INCLUDE_BYTES,
     MAX_INCLUDE_FILES,
     MAX_NODES,
+    MAX_YAML_TOKENS,
 )
 from storyboard.localfile import read_bounded
 from storyboard.problems import Pos, Problem, Severity
@@ -134,7 +136,31 @@ def _mark_pos(path: Path, exc: MarkedYAMLError) -> Pos:
     return Pos(str(path), mark.line + 1, mark.column + 1)
 
 
+# What the YAML scanner turns into tokens: flow indicators, `key: `, `- ` and line
+# breaks. The parser's time goes by tokens (about 120 µs each in pure-Python
+# ruamel), so their count is bounded before a byte is parsed.
+_TOKENISH = re.compile(r"[\[\]{},]|:(?=\s)|-(?=\s)|\n")
+
+
+def _too_dense(path: Path, text: str) -> Problem | None:
+    """A problem at the place where the text passes MAX_YAML_TOKENS, if it does."""
+    for count, match in enumerate(_TOKENISH.finditer(text), start=1):
+        if count > MAX_YAML_TOKENS:
+            line = text.count("\n", 0, match.start()) + 1
+            column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            return Problem.at(
+                Pos(str(path), line, column),
+                "SB005",
+                f"more than {MAX_YAML_TOKENS} YAML tokens in one file (too dense to parse in time)",
+                hint="split the storyboard, or write long lists of values in fewer items",
+            )
+    return None
+
+
 def _parse(path: Path, text: str) -> tuple[Any, Problem | None]:
+    dense = _too_dense(path, text)
+    if dense is not None:
+        return None, dense
     try:
         return _yaml().load(text), None
     except MarkedYAMLError as exc:

@@ -39,6 +39,7 @@ from storyboard.limits import (
     MAX_POWER,
     MAX_RANGE,
     MAX_RENDERED_CHARS,
+    MAX_STORYBOARD_WORK,
     MAX_TEMPLATE_WORK,
 )
 
@@ -60,6 +61,14 @@ class Budget:
         self.work += units
         if self.work > MAX_TEMPLATE_WORK:
             raise TemplateBound(f"prompt does more than {MAX_TEMPLATE_WORK} steps of work")
+        total = _STORYBOARD.get()
+        if total is not None:
+            total[0] += units
+            if total[0] > MAX_STORYBOARD_WORK:
+                raise TemplateBound(
+                    f"the storyboard's prompts together do more than {MAX_STORYBOARD_WORK} "
+                    "steps of work"
+                )
 
     def iterate(self, cost: int) -> None:
         self.iterations += 1
@@ -75,6 +84,21 @@ class Budget:
 
 
 _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("budget", default=None)
+# The work of every prompt of one storyboard, so that thousands of prompts each just
+# under the bounds of one still cannot add up to minutes of a CI runner's time.
+_STORYBOARD: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "storyboard_work", default=None
+)
+
+
+@contextmanager
+def storyboard_budget() -> Iterator[None]:
+    """One budget of work shared by all the prompts rendered inside (one storyboard)."""
+    token = _STORYBOARD.set([0])
+    try:
+        yield
+    finally:
+        _STORYBOARD.reset(token)
 
 
 @contextmanager

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from storyboard.limits import MAX_ID_CHARS, MAX_INCLUDE_BYTES, MAX_INCLUDE_FILES
+from storyboard.limits import (
+    MAX_FILE_BYTES,
+    MAX_ID_CHARS,
+    MAX_INCLUDE_BYTES,
+    MAX_INCLUDE_FILES,
+    MAX_YAML_TOKENS,
+)
 from storyboard.lint import lint_file
 from storyboard.media import run_ffmpeg
 from storyboard.schema import STORYBOARD_SCHEMA
@@ -256,11 +262,12 @@ def test_video_that_does_not_decode_is_refused(tmp_path: Path, mp4: bytes, name:
 
 
 # --- ids and paths ---------------------------------------------------------------------
-def test_a_megabyte_scene_id_is_refused_at_its_line(tmp_path: Path) -> None:
+def test_a_long_scene_id_is_refused_at_its_line(tmp_path: Path) -> None:
+    """A 1 MB id used to lint clean and fail the render with "File name too long";
+    the file limit now refuses a megabyte, so the id takes what the file allows."""
     path = tmp_path / "s.yaml"
-    path.write_text(
-        f"storyboard: 1\nscenes:\n  - id: {'a' * 2**20}\n    prompt: x\n    duration: 5\n"
-    )
+    long_id = "a" * (MAX_FILE_BYTES - 100)
+    path.write_text(f"storyboard: 1\nscenes:\n  - id: {long_id}\n    prompt: x\n    duration: 5\n")
     result = refused("lint", str(path))
     assert "s.yaml:3:9: SB100" in result.stdout
     assert f"at most {MAX_ID_CHARS}" in result.stdout
@@ -290,3 +297,23 @@ def test_include_with_a_nul_byte_is_a_problem_at_its_line(tmp_path: Path) -> Non
     main.write_text('storyboard: 1\ninclude: ["x\\0y.yaml"]\n' + SCENE)
     problems = lint_file(main).problems
     assert [(p.code, p.line, p.column) for p in problems] == [("SB006", 2, 11)]
+
+
+def test_the_densest_storyboards_lint_within_bounds(tmp_path: Path) -> None:
+    """A flow list of `1,` is the most YAML per byte (at the old 2 MiB limit, 17 s of
+    CPU). Just under the token bound it lints within 1 GiB and 10 s of CPU; at the
+    size limit it is refused before it is parsed, at the place the bound is passed."""
+    head = (
+        "storyboard: 1\ntitle: Dense\nscenes:\n  - {id: a, prompt: p, duration: 3}\nvars:\n  x: ["
+    )
+    path = tmp_path / "storyboard.yaml"
+    path.write_text(head + "1," * (MAX_YAML_TOKENS - 100) + "1]\n", encoding="utf-8")
+    result = run_bounded("lint", str(path))
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    count = (MAX_FILE_BYTES - len(head) - 3) // 2
+    path.write_text(head + "1," * count + "1]\n", encoding="utf-8")
+    assert path.stat().st_size <= MAX_FILE_BYTES
+    result = run_bounded("lint", str(path))
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert f"{path}:6:" in result.stdout and "SB005" in result.stdout
+    assert f"more than {MAX_YAML_TOKENS} YAML tokens" in result.stdout

@@ -320,3 +320,21 @@ def test_cli_refuses_every_bomb_at_its_line(tmp_path: Path, command: str) -> Non
     missing = [name for name, line in where.items() if f"{path}:{line}:" not in output]
     assert not missing, output[-2000:]
     assert output.count("SB403") >= len(BOMBS)
+
+
+def test_many_prompts_each_within_bounds_cannot_add_up(tmp_path: Path) -> None:
+    """300 prompts, each a loop of 99 x 99 small concatenations (well within one
+    prompt's bounds), took 11 s of CPU together: all the prompts of one storyboard
+    now share one budget of work, and the prompts past it are refused at their lines."""
+    scenes = "".join(
+        f'  - id: s{i}\n    prompt: "{{% for a in range(99) %}}{{% for b in range(99) %}}'
+        f"{{{{ 'ab' ~ b }}}}{{% endfor %}}{{% endfor %}}x{i}\"\n    duration: 3\n"
+        for i in range(300)
+    )
+    path = tmp_path / "storyboard.yaml"
+    path.write_text(f"storyboard: 1\ntitle: Work\nscenes:\n{scenes}", encoding="utf-8")
+    result = run_bounded("lint", str(path))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "the storyboard's prompts together do more than" in result.stdout
+    assert f"{path}:5:13: SB" in result.stdout  # the first prompt is judged on its own
