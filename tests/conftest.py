@@ -44,6 +44,17 @@ def make_video(path: Path, *, size: str = "320x240", seconds: float = 1, fps: in
     return path
 
 
+def flip_bytes(path: Path, count: int = 4096) -> None:
+    """Damage a file in place, keeping its length and inode (what a bad disk or a stray
+    write does): `count` bytes from the middle inverted."""
+    data = bytearray(path.read_bytes())
+    start = len(data) // 2
+    for i in range(start, min(len(data), start + count)):
+        data[i] ^= 0xFF
+    with open(path, "r+b") as handle:
+        handle.write(bytes(data))
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small files the rule examples refer to."""

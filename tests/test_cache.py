@@ -12,20 +12,9 @@ import pytest
 
 from storyboard.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
 from storyboard.errors import CacheError
-
-from .conftest import make_video
+from tests.conftest import flip_bytes, make_video
 
 KEY = "ab" + "0" * 62
-
-
-def flip_bytes(path: Path, at: float = 0.5, count: int = 64) -> None:
-    """Damage a file in place, keeping its length (what a bad disk or a stray write does)."""
-    data = bytearray(path.read_bytes())
-    start = int(len(data) * at)
-    for i in range(start, min(len(data), start + count)):
-        data[i] ^= 0xFF
-    with open(path, "r+b") as handle:  # in place: the same inode, the same size
-        handle.write(bytes(data))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +34,7 @@ def test_a_same_size_byte_flip_is_a_damaged_entry_not_a_hit(tmp_path: Path, clip
     entry = shelf.put(KEY, clip, {"task": "dawn"})
     assert shelf.has(KEY)
     size = entry.clip.stat().st_size
-    flip_bytes(entry.clip)
+    flip_bytes(entry.clip, 64)
     assert entry.clip.stat().st_size == size
     found = shelf.lookup(KEY)
     assert isinstance(found, DamagedEntry), found
@@ -57,7 +46,7 @@ def test_a_same_size_byte_flip_is_a_damaged_entry_not_a_hit(tmp_path: Path, clip
 def test_a_put_over_a_damaged_entry_repairs_it(tmp_path: Path, clip: Path) -> None:
     shelf = ClipCache(tmp_path / "cache").for_source("preview-r2")
     entry = shelf.put(KEY, clip, {"task": "dawn"})
-    flip_bytes(entry.clip)
+    flip_bytes(entry.clip, 64)
     again = shelf.put(KEY, clip, {"task": "dawn"})
     assert file_sha256(again.clip) == file_sha256(clip)
     assert shelf.has(KEY)
@@ -74,7 +63,7 @@ def test_the_cache_never_shares_bytes_with_the_clip_it_was_given(
     entry = shelf.put(KEY, build_clip, {"task": "dawn"})
     assert not os.path.samefile(entry.clip, build_clip)
     assert os.stat(build_clip).st_nlink == 1 and os.stat(entry.clip).st_nlink == 1
-    flip_bytes(build_clip)
+    flip_bytes(build_clip, 64)
     assert shelf.has(KEY)  # the cache's bytes are untouched
 
 

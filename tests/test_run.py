@@ -31,7 +31,7 @@ from storyboard.mock_server import MockConfig, MockHandle, running_mock
 from storyboard.provider import ProviderProfile
 from storyboard.run import Executor, RunOptions, RunReport
 from storyboard.slots import AdaptiveLimit
-from tests.conftest import make_video
+from tests.conftest import flip_bytes, make_video
 
 STORY = """\
 storyboard: 1
@@ -367,16 +367,6 @@ def test_the_task_that_handed_its_slot_on_can_take_it_back() -> None:
 
 
 # --- integrity: what enters the film ------------------------------------------------------
-
-
-def flip_bytes(path: Path, count: int = 4096) -> None:
-    """Damage a clip in place, keeping its length: the middle `count` bytes inverted."""
-    data = bytearray(path.read_bytes())
-    start = len(data) // 2
-    for i in range(start, min(len(data), start + count)):
-        data[i] ^= 0xFF
-    with open(path, "r+b") as handle:
-        handle.write(bytes(data))
 
 
 def cached_clip(cache: Path, task: str) -> Path:
