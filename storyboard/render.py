@@ -24,7 +24,7 @@ from storyboard import scratch
 from storyboard.backends.base import Backend
 from storyboard.cache import ClipCache, file_sha256
 from storyboard.compile import Plan, written_plan
-from storyboard.errors import EnvironmentProblem, StitchError
+from storyboard.errors import BudgetExceeded, EnvironmentProblem, StitchError
 from storyboard.journal import Journal
 from storyboard.media import stop_children
 from storyboard.run import EventSink, Executor, RunOptions, RunReport
@@ -283,6 +283,8 @@ def render_plan(
 
         try:
             report = asyncio.run(go())
+        except BudgetExceeded:  # refused before anything was sent: nothing to record
+            raise
         except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
             so_far = executor.report_so_far()
             write_run_record(build_dir, data, so_far, backend.name, None, state="interrupted")
