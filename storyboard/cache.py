@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 try:
     import fcntl
@@ -99,25 +99,32 @@ def file_sha256(path: Path) -> str:
     return _HASHES[stamp]
 
 
+@contextlib.contextmanager
+def _replacing(dest: Path, mode: str) -> Iterator[IO[Any]]:
+    """A file that becomes `dest` atomically when the block ends (a temporary name of
+    this writer's own beside it until then; removed if the block fails)."""
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as out:
+            yield out
+        os.replace(name, dest)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
 def copy_clip(source: Path, dest: Path) -> None:
     """Put a copy of `source` at `dest` atomically: a reflink where the file system
     shares extents, else a byte copy; never a hard link (a second name for the same
     bytes would let damage to one reach the other)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
-            try:
-                if fcntl is None:
-                    raise OSError("no reflink here")
-                fcntl.ioctl(out.fileno(), _FICLONE, src.fileno())
-            except OSError:
-                shutil.copyfileobj(src, out, _CHUNK)
-        tmp.replace(dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with open(source, "rb") as src, _replacing(dest, "wb") as out:
+        try:
+            if fcntl is None:
+                raise OSError("no reflink here")
+            fcntl.ioctl(out.fileno(), _FICLONE, src.fileno())
+        except OSError:
+            shutil.copyfileobj(src, out, _CHUNK)
 
 
 class ClipCache:
@@ -205,11 +212,5 @@ class ClipCache:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with _replacing(path, "w") as out:
+        out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")

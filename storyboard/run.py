@@ -21,16 +21,13 @@ recorded once per provider task against the run that saw it.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from storyboard.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
 from storyboard.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
@@ -44,91 +41,20 @@ from storyboard.errors import (
     ProviderError,
     RateLimited,
     ResourceInsufficient,
-    TaskCreationError,
-    TaskFailed,
     TaskMismatch,
     TaskNotFound,
     TaskResponseError,
     TransientProviderError,
 )
 from storyboard.journal import Journal, record_key
-from storyboard.media import MediaInfo, decode_check_ffmpeg, frame_image, probe
+from storyboard.media import MediaInfo, decode_check_ffmpeg
+from storyboard.resolve import RunTimeValues
+from storyboard.runrecord import RunOptions, RunReport, TaskResult
 from storyboard.slots import AdaptiveLimit, critical_paths
 
 EventSink = Callable[[dict[str, Any]], None]
 FORCEABLE = ("done", "pending", "failed", "skipped")  # --force starts these afresh
 FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    jobs: int = 4
-    max_cost: float | None = None
-    force: frozenset[str] = frozenset()
-    only: frozenset[str] | None = None  # tasks to (re)run; others only from cache
-    max_attempts: int = 6  # provider tasks made for one task (after E1/E2, a lost task)
-    retry_seconds: float = 900.0  # how long one task retries the transport's failures
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
-    seed: int | None = None
-
-
-@dataclass
-class TaskResult:
-    id: str
-    status: str  # done | cached | failed | skipped | unselected
-    attempts: int = 0
-    seconds: float = 0.0
-    cost_usd: float = 0.0  # billed in this run
-    clip_cost_usd: float | None = None  # what the clip cost when the provider made it
-    cache_hit: bool = False
-    error: str | None = None
-    clip: Path | None = None
-    duration: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "attempts": self.attempts,
-            "seconds": round(self.seconds, 3),
-            "cost_usd": round(self.cost_usd, 4),
-            "clip_cost_usd": None if self.clip_cost_usd is None else round(self.clip_cost_usd, 4),
-            "cache_hit": self.cache_hit,
-            "error": self.error,
-            "clip": str(self.clip) if self.clip else None,
-            "duration": self.duration,
-        }
-
-
-@dataclass
-class RunReport:
-    results: dict[str, TaskResult] = field(default_factory=dict)
-    wall_seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Every task the user asked for is there (left-out tasks do not count)."""
-        return all(r.status in ("done", "cached", "unselected") for r in self.results.values())
-
-    @property
-    def complete(self) -> bool:
-        """Every clip of the plan is there: the film can be cut."""
-        return all(r.status in ("done", "cached") for r in self.results.values())
-
-    @property
-    def billed(self) -> float:
-        """What the provider billed in this run."""
-        return sum(r.cost_usd for r in self.results.values())
-
-    @property
-    def clips_cost(self) -> float:
-        """What the clips the film uses cost when they were made, in this run or before."""
-        return sum(
-            r.clip_cost_usd or 0.0 for r in self.results.values() if r.status in ("done", "cached")
-        )
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results.values() if r.status == status)
 
 
 @dataclass
@@ -155,31 +81,34 @@ class Executor:
         story_dir: Path,
         assets_base_url: str | None = None,
         events: EventSink | None = None,
-        options: RunOptions = RunOptions(),
+        options: RunOptions | None = None,
     ) -> None:
         self.plan = plan
         self.tasks = {t["id"]: t for t in plan["tasks"]}
         self.build_dir = build_dir
         self.clips_dir = build_dir / "clips"
-        self.frames_dir = build_dir / "frames"
         self.backend = backend
         self.cache = cache.for_source(backend.source)
         self.journal = journal
-        self.story_dir = story_dir
-        self.assets_base_url = assets_base_url
         self.emit = events or (lambda event: None)
-        self.options = options
-        self.limit = AdaptiveLimit(options.jobs)
+        self.options = options or RunOptions()
+        self.limit = AdaptiveLimit(self.options.jobs)
         self.priority = critical_paths(plan["tasks"])
         self.children: dict[str, list[str]] = {tid: [] for tid in self.tasks}
         for t in plan["tasks"]:
             for dep in t["depends_on"]:
                 self.children[dep].append(t["id"])
-        self.random = random.Random(options.seed)
+        self.random = random.Random(self.options.seed)
         self.run_id = uuid.uuid4().hex
         self.results: dict[str, TaskResult] = {}
-        self.video_urls: dict[str, str] = {}
         self.remotes: dict[str, RemoteTask] = {}
+        self.values = RunTimeValues(
+            backend,
+            build_dir=build_dir,
+            story_dir=story_dir,
+            assets_base_url=assets_base_url,
+            remotes=self.remotes,
+        )
         self.in_flight: dict[str, float] = {}
         self.billed = 0.0  # this run's bills, for --max-cost
         self.billed_by_task: dict[str, float] = {}
@@ -215,10 +144,9 @@ class Executor:
 
     async def run(self) -> RunReport:
         cap = self.options.max_cost
-        if cap is not None and self.pending_cost() > cap + 1e-9:
+        if cap is not None and (cost := self.pending_cost()) > cap + 1e-9:
             raise BudgetExceeded(
-                f"the plan would cost ${self.pending_cost():.2f}, over --max-cost ${cap:.2f}; "
-                "nothing was sent"
+                f"the plan would cost ${cost:.2f}, over --max-cost ${cap:.2f}; nothing was sent"
             )
         start = time.monotonic()
         self._done = {tid: asyncio.Event() for tid in self.tasks}
@@ -390,7 +318,6 @@ class Executor:
         except CacheError as exc:  # the clip is in the build; a later run fetches it again
             self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
             digest = file_sha256(clip)
-        self.video_urls[task_id] = outcome.video_url
         self.remotes[task_id] = remote
         self.journal.update(
             task_id, state="done", seconds=info.duration, cache_hit=0, clip_sha256=digest
@@ -464,7 +391,7 @@ class Executor:
                     self.in_flight.pop(task_id, None)
                     self._check_budget(task)
                     self.in_flight[task_id] = task["estimated_cost_usd"]
-                    payload = await self._resolve(task)
+                    payload = await self.values.payload(task)
                     self.journal.update(
                         task_id, state="submitting", attempt=attempt, external_task_id=ext
                     )
@@ -546,8 +473,6 @@ class Executor:
             copy_clip(entry.clip, clip)
         if meta.get("remote"):
             self.remotes[task_id] = RemoteTask.from_json(meta["remote"])
-        if meta.get("video_url"):
-            self.video_urls[task_id] = meta["video_url"]
         record = self.journal.begin(task_id, self._identity(task))
         cost = record.cost_usd if record.cost_usd is not None else meta.get("cost_usd")
         self.journal.update(
@@ -567,76 +492,6 @@ class Executor:
             clip=clip,
             duration=meta.get("duration"),
         )
-
-    # --- placeholders ---------------------------------------------------------------------
-    async def _resolve(self, task: dict[str, Any]) -> dict[str, Any]:
-        """The payload with every `${...}` placeholder replaced by its run-time value."""
-        payload = task["payload"]
-        out = dict(payload)
-        if "image_list" in payload:
-            out["image_list"] = [
-                {**item, "image_url": await self._value(item["image_url"])}
-                for item in payload["image_list"]
-            ]
-        if "video_list" in payload:
-            out["video_list"] = [
-                {**item, "video_url": await self._value(item["video_url"])}
-                for item in payload["video_list"]
-            ]
-        return out
-
-    async def _value(self, text: str) -> str:
-        if not (text.startswith("${") and text.endswith("}")):
-            return self._local_copy(text)
-        kind, _, rest = text[2:-1].partition(":")
-        if kind == "file":
-            if not self.backend.reads_local_files:
-                raise TaskCreationError(
-                    f"{rest} is a local file and the API takes videos by URL only (R13); "
-                    "set assets_base_url to where the storyboard's folder is published"
-                )
-            return (self.story_dir / rest).resolve().as_uri()
-        source, _, what = rest.partition(":")
-        if what in ("last_frame", "first_frame"):
-            return await asyncio.to_thread(self._frame_base64, source, what.split("_")[0])
-        if what == "video_url":
-            return await self._video_url(source)
-        raise TaskFailed(f"unknown placeholder {text}")
-
-    def _local_copy(self, url: str) -> str:
-        """A published asset (`assets_base_url` + path) as the local file it was published
-        from, for backends that read local files: the preview and the mock never fetch."""
-        base = self.assets_base_url
-        if not (base and self.backend.reads_local_files and url.startswith(base)):
-            return url
-        path = (self.story_dir / unquote(url[len(base) :])).resolve()
-        return path.as_uri() if path.is_file() else url
-
-    def _frame_base64(self, source: str, which: str) -> str:
-        """The frame as the JPEG that is sent (R8, R9), kept in frames/ for the record."""
-        image = frame_image(self.clips_dir / f"{source}.mp4", which=which)
-        buf = io.BytesIO()
-        image.convert("RGB").save(buf, format="JPEG", quality=92)
-        self.frames_dir.mkdir(parents=True, exist_ok=True)
-        (self.frames_dir / f"{source}.{which}.jpg").write_bytes(buf.getvalue())
-        return base64.b64encode(buf.getvalue()).decode("ascii")
-
-    async def _video_url(self, source: str) -> str:
-        """The upstream clip's URL, refreshed through the backend (output URLs expire).
-
-        If the backend no longer knows the upstream task (a clip from another
-        build's cache, say), the local clip is offered as a file URL: local
-        backends and the mock read it; a real provider refuses it with E3.
-        """
-        remote = self.remotes.get(source)
-        if remote is not None and remote.backend == self.backend.name:
-            try:
-                return (await self.backend.wait(remote)).video_url
-            except ProviderError:
-                pass
-        local = self.clips_dir / f"{source}.mp4"
-        probe(local)  # raises ProbeError if there is no clip at all
-        return local.resolve().as_uri()
 
 
 def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:

@@ -24,7 +24,15 @@ def make_png(
     return path
 
 
-def make_video(path: Path, *, size: str = "320x240", seconds: float = 1, fps: int = 24) -> Path:
+def make_video(
+    path: Path,
+    *,
+    size: str = "320x240",
+    seconds: float = 1,
+    fps: int = 24,
+    faststart: bool = False,
+) -> Path:
+    """A test-pattern H.264 MP4; `faststart` puts its index (moov) before its data."""
     path.parent.mkdir(parents=True, exist_ok=True)
     run_ffmpeg(
         [
@@ -38,6 +46,7 @@ def make_video(path: Path, *, size: str = "320x240", seconds: float = 1, fps: in
             "ultrafast",
             "-pix_fmt",
             "yuv420p",
+            *(["-movflags", "+faststart"] if faststart else []),
             str(path),
         ]
     )

@@ -23,9 +23,8 @@ from storyboard.limits import (
     MAX_YAML_TOKENS,
 )
 from storyboard.lint import lint_file
-from storyboard.media import run_ffmpeg
 from storyboard.schema import STORYBOARD_SCHEMA
-from tests.conftest import ROOT, run_bounded
+from tests.conftest import ROOT, make_video, run_bounded
 
 SCENE = "scenes:\n  - {id: a, prompt: x, duration: 5}\n"
 # a hang (a FIFO opened for reading) shows as a timeout well before the default
@@ -80,24 +79,7 @@ def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A 3 s 1280x720 MP4 that R14 accepts, its index (moov) before its data (mdat),
     so that a cut or a flipped byte leaves a file that still probes."""
     path = tmp_path_factory.mktemp("mp4") / "fast.mp4"
-    run_ffmpeg(
-        [
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=24:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-movflags",
-            "+faststart",
-            str(path),
-        ]
-    )
-    return path.read_bytes()
+    return make_video(path, size="1280x720", seconds=3, faststart=True).read_bytes()
 
 
 def flipped(data: bytes, start: int, step: int) -> bytes:

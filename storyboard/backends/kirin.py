@@ -18,10 +18,9 @@ import asyncio
 import dataclasses
 import inspect
 import logging
-import os
 import re
 import secrets
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from storyboard import __version__, api
+from storyboard.backends.apikey import API_KEY_ENV, REDACTOR, BearerAuth, read_api_key
 from storyboard.backends.base import Backend, Outcome, RemoteTask, StatusCallback
 from storyboard.errors import (
     AuthenticationError,
@@ -55,7 +55,6 @@ from storyboard.errors import (
 from storyboard.media import MediaInfo, probe
 from storyboard.provider import PollPlanner, ProviderProfile, extract, load_profile
 
-API_KEY_ENV = "KIRIN_API_KEY"
 log = logging.getLogger(__name__)
 
 # A clip whose probed length differs from the provider's S3 duration by more
@@ -93,98 +92,6 @@ def provider_source(profile: ProviderProfile) -> str:
     return "kirin-" + (re.sub(r"[^A-Za-z0-9.-]+", "_", where).strip("_.") or "default")
 
 
-# --- the key ------------------------------------------------------------------------
-
-
-class SecretRedactor(logging.Filter):
-    """Replaces every registered secret in a log record's text by `***`.
-
-    Defence in depth: nothing in this module logs a header, but httpx and
-    httpcore log at DEBUG and a future change might slip. Installed on the
-    loggers that can see requests; records are rewritten, never dropped.
-    """
-
-    LOGGERS = (
-        "storyboard",
-        "httpx",
-        "httpcore",
-        "httpcore.connection",
-        "httpcore.http11",
-        "httpcore.http2",
-        "httpcore.proxy",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        clean = self.scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_text:
-            record.exc_text = self.scrub(record.exc_text)
-        return True
-
-    def install(self, secret: str) -> None:
-        self.secrets.add(secret)
-        for name in self.LOGGERS:
-            logger = logging.getLogger(name)
-            if self not in logger.filters:
-                logger.addFilter(self)
-
-
-REDACTOR = SecretRedactor()
-
-
-def read_api_key(env: Mapping[str, str] | None = None) -> str:
-    """The API key from `KIRIN_API_KEY`; an EnvironmentProblem (never showing it) if unusable."""
-    key = (os.environ if env is None else env).get(API_KEY_ENV, "").strip()
-    if not key:
-        raise EnvironmentProblem(
-            f"{API_KEY_ENV} is not set: the kirin backend needs your provider API key in "
-            f"{API_KEY_ENV} (the preview backend needs none)"
-        )
-    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-        raise EnvironmentProblem(
-            f"{API_KEY_ENV} contains spaces or non-printable characters; check how it was set"
-        )
-    return key
-
-
-class _BearerAuth(httpx.Auth):
-    """T1: `Authorization: Bearer <key>`, only on requests to the provider's origin."""
-
-    def __init__(self, key: str, base_url: str) -> None:
-        self._key = key
-        self._origin = httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        url = request.url
-        same = (url.scheme, url.host, url.port) == (
-            self._origin.scheme,
-            self._origin.host,
-            self._origin.port,
-        )
-        if same:
-            request.headers["Authorization"] = f"Bearer {self._key}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "<BearerAuth ***>"
-
-
 # --- the backend --------------------------------------------------------------------
 
 
@@ -210,7 +117,7 @@ class KirinBackend(Backend):
         key = read_api_key({API_KEY_ENV: api_key}) if api_key is not None else read_api_key()
         REDACTOR.install(key)
         self._client = httpx.AsyncClient(
-            auth=_BearerAuth(key, base),
+            auth=BearerAuth(key, base),
             timeout=httpx.Timeout(
                 self.profile.request_timeout, connect=self.profile.connect_timeout
             ),

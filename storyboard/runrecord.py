@@ -1,0 +1,79 @@
+"""What a run is asked to do and what it did: the options, each task's result,
+and the report that run.json and the CLI's summary are written from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    jobs: int = 4
+    max_cost: float | None = None
+    force: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None  # tasks to (re)run; others only from cache
+    max_attempts: int = 6  # provider tasks made for one task (after E1/E2, a lost task)
+    retry_seconds: float = 900.0  # how long one task retries the transport's failures
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+    seed: int | None = None
+
+
+@dataclass
+class TaskResult:
+    id: str
+    status: str  # done | cached | failed | skipped | unselected
+    attempts: int = 0
+    seconds: float = 0.0
+    cost_usd: float = 0.0  # billed in this run
+    clip_cost_usd: float | None = None  # what the clip cost when the provider made it
+    cache_hit: bool = False
+    error: str | None = None
+    clip: Path | None = None
+    duration: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+            "cost_usd": round(self.cost_usd, 4),
+            "clip_cost_usd": None if self.clip_cost_usd is None else round(self.clip_cost_usd, 4),
+            "cache_hit": self.cache_hit,
+            "error": self.error,
+            "clip": str(self.clip) if self.clip else None,
+            "duration": self.duration,
+        }
+
+
+@dataclass
+class RunReport:
+    results: dict[str, TaskResult] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Every task the user asked for is there (left-out tasks do not count)."""
+        return all(r.status in ("done", "cached", "unselected") for r in self.results.values())
+
+    @property
+    def complete(self) -> bool:
+        """Every clip of the plan is there: the film can be cut."""
+        return all(r.status in ("done", "cached") for r in self.results.values())
+
+    @property
+    def billed(self) -> float:
+        """What the provider billed in this run."""
+        return sum(r.cost_usd for r in self.results.values())
+
+    @property
+    def clips_cost(self) -> float:
+        """What the clips the film uses cost when they were made, in this run or before."""
+        return sum(
+            r.clip_cost_usd or 0.0 for r in self.results.values() if r.status in ("done", "cached")
+        )
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results.values() if r.status == status)
