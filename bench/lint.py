@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from storyboard.lint import lint_file
-from storyboard.schema import STORYBOARD_SCHEMA
+from storyboard.language.schema import STORYBOARD_SCHEMA
+from storyboard.lint.engine import lint_file
 
 RUNS = 3
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from storyboard import api
+from storyboard.animatic.renderer import ENCODE, FPS, render_preview
 from storyboard.media import run_ffmpeg
-from storyboard.preview import ENCODE, FPS, render_preview
+from storyboard.provider import api
 
 RUNS = 3
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

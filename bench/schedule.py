@@ -28,15 +28,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from storyboard import api
-from storyboard.backends.kirin import KirinBackend
-from storyboard.cache import ClipCache
-from storyboard.compile import compile_storyboard, written_plan
-from storyboard.journal import Journal
-from storyboard.mock_server import MockConfig, running_mock
-from storyboard.preview import render_preview
-from storyboard.provider import ProviderProfile
-from storyboard.run import Executor, RunOptions
+from storyboard.animatic.renderer import render_preview
+from storyboard.compile.compiler import compile_storyboard, written_plan
+from storyboard.mock.server import MockConfig, running_mock
+from storyboard.provider import api
+from storyboard.provider.profile import ProviderProfile
+from storyboard.run.backends.kirin import KirinBackend
+from storyboard.run.cache import ClipCache
+from storyboard.run.executor import Executor, RunOptions
+from storyboard.run.journal import Journal
 
 LATENCY = 3.0  # seconds from create to completed, for every task
 # Real tasks take minutes and the default profile polls from 2 s up to 15 s;

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from _tones import worst_offset
 
+from storyboard.film.stitch import CutClip, StitchOptions, Transition, stitch
 from storyboard.media import probe, run_ffmpeg
-from storyboard.stitch import CutClip, StitchOptions, Transition, stitch
 
 CLIP_SECONDS = 5
 SIZE = "1280x720"

@@ -15,9 +15,9 @@ import click
 
 from storyboard import __version__
 from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
-from storyboard.formatters import FORMATTERS
-from storyboard.lint import expand_paths, lint_file
-from storyboard.schema import STORYBOARD_SCHEMA
+from storyboard.language.schema import STORYBOARD_SCHEMA
+from storyboard.lint.engine import expand_paths, lint_file
+from storyboard.lint.formatters import FORMATTERS
 from storyboard.signals import interrupt_on_sigterm, interrupted_by
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,7 +113,7 @@ def _build_dir(story_path: Path, build_dir: str | None) -> Path:
 
 def _compile_or_report(story_path: Path) -> Any:
     """Lint + compile; on problems print them (text) and exit 1."""
-    from storyboard.compile import compile_storyboard
+    from storyboard.compile.compiler import compile_storyboard
     from storyboard.errors import InputProblems
 
     try:
@@ -144,7 +144,7 @@ def backend_option(why: str) -> Callable[[F], F]:
 @friendly
 def compile_command(storyboard: str, build_dir: str | None) -> None:
     """Write plan.json and tasks/<id>.json: the exact requests, their graph and cost."""
-    from storyboard.compile import write_plan
+    from storyboard.compile.compiler import write_plan
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
@@ -166,9 +166,9 @@ def plan(
     storyboard: str, backend: str, base_url: str | None, cache_dir: str | None, as_json: bool
 ) -> None:
     """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
-    from storyboard.backends import backend_source
-    from storyboard.cache import ClipCache
     from storyboard.report import plan_rows, plan_table
+    from storyboard.run.backends import backend_source
+    from storyboard.run.cache import ClipCache
 
     path = _existing_file(storyboard)
     compiled = _compile_or_report(path)
@@ -254,12 +254,12 @@ def render(
     as_json: bool,
 ) -> None:
     """Lint, compile, render every task and stitch the film: one command."""
-    from storyboard.backends import create_backend
-    from storyboard.cache import ClipCache
-    from storyboard.compile import uses_local_video
-    from storyboard.progress import JsonEvents, LiveProgress, PlainProgress
-    from storyboard.render import build_lock, render_plan
-    from storyboard.run import RunOptions
+    from storyboard.compile.compiler import uses_local_video
+    from storyboard.pipeline import build_lock, render_plan
+    from storyboard.run.backends import create_backend
+    from storyboard.run.cache import ClipCache
+    from storyboard.run.executor import RunOptions
+    from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
@@ -269,8 +269,8 @@ def render(
     only = (_selection(plan, select) | forced) if select else None
     options = RunOptions(jobs=jobs, max_cost=max_cost, force=forced, only=only)
     if backend == "kirin":
-        from storyboard.backends.kirin import is_loopback
-        from storyboard.provider import load_profile
+        from storyboard.provider.profile import load_profile
+        from storyboard.run.backends.kirin import is_loopback
 
         profile = load_profile(base_url=base_url)
         local = uses_local_video(plan)
@@ -351,8 +351,8 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
 
     Edits to `cut:`, `audio:` and `film:` need no render; a task whose payload
     changed since its clip was rendered is refused with its name."""
-    from storyboard.compile import written_plan
-    from storyboard.render import build_lock, gather_clips, stitch_plan
+    from storyboard.compile.compiler import written_plan
+    from storyboard.pipeline import build_lock, gather_clips, stitch_plan
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
@@ -387,7 +387,7 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
 @friendly
 def mock_server(host: str, port: int, api_key: str | None, config_json: str | None) -> None:
     """Serve the provider API on this machine, rendering previews, with fault injection."""
-    from storyboard.mock_server import MockConfig, serve
+    from storyboard.mock.server import MockConfig, serve
 
     config = MockConfig.from_json(config_json) if config_json else MockConfig()
     if api_key:

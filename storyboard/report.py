@@ -7,8 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from storyboard.cache import ClipCache
-from storyboard.compile import Plan
+from storyboard.compile.compiler import Plan
+from storyboard.run.cache import ClipCache
 
 
 def plan_rows(plan: Plan, cache: ClipCache) -> list[dict[str, Any]]:

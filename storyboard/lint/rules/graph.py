@@ -1,0 +1,74 @@
+"""Dependencies between scenes form a DAG.
+
+FAIL (SB601): a waits for b's last frame while b edits a.
+
+    scenes:
+      - {id: a, first_frame: {from: b}, prompt: x, duration: 5}
+      - {id: b, edit: a, prompt: y}
+
+PASS: a no longer depends on b.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import networkx as nx
+
+from storyboard.lint.rules import Context, Rule, problem
+from storyboard.problems import Problem
+
+HEAD = "storyboard: 1\nscenes:\n"
+
+RULES = {
+    "SB601": Rule(
+        "SB601",
+        "",
+        "scene dependencies may not form a cycle",
+        HEAD + "  - {id: a, first_frame: {from: b}, prompt: x, duration: 5}\n"
+        "  - {id: b, edit: a, prompt: y}\n",
+        (3, 26),
+        HEAD + "  - {id: a, prompt: x, duration: 5}\n  - {id: b, edit: a, prompt: y}\n",
+    ),
+}
+
+
+def scene_graph(ctx: Context) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    ids = {s.id for s in ctx.story.scenes}
+    for scene in ctx.story.scenes:
+        graph.add_node(scene.id)
+        for dep in scene.depends_on:
+            if dep in ids:
+                graph.add_edge(dep, scene.id)
+    return graph
+
+
+def check(ctx: Context) -> Iterator[Problem]:
+    graph = scene_graph(ctx)
+    reported: set[frozenset[str]] = set()
+    for cycle in nx.simple_cycles(graph):
+        key = frozenset(cycle)
+        if key in reported:
+            continue
+        reported.add(key)
+        # cycle[i + 1] depends on cycle[i]; start the report at the scene written first
+        index = {s.id: s.index for s in ctx.story.scenes}
+        k = min(range(len(cycle)), key=lambda i: index[cycle[i]])
+        ring = cycle[k:] + cycle[:k]
+        waiting, needed = ring[0], ring[-1]
+        scene = ctx.story.scene(waiting)
+        assert scene is not None
+        refs = [r for r in (scene.first_frame, scene.end_frame, scene.video) if r is not None]
+        pos = next((r.pos for r in refs if r.scene == needed), scene.pos)
+        order = [ring[0], *reversed(ring[1:])]
+        pairs = zip(order, [*order[1:], order[0]], strict=True)
+        chain = ", ".join(f"{a} needs {b}" for a, b in pairs)
+        yield problem(
+            RULES["SB601"],
+            pos,
+            f"dependency cycle: {chain}",
+            hint="each 'needs' is a {from: X}, edit: X or video: {from: X}; break one of them",
+        )
+        if len(reported) >= 20:
+            return

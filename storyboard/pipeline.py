@@ -1,0 +1,310 @@
+"""`storyboard render`: lint, compile, run the graph, stitch; one command.
+
+Also the shared pieces of `stitch` (re-cut from clips already rendered):
+mapping the plan's cut onto the stitcher and writing `run.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock, as before
+    fcntl = None  # type: ignore[assignment]
+
+from storyboard import scratch
+from storyboard.compile.compiler import Plan, written_plan
+from storyboard.errors import BudgetExceeded, EnvironmentProblem, StitchError
+from storyboard.film.stitch import (
+    CutClip,
+    MusicBed,
+    ShotMark,
+    StitchOptions,
+    StitchResult,
+    Transition,
+    stitch,
+)
+from storyboard.media import stop_children
+from storyboard.run.backends.base import Backend
+from storyboard.run.cache import ClipCache, file_sha256
+from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
+from storyboard.run.journal import Journal
+
+
+@dataclass
+class RenderOutcome:
+    plan_path: Path
+    report: RunReport
+    film: StitchResult | None
+
+
+@contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """One `render` or `stitch` at a time in a build directory: two renders at once
+    would race to send the same tasks and write the same clips. The lock is the
+    kernel's (flock), so a killed process never leaves it behind."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "a+", encoding="utf-8") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise EnvironmentProblem(
+                    f"{build_dir} is in use by another storyboard render or stitch "
+                    f"({holder}); wait for it to finish, or give this one another --build-dir"
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        scratch.sweep(build_dir, recursive=True)  # a killed run's temporaries
+        yield
+
+
+def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:
+    """The plan's cut as stitcher clips: a split scene's parts follow each other
+    with hard cuts; the entry's transition leads into its first part."""
+    tasks = {t["id"]: t for t in plan["tasks"]}
+    clips = []
+    for entry in plan["cut"]:
+        for i, seg in enumerate(entry["segments"]):
+            task = tasks[seg["task"]]
+            start, end = float(seg["start"]), float(seg["end"])
+            whole = start == 0 and abs(end - float(task["seconds"])) < 1e-6
+            marks = tuple(
+                ShotMark(
+                    label=f"{task['id']} · shot {s['index']}",
+                    start=max(0.0, s["start"] - start),
+                    duration=min(end, s["start"] + (s["duration"] or 0)) - max(start, s["start"]),
+                )
+                for s in task["shots"]
+                if s["start"] < end and s["start"] + (s["duration"] or 0) > start
+            )
+            tr: dict[str, Any] = entry["transition"] if i == 0 else {"type": "cut", "duration": 0}
+            clips.append(
+                CutClip(
+                    path=build_dir / "clips" / f"{task['id']}.mp4",
+                    label=task["id"],
+                    trim=None if whole else (start, end),
+                    transition=Transition(tr["type"], float(tr["duration"])),
+                    shots=marks,
+                )
+            )
+    return clips
+
+
+def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list[str]]:
+    """Check that `build_dir/clips/` holds a clip for every task, for `storyboard
+    stitch`. A clip the journal records under another cache key was rendered
+    before the storyboard changed: it is refused, never stitched in silently.
+    A clip whose bytes are not the ones the journal recorded when its task was
+    done was damaged since: refused too (`render` fetches it again, free).
+    Returns the sources of the clips (`preview-r2`, `kirin-...`) and the tasks
+    whose clips the journal knows nothing of (placed there by hand: used as they
+    are)."""
+    journal_path = build_dir / "journal.sqlite"
+    journal = Journal(journal_path) if journal_path.is_file() else None
+    stale, missing, damaged, sources, unknown = [], [], [], set(), []
+    try:
+        for task in plan["tasks"]:
+            clip = build_dir / "clips" / f"{task['id']}.mp4"
+            record = journal.get(task["id"]) if journal is not None else None
+            if not clip.is_file():
+                missing.append(task["id"])
+            elif record is None:
+                unknown.append(task["id"])
+            elif record.payload_key != task["cache_key"]:
+                stale.append(task["id"])
+            elif record.clip_sha256 and file_sha256(clip) != record.clip_sha256:
+                damaged.append(task["id"])
+            else:
+                sources.add(record.source)
+    finally:
+        if journal is not None:
+            journal.close()
+    reasons = []
+    if stale:
+        reasons.append(f"changed since their clips were rendered: {', '.join(stale)}")
+    if missing:
+        reasons.append(f"not rendered in {build_dir}: {', '.join(missing)}")
+    if damaged:
+        reasons.append(
+            f"whose clips changed on disk since they were rendered: {', '.join(damaged)}"
+        )
+    if reasons:
+        raise StitchError(
+            f"cannot re-cut without rendering; tasks {'; '.join(reasons)}. "
+            "Run `storyboard render` (it renders only what is needed)."
+        )
+    return sorted(sources), unknown
+
+
+def film_path(plan: dict[str, Any], build_dir: Path) -> Path:
+    return (build_dir / plan["output"]).resolve()
+
+
+def stitch_plan(plan: dict[str, Any], build_dir: Path) -> StitchResult:
+    clips = cut_clips(plan, build_dir)
+    missing = [c.label for c in clips if not c.path.is_file()]
+    if missing:
+        raise StitchError(f"no clip rendered yet for: {', '.join(missing)} (run render first)")
+    music = None
+    if plan.get("audio"):
+        a = plan["audio"]
+        music = MusicBed(
+            path=(build_dir / a["music"]).resolve(),
+            volume=a["volume"],
+            fade_in=a["fade_in"],
+            fade_out=a["fade_out"],
+            loop=a["loop"],
+            duck=a["duck"],
+        )
+    out = film_path(plan, build_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return stitch(clips, out, music=music, options=film_options(plan.get("film") or {}))
+
+
+def film_options(film: dict[str, Any]) -> StitchOptions:
+    """The storyboard's `film:` settings (as in plan.json) over the stitcher's defaults."""
+    settings = dict(film)
+    if settings.get("size") is not None:
+        settings["size"] = tuple(settings["size"])
+    return StitchOptions(**settings)
+
+
+def film_record(film: StitchResult) -> dict[str, Any]:
+    """What run.json says about the film."""
+    return {
+        "path": str(film.path),
+        "duration": film.duration,
+        "expected": film.expected,
+        "frames": film.frames,
+        "size": list(film.size),
+        "method": film.method,
+        "why": film.reason,
+        "av_gap": film.av_gap,
+        "loudness_lufs": film.loudness,
+        "gain_db": film.gain_db,
+        "poster": str(film.poster),
+        "contact_sheet": str(film.contact_sheet),
+        "stitch_seconds": round(film.seconds, 3),
+    }
+
+
+def write_run_record(
+    build_dir: Path,
+    plan: dict[str, Any],
+    report: RunReport,
+    backend: str,
+    film: StitchResult | None,
+    *,
+    state: str = "finished",
+) -> Path:
+    """Write run.json. `state`: `finished`, `stitching` (the clips are all there and
+    the film is being cut: what a crash in the stitch leaves), or `interrupted`.
+    Two sums of money, never mixed up: what the provider billed in this run, and
+    what the film's clips cost when they were made (in this run or before)."""
+    results = report.results
+    data = {
+        "backend": backend,
+        "state": state,
+        "ok": report.ok,
+        "wall_seconds": round(report.wall_seconds, 3),
+        "tasks": {
+            tid: results[tid].to_json()
+            for tid in (t["id"] for t in plan["tasks"])
+            if tid in results
+        },
+        "totals": {
+            "tasks": len(plan["tasks"]),
+            "rendered": report.count("done"),
+            "cached": report.count("cached"),
+            "failed": report.count("failed"),
+            "skipped": report.count("skipped"),
+            "unselected": report.count("unselected"),
+            "billed_usd": round(report.billed, 4),
+            "billed_this_run_usd": round(report.billed, 4),
+            "clips_cost_usd": round(report.clips_cost, 4),
+            "estimated_usd": plan["estimate"]["total_usd"],
+        },
+        "film": None if film is None else film_record(film),
+    }
+    path = build_dir / "run.json"
+    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def render_plan(
+    plan: Plan,
+    build_dir: Path,
+    backend: Backend,
+    *,
+    cache: ClipCache,
+    options: RunOptions,
+    events: EventSink | None = None,
+) -> RenderOutcome:
+    """Write the plan, run it, and stitch the film when every clip is there."""
+    plan_path, data = written_plan(plan, build_dir)
+    journal = Journal(build_dir / "journal.sqlite")
+    try:
+        executor = Executor(
+            data,
+            build_dir,
+            backend,
+            cache=cache,
+            journal=journal,
+            story_dir=plan.story.base_dir,
+            assets_base_url=plan.story.assets_base_url,
+            events=events,
+            options=options,
+        )
+
+        async def go() -> RunReport:
+            async with backend:
+                try:
+                    return await executor.run()
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    # SIGINT or SIGTERM: the ffmpeg runs of the worker threads end
+                    # now, or asyncio.run would wait for them before it returns.
+                    stop_children()
+                    raise
+
+        try:
+            report = asyncio.run(go())
+        except BudgetExceeded:  # refused before anything was sent: nothing to record
+            raise
+        except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
+            so_far = executor.report_so_far()
+            write_run_record(build_dir, data, so_far, backend.name, None, state="interrupted")
+            raise
+    finally:
+        journal.close()
+    film = None
+    if report.complete:
+        write_run_record(build_dir, data, report, backend.name, None, state="stitching")
+        emit = events or (lambda event: None)
+        emit({"event": "stitch_started", "clips": sum(len(e["segments"]) for e in data["cut"])})
+        film = stitch_plan(data, build_dir)
+        emit(
+            {
+                "event": "stitch_done",
+                "film": str(film.path),
+                "duration": round(film.duration, 3),
+                "method": film.method,
+                "seconds": round(film.seconds, 2),
+            }
+        )
+    write_run_record(build_dir, data, report, backend.name, film)
+    return RenderOutcome(plan_path, report, film)

@@ -1,0 +1,68 @@
+"""Backends: what turns a task payload into a clip, behind one interface (`Backend`).
+
+`preview` renders animatics locally (no network, no key, no cost); `kirin`
+calls the real API. The executor receives a `Backend` and never asks which
+one it has; the CLI picks one with `create_backend`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from storyboard.errors import UsageError
+from storyboard.run.backends.base import (
+    Backend,
+    Outcome,
+    RemoteTask,
+    StatusCallback,
+    attempt_external_id,
+)
+
+BACKENDS = ("preview", "kirin")
+
+
+def create_backend(name: str, *, work_dir: Path, **options: Any) -> Backend:
+    """The backend called `name`.
+
+    `work_dir` is where the preview backend keeps its renders (the build
+    directory's scratch folder); `options` go to the backend's constructor
+    (kirin: `profile`, `api_key`). Imports are lazy so that the preview path
+    never loads the HTTP client.
+    """
+    if name == "preview":
+        from storyboard.run.backends.preview import PreviewBackend
+
+        return PreviewBackend(work_dir, **options)
+    if name == "kirin":
+        from storyboard.run.backends.kirin import KirinBackend
+
+        return KirinBackend(**options)
+    raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def backend_source(name: str, base_url: str | None = None) -> str:
+    """The cache source `name` renders into, without opening the backend (no key
+    needed): what `storyboard plan` asks to show what is cached for it."""
+    if name == "preview":
+        from storyboard.run.backends.preview import PreviewBackend
+
+        return PreviewBackend.source
+    if name == "kirin":
+        from storyboard.provider.profile import load_profile
+        from storyboard.run.backends.kirin import provider_source
+
+        return provider_source(load_profile(base_url=base_url))
+    raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Outcome",
+    "RemoteTask",
+    "StatusCallback",
+    "attempt_external_id",
+    "backend_source",
+    "create_backend",
+]

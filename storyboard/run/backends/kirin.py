@@ -1,0 +1,480 @@
+"""The `kirin` backend: the real kirin_v3_omni_video API over httpx (async).
+
+This is the one place that talks HTTP to the provider. Everything httpx can
+raise is translated here into `storyboard.errors` (STYLE 5), and every
+answer is read through the provider profile, so a gateway with other paths,
+status names or field layout needs a profile file, not code.
+
+The API key (T1) is read from `KIRIN_API_KEY` and lives only inside the
+auth object that adds the header to requests for the provider's own origin:
+it is never sent to another host (output URLs usually point at a CDN), never
+formatted into an exception or a log line, and a logging filter scrubs it
+from the records of storyboard, httpx and httpcore should anything try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+
+from storyboard import __version__
+from storyboard.errors import (
+    AuthenticationError,
+    ConnectionLost,
+    DownloadError,
+    EnvironmentProblem,
+    MalformedResponse,
+    PermanentProviderError,
+    ProbeError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    ResourceInsufficient,
+    ServerError,
+    TaskCreationError,
+    TaskFailed,
+    TaskMismatch,
+    TaskNotFound,
+    TaskResponseError,
+    TransientProviderError,
+)
+from storyboard.media import MediaInfo, probe
+from storyboard.provider import api
+from storyboard.provider.profile import PollPlanner, ProviderProfile, extract, load_profile
+from storyboard.run.backends.apikey import API_KEY_ENV, REDACTOR, BearerAuth, read_api_key
+from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
+
+log = logging.getLogger(__name__)
+
+# A clip whose probed length differs from the provider's S3 duration by more
+# than this is not the clip we were promised (a truncated file, a wrong URL).
+DURATION_TOLERANCE_SECONDS = 0.5
+# An answer whose output duration differs from what we asked for by more than the
+# executor forgives a clip (a frame and a half, plus rounding) is another task's:
+# tasks are asked for in whole seconds (R19), so two tasks differ by a second or more.
+ASKED_DURATION_TOLERANCE_SECONDS = 1.5 / api.OUTPUT_FPS + 0.05
+_REUSED_IDS = (
+    "a restarted or switched provider reuses task ids: this is not our task, "
+    "and ours must be made again"
+)
+_FAILURE_CODES: dict[str, type[ProviderError]] = {
+    api.E1_RESOURCE_INSUFFICIENT: ResourceInsufficient,
+    api.E2_TASK_RESPONSE_ERROR: TaskResponseError,
+    api.E3_TASK_CREATION_ERROR: TaskCreationError,
+}
+_POLL_TOLERATED = (ServerError, ProviderTimeout, ConnectionLost, MalformedResponse, RateLimited)
+
+
+def is_loopback(url: str) -> bool:
+    """True for a provider on this machine (the mock): it can read local files."""
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def provider_source(profile: ProviderProfile) -> str:
+    """The cache partition of a provider: the profile's `cache_source`, else the
+    base URL's host, port and path. A mock on loopback and the real gateway never
+    share clips."""
+    parts = urlsplit(profile.url("/"))
+    where = profile.cache_source or (
+        f"{parts.hostname or ''}{f'_{parts.port}' if parts.port else ''}{parts.path}"
+    )
+    return "kirin-" + (re.sub(r"[^A-Za-z0-9.-]+", "_", where).strip("_.") or "default")
+
+
+# --- the backend --------------------------------------------------------------------
+
+
+class KirinBackend(Backend):
+    """The kirin API: create (T2), status (S1-S5), lookup by external id (T3), download."""
+
+    name = "kirin"
+    spends_money = True
+
+    def __init__(
+        self,
+        profile: ProviderProfile | None = None,
+        *,
+        api_key: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`api_key` defaults to `$KIRIN_API_KEY`; `transport` lets tests swap the wire."""
+        self.profile = profile if profile is not None else load_profile()
+        base = self.profile.url("/")  # raises EnvironmentProblem without a base URL
+        self.reads_local_files = is_loopback(base)  # the mock, on this machine
+        self.source = provider_source(self.profile)
+        self._polls = PollPlanner(self.profile)
+        key = read_api_key({API_KEY_ENV: api_key}) if api_key is not None else read_api_key()
+        REDACTOR.install(key)
+        self._client = httpx.AsyncClient(
+            auth=BearerAuth(key, base),
+            timeout=httpx.Timeout(
+                self.profile.request_timeout, connect=self.profile.connect_timeout
+            ),
+            headers={"Accept": "application/json", "User-Agent": f"storyboard/{__version__}"},
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"KirinBackend(base_url={self.profile.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- the steps ----------------------------------------------------------------
+
+    async def submit(
+        self, payload: Mapping[str, Any], external_task_id: str, *, label: str = ""
+    ) -> RemoteTask:
+        body = {**payload, "external_task_id": external_task_id}
+        try:
+            url = self.profile.url(self.profile.create_path)
+            doc = await self._call("create", "POST", url, body)
+        except (ResourceInsufficient, RateLimited):
+            raise  # refused for capacity: certainly not created, and lookups add load
+        except (TransientProviderError, TaskCreationError) as exc:
+            # The task may exist anyway (the answer was lost, or this id was
+            # sent before a crash): use it rather than paying twice.
+            existing = await self._find_quietly(external_task_id)
+            if existing is None:
+                raise
+            log.info("create %s failed (%s) but the task exists: %s", label, exc, existing.task_id)
+            return existing
+        task_id = extract(doc, self.profile.task_id_field)
+        status = extract(doc, self.profile.status_field)
+        if isinstance(status, str) and status in self.profile.failed_statuses:
+            self._raise_failure(str(task_id or external_task_id), doc)
+        if not isinstance(task_id, str | int) or isinstance(task_id, bool) or task_id == "":
+            raise MalformedResponse(
+                f"create: answer has no task id at {self.profile.task_id_field!r}"
+            )
+        first = self.profile.in_progress_statuses[0] if self.profile.in_progress_statuses else ""
+        remote = RemoteTask(
+            self.name,
+            str(task_id),
+            external_task_id,
+            status if isinstance(status, str) else first,
+            seconds=_seconds(payload),
+            mode=_mode(payload),
+        )
+        self._check_answer("create", doc, remote)
+        log.info("submitted %s as task %s (%s)", label or external_task_id, remote.task_id, status)
+        self._polls.sent(remote.task_id, asyncio.get_running_loop().time(), _seconds(payload))
+        return remote
+
+    async def find(self, external_task_id: str) -> RemoteTask | None:
+        url = self.profile.url(self.profile.query_path)
+        params = {self.profile.query_param: external_task_id}
+        try:
+            doc = await self._call("query", "GET", url, params=params)
+        except TaskNotFound:
+            return None
+        if isinstance(doc, list):  # some gateways answer a list of matches: ours, if named
+            field = self.profile.external_id_field
+            ours = (d for d in doc if field and extract(d, field) == external_task_id)
+            doc = next(ours, doc[0] if doc else None)
+        task_id = extract(doc, self.profile.task_id_field)
+        if doc is None or task_id in (None, ""):
+            return None
+        status = extract(doc, self.profile.status_field)
+        remote = RemoteTask(self.name, str(task_id), external_task_id, str(status or ""))
+        self._check_answer("query", doc, remote)
+        return remote
+
+    async def wait(self, remote: RemoteTask, *, on_status: StatusCallback | None = None) -> Outcome:
+        p = self.profile
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + p.wait_timeout
+        interval, failures, last = p.poll_initial, 0, None
+        running_at: float | None = None  # when it was last seen unfinished
+        while True:
+            polled_at = loop.time()
+            try:
+                doc = await self._call("status", "GET", p.status_url(remote.task_id))
+                self._check_answer("status", doc, remote)  # before anything is believed
+                status = extract(doc, p.status_field)
+                if not isinstance(status, str) or not (
+                    p.is_terminal(status) or status in p.in_progress_statuses
+                ):
+                    raise MalformedResponse(
+                        f"task {remote.task_id}: unknown status {status!r}; if the provider uses "
+                        "it for unfinished tasks, add it to in_progress_statuses in the profile"
+                    )
+                failures = 0
+            except _POLL_TOLERATED as exc:
+                failures += 1
+                if failures > p.poll_retries or loop.time() > deadline:
+                    raise
+                delay = max(interval, getattr(exc, "retry_after", None) or 0)
+                log.debug("poll of %s failed (%s); again in %.1f s", remote.task_id, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if status != last:
+                last = status
+                if on_status is not None:
+                    result = on_status(status)
+                    if inspect.isawaitable(result):
+                        await result
+            if status in p.completed_statuses:
+                self._polls.finished(remote.task_id, running_at, polled_at)
+                return self._outcome(remote, doc)
+            if status in p.failed_statuses:
+                self._raise_failure(remote.task_id, doc)
+            running_at = polled_at
+            interval = self._polls.delay(remote.task_id, loop.time(), interval)
+            if loop.time() + interval > deadline:
+                raise ProviderTimeout(
+                    f"task {remote.task_id} still {status!r} after {p.wait_timeout:g} s"
+                )
+            await asyncio.sleep(interval)
+
+    async def download(self, outcome: Outcome, dest: Path) -> MediaInfo:
+        url = self.profile.url(outcome.video_url)
+        shown = f"task {outcome.task_id}: download from {_without_query(url)}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        try:
+            async with asyncio.timeout(self.profile.download_timeout):
+                await self._stream_to(url, tmp, shown)
+            info = await asyncio.to_thread(probe, tmp)
+            _check_clip(info, outcome, shown)
+            tmp.replace(dest)
+        except TimeoutError as exc:
+            raise DownloadError(
+                f"{shown} did not finish within {self.profile.download_timeout:g} s"
+            ) from exc
+        except ProbeError as exc:
+            raise DownloadError(f"{shown}: the file is not a whole video ({exc})") from exc
+        except OSError as exc:
+            raise DownloadError(f"{shown}: cannot write {dest} ({exc.strerror})") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("downloaded task %s to %s (%.2f s)", outcome.task_id, dest, info.duration)
+        return dataclasses.replace(info, path=dest)
+
+    # -- HTTP at the boundary -----------------------------------------------------
+
+    async def _stream_to(self, url: str, tmp: Path, shown: str) -> None:
+        try:
+            async with self._client.stream("GET", url, follow_redirects=True) as response:
+                if response.status_code != httpx.codes.OK:
+                    await response.aread()
+                    if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+                        raise RateLimited(f"{shown}: HTTP 429", _retry_after(response))
+                    raise DownloadError(
+                        f"{shown}: HTTP {response.status_code} (an expired output URL is "
+                        "refused like this: wait() again for a fresh one)"
+                    )
+                length = response.headers.get("Content-Length", "")
+                with tmp.open("wb") as out:
+                    async for chunk in response.aiter_raw():
+                        out.write(chunk)
+                got = response.num_bytes_downloaded
+                if length.isdigit() and got != int(length):
+                    raise DownloadError(f"{shown}: got {got} of {length} bytes")
+        except httpx.TimeoutException as exc:
+            raise DownloadError(f"{shown}: timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise DownloadError(f"{shown}: broke off ({type(exc).__name__}: {exc})") from exc
+
+    async def _call(
+        self,
+        what: str,
+        method: str,
+        url: str,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One API request; the answer's JSON (envelope removed) or a typed error."""
+        try:
+            response = await self._client.request(method, url, json=json, params=params)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"{what}: no answer in time ({type(exc).__name__})") from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise EnvironmentProblem(f"{what}: unsupported provider URL {url}") from exc
+        except httpx.TransportError as exc:
+            raise ConnectionLost(
+                f"{what}: connection failed or dropped ({type(exc).__name__}: {exc})"
+            ) from exc
+        try:
+            doc: Any = response.json()
+        except ValueError:
+            doc = None
+        if not response.is_success:
+            self._raise_for_answer(what, response, doc)
+        if doc is None:
+            excerpt = REDACTOR.scrub(response.text[:80])
+            raise MalformedResponse(
+                f"{what}: HTTP {response.status_code} answer is not JSON: {excerpt!r}"
+            )
+        envelope = self.profile.envelope
+        return extract(doc, envelope) if envelope else doc
+
+    def _raise_for_answer(self, what: str, response: httpx.Response, doc: Any) -> NoReturn:
+        status = response.status_code
+        code, message = self._error_fields(doc)
+        if code in _FAILURE_CODES:
+            raise _FAILURE_CODES[code](f"{what}: error {code}: {message or 'no message'}")
+        detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
+        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+            raise AuthenticationError(
+                f"{detail}. The provider refused the API key: check {API_KEY_ENV}"
+            )
+        if status == httpx.codes.NOT_FOUND:
+            raise TaskNotFound(detail)
+        if status == httpx.codes.TOO_MANY_REQUESTS:
+            raise RateLimited(detail, _retry_after(response))
+        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+            raise ServerError(detail)
+        if what == "create":
+            raise TaskCreationError(detail)
+        raise PermanentProviderError(detail)
+
+    def _error_fields(self, doc: Any) -> tuple[str | None, str]:
+        """S2 `error.code` and message, looked for inside and outside the envelope."""
+        for scope in (extract(doc, self.profile.envelope) if self.profile.envelope else None, doc):
+            code = extract(scope, self.profile.error_code_field)
+            if code is not None:
+                text = str(code)
+                message = extract(scope, self.profile.error_message_field)
+                # JSON numbers lose the codes' leading zeros (6001094 for 006001094).
+                return (text.zfill(9) if text.isdigit() else text), REDACTOR.scrub(
+                    str(message or "")
+                )
+        return None, ""
+
+    def _raise_failure(self, task_id: str, doc: Any) -> NoReturn:
+        code, message = self._error_fields(doc)
+        text = f"task {task_id} failed with error {code}: {message or 'no message'}"
+        raise _FAILURE_CODES.get(code or "", TaskFailed)(text)
+
+    def _outcome(self, remote: RemoteTask, doc: Any) -> Outcome:
+        p = self.profile
+        url = extract(doc, p.video_url_field)
+        if not isinstance(url, str) or not url:
+            raise MalformedResponse(
+                f"task {remote.task_id} completed without a video URL at {p.video_url_field!r}"
+            )
+        return Outcome(
+            backend=self.name,
+            task_id=remote.task_id,
+            external_task_id=remote.external_task_id,
+            status=str(extract(doc, p.status_field)),
+            video_url=url,
+            duration=_number(extract(doc, p.output_duration_field)),
+            cost_usd=_number(extract(doc, p.usage_cost_field)),
+            raw=doc if isinstance(doc, Mapping) else {"answer": doc},
+        )
+
+    def _check_answer(self, what: str, doc: Any, remote: RemoteTask) -> None:
+        """Refuse an answer about another task than `remote` with TaskMismatch.
+
+        Checked where the answer says: its task id, its external id (the one
+        thing unique to what we sent, R23), its mode and its output duration
+        against what `remote` asked for. A provider restarted with an in-memory
+        counter, or another gateway under the same cache name, hands out the
+        same task ids again; believing it would store another task's clip (and
+        bill) as ours.
+        """
+        p = self.profile
+        ours = f"task {remote.task_id}"
+        answered = extract(doc, p.task_id_field)
+        if answered not in (None, "") and str(answered) != remote.task_id:
+            raise TaskMismatch(
+                f"{what}: asked about {ours}, the provider answered for task {answered}: "
+                + _REUSED_IDS
+            )
+        sent = remote.external_task_id
+        external = extract(doc, p.external_id_field) if p.external_id_field else None
+        if external not in (None, "") and str(external) != sent:
+            raise TaskMismatch(
+                f"{what}: the provider answered for {ours} with external id {external}, "
+                f"we sent {sent}: " + _REUSED_IDS
+            )
+        mode = extract(doc, p.mode_field) if p.mode_field else None
+        if remote.mode is not None and mode not in (None, "") and str(mode) != remote.mode:
+            raise TaskMismatch(
+                f"{what}: the provider answered for {ours} (external id {sent}) with a "
+                f"{mode} task, we asked for {remote.mode}: " + _REUSED_IDS
+            )
+        seconds = _number(extract(doc, p.output_duration_field))
+        if (
+            remote.seconds is not None
+            and seconds is not None
+            and abs(seconds - remote.seconds) > ASKED_DURATION_TOLERANCE_SECONDS
+        ):
+            raise TaskMismatch(
+                f"{what}: the provider answered for {ours} (external id {sent}) with a "
+                f"{seconds:g} s clip, we asked for {remote.seconds:g} s: " + _REUSED_IDS
+            )
+
+    async def _find_quietly(self, external_task_id: str) -> RemoteTask | None:
+        try:
+            return await self.find(external_task_id)
+        except ProviderError as exc:
+            log.debug("lookup of %s after a failed create failed too: %s", external_task_id, exc)
+            return None
+
+
+def _seconds(payload: Mapping[str, Any]) -> float | None:
+    """The output length a payload asks for (R19), None for a base edit (R15)."""
+    duration = payload.get("duration")
+    return float(duration) if isinstance(duration, str) and duration.isdigit() else None
+
+
+def _mode(payload: Mapping[str, Any]) -> str | None:
+    """The mode a payload asks for (R17), None if it leaves it to the provider."""
+    mode = payload.get("mode")
+    return mode if isinstance(mode, str) else None
+
+
+def _number(value: Any) -> float | None:
+    """S3 duration / S4 cost (a string of USD) as a float, None if absent or not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds, whether given as seconds or as an HTTP date."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _without_query(url: str) -> str:
+    """A URL fit for messages: signed output URLs carry tokens in the query."""
+    return str(httpx.URL(url).copy_with(query=None, fragment=None))
+
+
+def _check_clip(info: MediaInfo, outcome: Outcome, shown: str) -> None:
+    if not info.has_video:
+        raise DownloadError(f"{shown}: the file has no video stream")
+    promised = outcome.duration
+    if promised and abs(info.duration - promised) > DURATION_TOLERANCE_SECONDS:
+        raise DownloadError(
+            f"{shown}: the clip lasts {info.duration:.2f} s, the provider said {promised:g} s"
+        )

@@ -1,0 +1,179 @@
+"""The `preview` backend: animatics rendered locally, behind the same interface as kirin.
+
+No network, no key, no cost. A "task" is a folder under the work folder
+named after its external id, holding the request and, once rendered, the
+clip; so `find` after a crash sees what was submitted or rendered, exactly
+like a provider would. Rendering (ffmpeg) runs in a worker thread so the
+executor's event loop keeps polling, downloading and journaling meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import inspect
+import json
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from storyboard import scratch
+from storyboard.animatic.renderer import RENDERER_VERSION, render_preview
+from storyboard.errors import (
+    DownloadError,
+    MediaError,
+    ProbeError,
+    TaskCreationError,
+    TaskFailed,
+    TaskNotFound,
+)
+from storyboard.media import MediaInfo, local_media, probe
+from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
+
+REQUEST_FILE = "request.json"
+CLIP_FILE = "clip.mp4"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class PreviewBackend(Backend):
+    """Renders each task as an animatic with `storyboard.animatic.renderer.render_preview`."""
+
+    name = "preview"
+    spends_money = False
+    reads_local_files = True
+    source = f"preview-r{RENDERER_VERSION}"
+
+    def __init__(
+        self, work_dir: Path, *, resolve_media: Callable[[str], Path] | None = None
+    ) -> None:
+        """`work_dir` holds one folder per task; `resolve_media` overrides URL → file mapping."""
+        self.work_dir = Path(work_dir)
+        self._resolve = resolve_media or self._resolve_local
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _folder(self, external_task_id: str) -> Path:
+        safe = _UNSAFE.sub("_", external_task_id)
+        if safe != external_task_id:  # keep distinct ids distinct after cleaning
+            safe += "-" + hashlib.sha256(external_task_id.encode()).hexdigest()[:8]
+        return self.work_dir / self.source / safe  # a newer renderer starts afresh
+
+    async def submit(
+        self, payload: Mapping[str, Any], external_task_id: str, *, label: str = ""
+    ) -> RemoteTask:
+        folder = self._folder(external_task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        request = {
+            "payload": {**payload, "external_task_id": external_task_id},
+            "label": label or external_task_id,
+        }
+        tmp = folder / f".{REQUEST_FILE}.{secrets.token_hex(4)}"
+        tmp.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(folder / REQUEST_FILE)
+        return RemoteTask(self.name, external_task_id, external_task_id, "queued")
+
+    async def find(self, external_task_id: str) -> RemoteTask | None:
+        folder = self._folder(external_task_id)
+        if (folder / CLIP_FILE).is_file():
+            status = "completed"
+        elif (folder / REQUEST_FILE).is_file():
+            status = "queued"
+        else:
+            return None
+        return RemoteTask(self.name, external_task_id, external_task_id, status)
+
+    async def wait(self, remote: RemoteTask, *, on_status: StatusCallback | None = None) -> Outcome:
+        folder = self._folder(remote.external_task_id)
+        clip = folder / CLIP_FILE
+        lock = self._locks.setdefault(remote.external_task_id, asyncio.Lock())
+        async with lock:
+            if not clip.is_file():
+                await _notify(on_status, "processing")
+                info = await self._render(folder, remote)
+            else:
+                try:
+                    info = await asyncio.to_thread(probe, clip)
+                except ProbeError:  # a damaged earlier render: render again
+                    clip.unlink(missing_ok=True)
+                    info = await self._render(folder, remote)
+        await _notify(on_status, "completed")
+        return Outcome(
+            backend=self.name,
+            task_id=remote.task_id,
+            external_task_id=remote.external_task_id,
+            status="completed",
+            video_url=clip.resolve().as_uri(),
+            duration=info.duration,
+            cost_usd=0.0,
+            raw={"clip": str(clip), "duration": info.duration},
+        )
+
+    async def _render(self, folder: Path, remote: RemoteTask) -> MediaInfo:
+        try:
+            request = json.loads((folder / REQUEST_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            missing = remote.external_task_id
+            raise TaskNotFound(f"preview task {missing} was never submitted") from exc
+        tmp = scratch.tagged(folder / CLIP_FILE, "partial", f".{secrets.token_hex(4)}.mp4")
+        try:
+            info = await asyncio.to_thread(
+                render_preview,
+                request["payload"],
+                tmp,
+                label=request["label"],
+                resolve_media=self._resolve,
+            )
+            tmp.replace(folder / CLIP_FILE)
+        except TaskCreationError:
+            raise
+        except MediaError as exc:
+            raise TaskFailed(f"preview of {request['label']} failed: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dataclasses.replace(info, path=folder / CLIP_FILE)
+
+    async def download(self, outcome: Outcome, dest: Path) -> MediaInfo:
+        source = _file_path(outcome.video_url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        try:
+            await asyncio.to_thread(shutil.copyfile, source, tmp)
+            info = await asyncio.to_thread(probe, tmp)
+            if not info.has_video:
+                raise DownloadError(f"preview clip {source} has no video stream")
+            tmp.replace(dest)
+        except (OSError, ProbeError) as exc:
+            raise DownloadError(f"cannot copy preview clip {source} to {dest}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dataclasses.replace(info, path=dest)
+
+    def _resolve_local(self, url: str) -> Path:
+        """file:// URLs, local paths and Base64 images; the preview never uses the network."""
+        try:
+            path = local_media(url, self.work_dir / "inline")
+        except MediaError as exc:
+            raise TaskCreationError(str(exc)) from exc
+        if path is None:
+            parts = urlsplit(url)
+            raise TaskCreationError(
+                f"the preview backend works offline and cannot fetch {parts.scheme}://"
+                f"{parts.netloc}{parts.path}; use a local file"
+            )
+        return path
+
+
+def _file_path(url: str) -> Path:
+    parts = urlsplit(url)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else Path(url)
+
+
+async def _notify(on_status: StatusCallback | None, status: str) -> None:
+    if on_status is not None:
+        result = on_status(status)
+        if inspect.isawaitable(result):
+            await result

@@ -1,0 +1,500 @@
+"""The run stage: execute a plan's task graph on a backend.
+
+A task starts as soon as its dependencies are done. Concurrency is bounded
+and adaptive (halved on E1/429, regained slowly). Transient failures are
+retried with jittered exponential backoff; a permanent one fails its task,
+whose descendants are skipped while independent branches finish. Every
+remote step is journaled before and after, and `find` (T3) runs before any
+`submit`, so a killed run resumes without creating a task twice. Clips are
+verified (probed, decoded in full, the length of their plan) before they are
+stored in the content-addressed cache; a damaged cache entry is fetched again
+from the provider, never stitched in.
+
+Two kinds of failure, two budgets: the transport's (5xx, 429, timeouts,
+dropped connections, broken downloads) cost nothing and are retried until
+the task's time budget (`retry_seconds`) is spent; a provider task that
+failed (E1/E2), was lost or answered for another task means a new task, and
+at most `max_attempts` are made. Bills are the provider's `usage.cost`,
+recorded once per provider task against the run that saw it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.errors import (
+    BudgetExceeded,
+    CacheError,
+    ClipMismatch,
+    DownloadError,
+    MediaError,
+    ProbeError,
+    ProviderError,
+    RateLimited,
+    ResourceInsufficient,
+    TaskMismatch,
+    TaskNotFound,
+    TaskResponseError,
+    TransientProviderError,
+)
+from storyboard.media import MediaInfo, decode_check_ffmpeg
+from storyboard.run.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
+from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
+from storyboard.run.journal import Journal, record_key
+from storyboard.run.record import RunOptions, RunReport, TaskResult
+from storyboard.run.resolve import RunTimeValues
+from storyboard.run.slots import AdaptiveLimit, critical_paths
+
+EventSink = Callable[[dict[str, Any]], None]
+FORCEABLE = ("done", "pending", "failed", "skipped")  # --force starts these afresh
+FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
+
+
+@dataclass
+class _Remote:
+    """The provider-side task of a task's current attempt, once it exists."""
+
+    task: RemoteTask | None = None
+    from_journal: bool = False  # made by an earlier run: the backend may have lost it since
+
+
+class _Skip(Exception):
+    """The task is not run; the message says why."""
+
+
+class Executor:
+    def __init__(
+        self,
+        plan: dict[str, Any],
+        build_dir: Path,
+        backend: Backend,
+        *,
+        cache: ClipCache,
+        journal: Journal,
+        story_dir: Path,
+        assets_base_url: str | None = None,
+        events: EventSink | None = None,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.plan = plan
+        self.tasks = {t["id"]: t for t in plan["tasks"]}
+        self.build_dir = build_dir
+        self.clips_dir = build_dir / "clips"
+        self.backend = backend
+        self.cache = cache.for_source(backend.source)
+        self.journal = journal
+        self.emit = events or (lambda event: None)
+        self.options = options or RunOptions()
+        self.limit = AdaptiveLimit(self.options.jobs)
+        self.priority = critical_paths(plan["tasks"])
+        self.children: dict[str, list[str]] = {tid: [] for tid in self.tasks}
+        for t in plan["tasks"]:
+            for dep in t["depends_on"]:
+                self.children[dep].append(t["id"])
+        self.random = random.Random(self.options.seed)
+        self.run_id = uuid.uuid4().hex
+        self.results: dict[str, TaskResult] = {}
+        self.remotes: dict[str, RemoteTask] = {}
+        self.values = RunTimeValues(
+            backend,
+            build_dir=build_dir,
+            story_dir=story_dir,
+            assets_base_url=assets_base_url,
+            remotes=self.remotes,
+        )
+        self.in_flight: dict[str, float] = {}
+        self.billed = 0.0  # this run's bills, for --max-cost
+        self.billed_by_task: dict[str, float] = {}
+        self._done: dict[str, asyncio.Event] = {}
+
+    def _identity(self, task: dict[str, Any]) -> str:
+        return record_key(self.backend.source, task["cache_key"])
+
+    # --- budget -------------------------------------------------------------------
+    def pending_cost(self) -> float:
+        """Estimated cost of every task the cache cannot serve (what a run would spend)."""
+        return sum(
+            t["estimated_cost_usd"]
+            for t in self.plan["tasks"]
+            if self._wanted(t["id"])
+            and (t["id"] in self.options.force or self.cache.get(t["cache_key"]) is None)
+        )
+
+    def _check_budget(self, task: dict[str, Any]) -> None:
+        cap = self.options.max_cost
+        if cap is None:
+            return
+        projected = self.billed + sum(self.in_flight.values()) + task["estimated_cost_usd"]
+        if projected > cap + 1e-9:
+            raise _Skip(
+                f"budget: billed ${self.billed:.2f} + in flight ${sum(self.in_flight.values()):.2f}"
+                f" + this task ${task['estimated_cost_usd']:.2f} would pass --max-cost ${cap:.2f}"
+            )
+
+    # --- the graph ------------------------------------------------------------------
+    def _wanted(self, task_id: str) -> bool:
+        return self.options.only is None or task_id in self.options.only
+
+    async def run(self) -> RunReport:
+        cap = self.options.max_cost
+        if cap is not None and (cost := self.pending_cost()) > cap + 1e-9:
+            raise BudgetExceeded(
+                f"the plan would cost ${cost:.2f}, over --max-cost ${cap:.2f}; nothing was sent"
+            )
+        start = time.monotonic()
+        self._done = {tid: asyncio.Event() for tid in self.tasks}
+        self.emit({"event": "run_started", "tasks": len(self.tasks), "backend": self.backend.name})
+        try:
+            async with asyncio.TaskGroup() as group:
+                for task_id in self.tasks:
+                    group.create_task(self._guarded(task_id))
+        except ExceptionGroup as group:  # what no task could settle: the first one, unwrapped
+            raise _first_leaf(group) from None
+        report = RunReport(self.results, time.monotonic() - start)
+        self.emit(
+            {
+                "event": "run_finished",
+                "ok": report.ok,
+                "billed_usd": round(report.billed, 4),
+                "seconds": round(report.wall_seconds, 3),
+            }
+        )
+        return report
+
+    def report_so_far(self) -> RunReport:
+        """The run as it stands (after an interrupt or an error): finished tasks as they
+        ended, the others `interrupted`, with what they were billed."""
+        results = dict(self.results)
+        for task_id in self.tasks:
+            if task_id not in results:
+                billed = self.billed_by_task.get(task_id, 0.0)
+                results[task_id] = TaskResult(task_id, "interrupted", cost_usd=billed)
+        return RunReport(results)
+
+    async def _guarded(self, task_id: str) -> None:
+        task = self.tasks[task_id]
+        started = time.monotonic()
+        try:
+            result = await self._settle(task)
+        except _Skip as why:
+            result = TaskResult(task_id, "skipped", error=str(why))
+            self.journal.begin(task_id, self._identity(task))
+            self.journal.update(task_id, state="skipped", error=str(why))
+            self.emit({"event": "task_skipped", "task": task_id, "reason": str(why)})
+        except (ProviderError, MediaError, CacheError, OSError) as exc:
+            # OSError: this machine's files (a clips folder that cannot be written);
+            # the task fails with the reason, and the run still ends with its record.
+            error = f"{type(exc).__name__}: {exc}"
+            result = TaskResult(task_id, "failed", error=error)
+            result.attempts = self.journal.attempts(task_id, "submitting") or 1
+            result.cost_usd = self.billed_by_task.get(task_id, 0.0)
+            self.journal.update(task_id, state="failed", error=error)
+            self.emit({"event": "task_failed", "task": task_id, "error": error})
+        result.seconds = time.monotonic() - started
+        self.results[task_id] = result
+        self._done[task_id].set()
+        await self.limit.forget(task_id)
+
+    def _unblocked(self, task_id: str) -> str | None:
+        """The most urgent task that `task_id` finishing will make ready, if any."""
+        ready = [
+            child
+            for child in self.children[task_id]
+            if self._wanted(child)
+            and not self._done[child].is_set()  # served from the cache already
+            and all(d == task_id or self._done[d].is_set() for d in self.tasks[child]["depends_on"])
+        ]
+        return max(ready, key=lambda c: self.priority[c], default=None)
+
+    # --- one task ---------------------------------------------------------------------
+    async def _settle(self, task: dict[str, Any]) -> TaskResult:
+        """From the cache at once (its key covers everything upstream), else rendered
+        once its dependencies are done; left out if it was not selected."""
+        task_id = task["id"]
+        clip = self.clips_dir / f"{task_id}.mp4"
+        entry = None if task_id in self.options.force else self.cache.lookup(task["cache_key"])
+        if isinstance(entry, CacheEntry):
+            return self._from_cache(task, entry, clip)
+        if isinstance(entry, DamagedEntry):
+            self.emit(
+                {
+                    "event": "cache_damaged",
+                    "task": task_id,
+                    "reason": entry.reason,
+                    "next": "fetched again from the provider if it still has the clip",
+                }
+            )
+        if not self._wanted(task_id):
+            self.emit({"event": "task_unselected", "task": task_id})
+            return TaskResult(task_id, "unselected", error="not selected and not in the cache")
+        for dep in task["depends_on"]:
+            await self._done[dep].wait()
+            if self.results[dep].status not in ("done", "cached"):
+                raise _Skip(f"upstream {dep} {self.results[dep].status}")
+        return await self._run_task(task, clip, entry)
+
+    async def _run_task(
+        self, task: dict[str, Any], clip: Path, damaged: DamagedEntry | None
+    ) -> TaskResult:
+        task_id = task["id"]
+        record = self.journal.begin(task_id, self._identity(task))
+        attempt = max(1, record.attempt)
+        remote = RemoteTask.from_json(record.remote) if record.remote else None
+        if remote is None and damaged is not None:
+            remote = self._remote_of(damaged)
+        current = _Remote(remote, from_journal=remote is not None)
+        if task_id in self.options.force and record.state in FORCEABLE:
+            attempt = self._new_attempt(task_id, record.attempt, current)
+        elif current.task is not None and record.state in ("submitted", "completed", "done"):
+            self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
+        base_id = task["payload"]["external_task_id"]
+        made, retries = 1, 0
+        give_up_at = time.monotonic() + self.options.retry_seconds
+        while True:
+            try:
+                outcome = await self._attempt(task, attempt, base_id, current)
+                assert current.task is not None
+                info = await self._download(task, current.task, outcome, clip)
+                break
+            except TaskNotFound as exc:
+                if not (current.from_journal or isinstance(exc, TaskMismatch)):
+                    raise
+                # The journal's task is gone from the backend (purged by the provider,
+                # or a preview folder removed), or the provider now answers for that id
+                # with another task (TaskMismatch: a restarted gateway reusing ids); no
+                # cache holds the clip: the only way to it is a new task, under a new id.
+                made += 1
+                if made > self.options.max_attempts:
+                    raise
+                attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
+                self.emit({"event": "task_lost", "task": task_id, "error": str(exc)})
+            except TransientProviderError as exc:
+                if isinstance(exc, ResourceInsufficient | RateLimited):
+                    self.limit.back_off()
+                if isinstance(exc, ResourceInsufficient | TaskResponseError) and current.task:
+                    # The provider finished that task as failed (E1/E2 from `wait`); it
+                    # keeps its external id (R23), so the retry is a new task with a new id.
+                    made += 1
+                    if made > self.options.max_attempts:
+                        raise
+                    attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
+                retries += 1
+                delay = self._backoff(retries, exc)
+                if time.monotonic() + delay > give_up_at:
+                    raise type(exc)(
+                        f"{exc} (still failing after {retries} retries in "
+                        f"{self.options.retry_seconds:g} s; giving up on this task)"
+                    ) from exc
+                self.emit(
+                    {
+                        "event": "task_retry",
+                        "task": task_id,
+                        "attempt": retries + 1,
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "delay": round(delay, 2),
+                    }
+                )
+                await asyncio.sleep(delay)
+        remote = current.task
+        billed = self.billed_by_task.get(task_id, 0.0)
+        clip_cost = outcome.cost_usd
+        meta = {
+            "task": task_id,
+            "duration": info.duration,
+            "cost_usd": clip_cost,
+            "remote": remote.to_json(),
+            "video_url": outcome.video_url,
+            "backend": self.backend.name,
+        }
+        try:
+            digest = self.cache.put(task["cache_key"], clip, meta).sha256
+        except CacheError as exc:  # the clip is in the build; a later run fetches it again
+            self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
+            digest = file_sha256(clip)
+        self.remotes[task_id] = remote
+        self.journal.update(
+            task_id, state="done", seconds=info.duration, cache_hit=0, clip_sha256=digest
+        )
+        self.emit(
+            {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
+        )
+        return TaskResult(
+            task_id,
+            "done",
+            attempts=attempt,
+            cost_usd=billed,
+            clip_cost_usd=clip_cost,
+            clip=clip,
+            duration=info.duration,
+        )
+
+    def _remote_of(self, damaged: DamagedEntry) -> RemoteTask | None:
+        """The provider task a damaged cache entry's clip came from, if this backend
+        made it: polling it again gives a fresh URL to the same clip, at no cost."""
+        data = damaged.meta.get("remote")
+        if not isinstance(data, dict) or data.get("backend") != self.backend.name:
+            return None
+        try:
+            return RemoteTask.from_json(data)
+        except (KeyError, TypeError):
+            return None
+
+    def _bill(self, task_id: str, remote: RemoteTask, outcome: Outcome) -> None:
+        """Count what the provider billed for the task in this run: its cost, recorded
+        once per provider task, and only for a task this build sent (one found by its
+        external id that another build or machine sent was paid for there)."""
+        cost = outcome.cost_usd or 0.0
+        if not self.journal.sent_here(task_id, remote.external_task_id):
+            return
+        source = self.backend.source
+        if self.journal.record_bill(task_id, source, remote.task_id, cost, self.run_id):
+            self.billed += cost
+            self.billed_by_task[task_id] = self.billed_by_task.get(task_id, 0.0) + cost
+
+    def _new_attempt(self, task_id: str, attempt: int, current: _Remote, **why: Any) -> int:
+        """The attempt after `attempt`: a new external id, so the provider's old task
+        (done, failed or lost) is never reused."""
+        current.task, current.from_journal = None, False
+        self.journal.update(task_id, state="pending", attempt=attempt + 1, remote=None, **why)
+        return attempt + 1
+
+    def _backoff(self, failures: int, exc: ProviderError) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            return min(self.options.backoff_max, exc.retry_after)
+        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2 ** (failures - 1))
+        return ceiling * self.random.uniform(0.5, 1.0)
+
+    async def _attempt(
+        self, task: dict[str, Any], attempt: int, base_id: str, current: _Remote
+    ) -> Outcome:
+        """Submit (or re-attach) and wait, holding one concurrency slot.
+
+        `current.task` is set as soon as the provider-side task exists, so that a
+        failure while waiting tells the caller there is a task (failed or not)."""
+        task_id = task["id"]
+        await self.limit.acquire(self.priority[task_id], task_id)
+        ok = False
+        self.in_flight[task_id] = task["estimated_cost_usd"]
+        try:
+            remote = current.task
+            if remote is None:
+                ext = attempt_external_id(base_id, attempt)
+                remote = await self.backend.find(ext)
+                if remote is None:
+                    self.in_flight.pop(task_id, None)
+                    self._check_budget(task)
+                    self.in_flight[task_id] = task["estimated_cost_usd"]
+                    payload = await self.values.payload(task)
+                    self.journal.update(
+                        task_id, state="submitting", attempt=attempt, external_task_id=ext
+                    )
+                    self.emit({"event": "task_submitted", "task": task_id, "attempt": attempt})
+                    remote = await self.backend.submit(payload, ext, label=task_id)
+                else:
+                    self.emit({"event": "task_found", "task": task_id, "remote": remote.task_id})
+                current.task = remote
+                self.journal.update(
+                    task_id,
+                    state="submitted",
+                    attempt=attempt,
+                    external_task_id=remote.external_task_id,
+                    remote=remote.to_json(),
+                )
+
+            def status(name: str) -> None:
+                self.emit({"event": "task_status", "task": task_id, "status": name})
+
+            outcome = await self.backend.wait(remote, on_status=status)
+            self.journal.update(
+                task_id, state="completed", outcome=outcome.to_json(), cost_usd=outcome.cost_usd
+            )
+            self._bill(task_id, remote, outcome)
+            ok = True
+            return outcome
+        finally:
+            self.in_flight.pop(task_id, None)
+            await self.limit.release(
+                ok=ok, key=task_id, handoff=self._unblocked(task_id) if ok else None
+            )
+
+    async def _download(
+        self, task: dict[str, Any], remote: RemoteTask, outcome: Outcome, clip: Path
+    ) -> MediaInfo:
+        """Download and verify; an expired or broken URL is refreshed by polling again.
+
+        A whole clip that is not the planned one (its length, no picture) is fetched
+        again a bounded number of times, then fails the task for good (ClipMismatch):
+        the provider's finished task will not change."""
+        for tries in range(3):
+            try:
+                info = await self.backend.download(outcome, clip)
+                await asyncio.to_thread(self._verify, task, info)
+                return info
+            except DownloadError:
+                if tries == 2:
+                    raise
+                outcome = await self.backend.wait(remote)
+            except ClipMismatch:
+                clip.unlink(missing_ok=True)
+                if tries == 2:
+                    raise
+                outcome = await self.backend.wait(remote)
+        raise AssertionError("unreachable")
+
+    def _verify(self, task: dict[str, Any], info: MediaInfo) -> None:
+        """The clip is the planned one and decodes in full: only such a clip enters the
+        cache, so a stream copy of it into the film is known to decode."""
+        expected = float(task["seconds"])
+        if not info.has_video:
+            raise ClipMismatch(f"{task['id']}: the provider's clip has no video stream")
+        if expected and abs(info.duration - expected) > FRAME_TOLERANCE + 0.05:
+            raise ClipMismatch(
+                f"{task['id']}: the provider's clip lasts {info.duration:.3f} s, "
+                f"the plan says {expected:g} s"
+            )
+        try:
+            decode_check_ffmpeg(info.path)
+        except ProbeError as exc:
+            raise ClipMismatch(f"{task['id']}: the clip does not decode cleanly ({exc})") from exc
+
+    def _from_cache(self, task: dict[str, Any], entry: CacheEntry, clip: Path) -> TaskResult:
+        """The cached clip, copied into the build (never a second name for the cache's
+        bytes); the journal keeps what the clip cost when it was made."""
+        task_id = task["id"]
+        meta = entry.meta
+        if not (clip.is_file() and file_sha256(clip) == entry.sha256):
+            copy_clip(entry.clip, clip)
+        if meta.get("remote"):
+            self.remotes[task_id] = RemoteTask.from_json(meta["remote"])
+        record = self.journal.begin(task_id, self._identity(task))
+        cost = record.cost_usd if record.cost_usd is not None else meta.get("cost_usd")
+        self.journal.update(
+            task_id,
+            state="done",
+            cache_hit=1,
+            cost_usd=cost,
+            seconds=meta.get("duration"),
+            clip_sha256=entry.sha256,
+        )
+        self.emit({"event": "task_cached", "task": task_id})
+        return TaskResult(
+            task_id,
+            "cached",
+            cache_hit=True,
+            clip_cost_usd=cost,
+            clip=clip,
+            duration=meta.get("duration"),
+        )
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first exception in a (nested) exception group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

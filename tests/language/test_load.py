@@ -1,0 +1,109 @@
+"""The loader: positions, includes, and refusing hostile input quickly."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from storyboard.language.load import MAX_FILE_BYTES, load_document
+from storyboard.lint.engine import lint_file
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_positions_are_one_based_for_keys_and_values(tmp_path: Path) -> None:
+    doc, problems = load_document(
+        write(tmp_path / "s.yaml", "storyboard: 1\nscenes:\n  - id: a\n    duration: 5\n")
+    )
+    assert doc is not None and problems == []
+    assert (doc.pos(("scenes", 0, "duration")).line, doc.pos(("scenes", 0, "duration")).column) == (
+        4,
+        15,
+    )
+    assert doc.pos(("scenes", 0, "duration"), key=True).column == 5
+    # an unknown path falls back to its nearest ancestor
+    assert doc.pos(("scenes", 0, "nothing")).line == 3
+
+
+def test_include_merges_assets_and_keeps_their_file_positions(tmp_path: Path) -> None:
+    write(tmp_path / "chars.yaml", "assets:\n  hero: {element: 7}\nvars:\n  mood: calm\n")
+    main = write(
+        tmp_path / "s.yaml",
+        "storyboard: 1\ninclude: [chars.yaml]\nscenes:\n"
+        "  - {id: a, prompt: '{{ mood }} <<<hero>>>', duration: 5}\n",
+    )
+    doc, problems = load_document(main)
+    assert doc is not None and problems == []
+    assert doc.data["assets"]["hero"] == {"element": 7}
+    pos = doc.pos(("assets", "hero"), key=True)
+    assert (Path(pos.file).name, pos.line, pos.column) == ("chars.yaml", 2, 3)
+    assert lint_file(main).problems == []
+
+
+def test_include_problems_point_at_the_included_file(tmp_path: Path) -> None:
+    write(tmp_path / "chars.yaml", "assets:\n  hero: {element: seven}\n")
+    main = write(
+        tmp_path / "s.yaml",
+        "storyboard: 1\ninclude: [chars.yaml]\nscenes:\n  - {id: a, prompt: x, duration: 5}\n",
+    )
+    problems = lint_file(main).problems
+    assert [(Path(p.file).name, p.line, p.code) for p in problems] == [("chars.yaml", 2, "SB100")]
+
+
+def test_include_may_not_leave_the_folder_or_loop(tmp_path: Path) -> None:
+    write(tmp_path / "a" / "loop.yaml", "include: [loop.yaml]\n")
+    main = write(
+        tmp_path / "a" / "s.yaml",
+        "storyboard: 1\ninclude: [../outside.yaml, loop.yaml]\n"
+        "scenes:\n  - {id: a, prompt: x, duration: 5}\n",
+    )
+    write(tmp_path / "outside.yaml", "vars: {x: 1}\n")
+    messages = [p.message for p in lint_file(main).problems]
+    assert any("leaves the storyboard's folder" in m for m in messages)
+    assert any("include cycle" in m for m in messages)
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ["storyboard: 1"]
+    lines.append("a0: &a0 [" + ", ".join(["lol"] * 10) + "]")
+    for i in range(1, 12):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    path = write(tmp_path / "bomb.yaml", "\n".join(lines) + "\n")
+    start = time.monotonic()
+    problems = lint_file(path).problems
+    assert time.monotonic() - start < 5
+    assert [p.code for p in problems] == ["SB005"]
+
+
+def test_binary_oversized_and_non_utf8_input(tmp_path: Path) -> None:
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"storyboard: 1\n\x00\x01\x02")
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\n")
+    latin = tmp_path / "l.yaml"
+    latin.write_bytes(b"storyboard: 1\ntitle: caf\xe9\n")
+    assert [p.code for p in lint_file(binary).problems] == ["SB004"]
+    assert [p.code for p in lint_file(big).problems] == ["SB004"]
+    assert [(p.code, p.line) for p in lint_file(latin).problems] == [("SB004", 2)]
+
+
+def test_syntax_duplicates_non_mapping_and_deep_nesting(tmp_path: Path) -> None:
+    cases = {
+        "syntax": ("storyboard: 1\nscenes: [\n", "SB001"),
+        "dup": ("storyboard: 1\ntitle: a\ntitle: b\nscenes: []\n", "SB002"),
+        "list": ("- 1\n- 2\n", "SB003"),
+        "empty": ("", "SB003"),
+        "deep": ("storyboard: 1\nx: " + "[" * 200 + "]" * 200 + "\n", "SB005"),
+    }
+    for name, (text, code) in cases.items():
+        problems = lint_file(write(tmp_path / f"{name}.yaml", text)).problems
+        assert problems and problems[0].code == code, (name, problems)
+
+
+def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    problems = lint_file(tmp_path / "nope.yaml").problems
+    assert [p.code for p in problems] == ["SB006"]
