@@ -23,7 +23,6 @@ import functools
 import hashlib
 import io
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -39,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 import av
 from PIL import Image, UnidentifiedImageError
 
+from storyboard import scratch
 from storyboard.errors import (
     EnvironmentProblem,
     FFmpegError,
@@ -418,10 +418,9 @@ def extract_frame(
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     image = frame_image(video, which=which)
-    tmp = out.with_suffix(".tmp.png")
     try:
-        image.save(tmp, format="PNG")
-        tmp.replace(out)
+        with scratch.replacing(out, ".png") as tmp:
+            image.save(tmp, format="PNG")
     except OSError as exc:
         raise ProbeError(f"cannot write {out} ({exc})") from exc
     return out
@@ -458,9 +457,7 @@ def local_media(url: str, inline_dir: Path) -> Path | None:
     path = inline_dir / (hashlib.sha256(raw).hexdigest()[:24] + suffix)
     if not path.is_file():
         inline_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        tmp.write_bytes(raw)
-        tmp.replace(path)
+        scratch.atomic_write(path, raw)
     return path
 
 

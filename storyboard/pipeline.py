@@ -240,9 +240,7 @@ def write_run_record(
         "film": None if film is None else film_record(film),
     }
     path = build_dir / "run.json"
-    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    scratch.atomic_write(path, json.dumps(data, indent=2) + "\n")
     return path
 
 

@@ -3,6 +3,8 @@ picks the exit code. Nothing here prints or exits."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -59,3 +61,11 @@ class Problem:
         data = asdict(self)
         data["severity"] = str(self.severity)
         return data
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """The hint for a name that is not one of `choices`: the closest one, if any is close."""
+    if not isinstance(word, str):
+        return ""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else ""

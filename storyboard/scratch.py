@@ -10,12 +10,17 @@ whatever is named after a process that no longer runs is a dead run's
 leftover. Keeping them beside their output, not in the system's temp folder,
 is what lets the next run find them; a live run's are never touched, lock or
 no lock.
+
+Every file the tool writes for others to read (plan, run record, clips,
+pictures, cache entries) is written through `replacing` or `atomic_write`:
+readers see the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +35,32 @@ def tagged(path: Path, kind: str, suffix: str = "") -> Path:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     return path.with_name(f".{path.stem.lstrip('.')}.{kind}-{os.getpid()}{suffix}")
+
+
+@contextmanager
+def replacing(dest: Path, suffix: str | None = None) -> Iterator[Path]:
+    """A path of this writer's own beside `dest` that becomes `dest` atomically when
+    the block ends, and is removed if it fails. It keeps `dest`'s suffix (or
+    `suffix`), so that ffmpeg and PIL pick the format from the name; each call
+    gets its own name, so two writers of one file (threads of one process
+    included) never share a temporary."""
+    ending = dest.suffix if suffix is None else suffix
+    tmp = dest.with_name(
+        f".{dest.stem.lstrip('.')}.partial-{os.getpid()}.{secrets.token_hex(4)}{ending}"
+    )
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(dest: Path, data: bytes | str) -> None:
+    """Write `data` (text as UTF-8) to `dest` atomically."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with replacing(dest) as tmp:
+        tmp.write_bytes(raw)
 
 
 @contextmanager

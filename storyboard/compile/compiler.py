@@ -19,6 +19,7 @@ from typing import Any
 
 import networkx as nx
 
+from storyboard import scratch
 from storyboard.compile.references import FrameSource
 from storyboard.compile.specs import TaskSpec
 from storyboard.errors import CompilerBug, FileTooLarge, InputProblems
@@ -393,9 +394,7 @@ def written_plan(plan: Plan, build_dir: Path) -> tuple[Path, dict[str, Any]]:
 
 def _write_json(path: Path, data: Any) -> str:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    scratch.atomic_write(path, text)
     return text
 
 

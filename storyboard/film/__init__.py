@@ -1,1 +1,10 @@
-"""film."""
+"""Film: clips in, one verified film out.
+
+Takes in: the cut (clips with their trims and transitions) and the audio.
+Gives out: the film (MP4), its poster and contact sheet, and what was
+verified. `cutplan` normalises every clip first, `graph` turns the cut into
+ffmpeg arguments, `stitch` runs them, `verify` checks the result.
+
+May import compile's plan types, animatic's cards (the contact sheet) and
+`storyboard.media`. Imports nothing from lint, run, mock, pipeline or cli.
+"""

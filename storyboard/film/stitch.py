@@ -296,7 +296,6 @@ def _result_of(future: Future[T]) -> T:
 
 
 def _save_png(image: Image.Image, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    tmp.replace(path)
+    with scratch.replacing(path) as tmp:
+        image.save(tmp, format="PNG")
     return path

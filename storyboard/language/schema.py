@@ -7,7 +7,6 @@ to the best-matching branch's error instead of a cascade, unknown keys get a
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from storyboard.language.load import Document, NodePath
-from storyboard.problems import Problem
+from storyboard.problems import Problem, did_you_mean
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 STORYBOARD_SCHEMA = SCHEMA_DIR / "storyboard.schema.json"
@@ -73,7 +72,7 @@ def _message(error: ValidationError, where: str) -> tuple[str, str]:
         return f"{where} must be {_article(expected)}, not {_json_type(inst)}", ""
     if kind == "enum":
         choices = ", ".join(json.dumps(v) for v in value)
-        hint = _close(inst, [str(v) for v in value])
+        hint = did_you_mean(inst, [str(v) for v in value])
         return f"{where} is {json.dumps(inst)}; expected one of {choices}", hint
     if kind == "const":
         return f"{where} must be {json.dumps(value)}, not {json.dumps(inst)}", ""
@@ -134,13 +133,6 @@ def _pattern_hint(pattern: str) -> str:
     return ""
 
 
-def _close(word: Any, choices: list[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else ""
-
-
 def schema_problems(doc: Document) -> Iterator[Problem]:
     """Validate the document against the schema: one problem per offending node."""
     seen: set[tuple[NodePath, str]] = set()
@@ -159,7 +151,8 @@ def schema_problems(doc: Document) -> Iterator[Problem]:
                         doc.pos(kp, key=True),
                         "SB101",
                         f"unknown key {key!r} in {_describe(path)}",
-                        hint=_close(key, allowed) or f"allowed keys: {', '.join(sorted(allowed))}",
+                        hint=did_you_mean(key, allowed)
+                        or f"allowed keys: {', '.join(sorted(allowed))}",
                     )
                 continue
             if (path, "value") in seen:

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ try:
 except ImportError:  # not POSIX: no lock; unique temporary names still keep writers apart
     fcntl = None  # type: ignore[assignment]
 
+from storyboard import scratch
 from storyboard.errors import CacheError
 
 CACHE_ENV = "STORYBOARD_CACHE"
@@ -103,14 +103,8 @@ def file_sha256(path: Path) -> str:
 def _replacing(dest: Path, mode: str) -> Iterator[IO[Any]]:
     """A file that becomes `dest` atomically when the block ends (a temporary name of
     this writer's own beside it until then; removed if the block fails)."""
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as out:
-            yield out
-        os.replace(name, dest)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with scratch.replacing(dest) as tmp, open(tmp, mode) as out:
+        yield out
 
 
 def copy_clip(source: Path, dest: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from storyboard.language.model import CutEntry, Storyboard
 from storyboard.lint.rules import Context, Rule, problem
-from storyboard.problems import Problem, Severity
+from storyboard.problems import Problem, Severity, did_you_mean
 
 HEAD = (
     "storyboard: 1\nscenes:\n  - {id: a, prompt: x, duration: 5}\n"
@@ -83,14 +83,11 @@ def check(ctx: Context) -> Iterator[Problem]:
     previous: tuple[CutEntry, float] | None = None
     for entry in story.cut:
         if entry.scene not in ids:
-            import difflib
-
-            close = difflib.get_close_matches(entry.scene, ids, n=1)
             yield problem(
                 RULES["SB701"],
                 entry.pos,
                 f"the cut names undefined scene {entry.scene!r}",
-                hint=f"did you mean {close[0]!r}?" if close else "",
+                hint=did_you_mean(entry.scene, ids),
             )
             previous = None
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from storyboard.lint.rules import Context, Rule, locate, problem
-from storyboard.problems import Pos, Problem
+from storyboard.problems import Pos, Problem, did_you_mean
 
 HEAD = "storyboard: 1\nvars: {style: noir}\nscenes:\n"
 
@@ -80,8 +80,4 @@ def check(ctx: Context) -> Iterator[Problem]:
 
 
 def _close(ctx: Context, name: str) -> str:
-    import difflib
-
-    names = [*ctx.story.vars, *ctx.story.assets, "scene", "shot"]
-    match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else ""
+    return did_you_mean(name, [*ctx.story.vars, *ctx.story.assets, "scene", "shot"])

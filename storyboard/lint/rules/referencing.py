@@ -13,13 +13,12 @@ PASS: `first_frame: lighthouse`.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from storyboard.compile.references import HANDWRITTEN
 from storyboard.language.model import AssetKind, FrameRef, NamedRef, Scene
 from storyboard.lint.rules import Context, Rule, locate, problem
-from storyboard.problems import Pos, Problem, Severity
+from storyboard.problems import Pos, Problem, Severity, did_you_mean
 
 IMG = "assets:\n  pic: {image: https://example.com/p.png}\n  hero: {element: 42}\n"
 HEAD = "storyboard: 1\n" + IMG + "scenes:\n"
@@ -123,11 +122,6 @@ RULES = {
 }
 
 
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else ""
-
-
 def check(ctx: Context) -> Iterator[Problem]:
     story = ctx.story
     yield from _names(ctx)
@@ -210,7 +204,7 @@ def _asset(ctx: Context, ref: NamedRef, kind: AssetKind, slot: str) -> Iterator[
                 RULES["SB301"],
                 ref.pos,
                 f"undefined asset {ref.name!r} in {slot}",
-                hint=_did_you_mean(ref.name, list(ctx.story.assets)),
+                hint=did_you_mean(ref.name, list(ctx.story.assets)),
             )
         return
     if asset.kind is not kind:
@@ -243,7 +237,7 @@ def _scene_ref(
             RULES["SB303"],
             pos,
             f"undefined scene {target!r}",
-            hint=_did_you_mean(target, scene_ids),
+            hint=did_you_mean(target, scene_ids),
         )
         return
     if not video or target == scene.id:

@@ -19,7 +19,6 @@ import dataclasses
 import inspect
 import logging
 import re
-import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from storyboard import __version__
+from storyboard import __version__, scratch
 from storyboard.errors import (
     AuthenticationError,
     ConnectionLost,
@@ -243,13 +242,12 @@ class KirinBackend(Backend):
         url = self.profile.url(outcome.video_url)
         shown = f"task {outcome.task_id}: download from {_without_query(url)}"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
         try:
-            async with asyncio.timeout(self.profile.download_timeout):
-                await self._stream_to(url, tmp, shown)
-            info = await asyncio.to_thread(probe, tmp)
-            _check_clip(info, outcome, shown)
-            tmp.replace(dest)
+            with scratch.replacing(dest) as tmp:
+                async with asyncio.timeout(self.profile.download_timeout):
+                    await self._stream_to(url, tmp, shown)
+                info = await asyncio.to_thread(probe, tmp)
+                _check_clip(info, outcome, shown)
         except TimeoutError as exc:
             raise DownloadError(
                 f"{shown} did not finish within {self.profile.download_timeout:g} s"
@@ -258,8 +256,6 @@ class KirinBackend(Backend):
             raise DownloadError(f"{shown}: the file is not a whole video ({exc})") from exc
         except OSError as exc:
             raise DownloadError(f"{shown}: cannot write {dest} ({exc.strerror})") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
         log.info("downloaded task %s to %s (%.2f s)", outcome.task_id, dest, info.duration)
         return dataclasses.replace(info, path=dest)
 

@@ -15,7 +15,6 @@ import hashlib
 import inspect
 import json
 import re
-import secrets
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -71,9 +70,7 @@ class PreviewBackend(Backend):
             "payload": {**payload, "external_task_id": external_task_id},
             "label": label or external_task_id,
         }
-        tmp = folder / f".{REQUEST_FILE}.{secrets.token_hex(4)}"
-        tmp.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(folder / REQUEST_FILE)
+        scratch.atomic_write(folder / REQUEST_FILE, json.dumps(request, ensure_ascii=False))
         return RemoteTask(self.name, external_task_id, external_task_id, "queued")
 
     async def find(self, external_task_id: str) -> RemoteTask | None:
@@ -118,38 +115,32 @@ class PreviewBackend(Backend):
         except FileNotFoundError as exc:
             missing = remote.external_task_id
             raise TaskNotFound(f"preview task {missing} was never submitted") from exc
-        tmp = scratch.tagged(folder / CLIP_FILE, "partial", f".{secrets.token_hex(4)}.mp4")
         try:
-            info = await asyncio.to_thread(
-                render_preview,
-                request["payload"],
-                tmp,
-                label=request["label"],
-                resolve_media=self._resolve,
-            )
-            tmp.replace(folder / CLIP_FILE)
+            with scratch.replacing(folder / CLIP_FILE) as tmp:
+                info = await asyncio.to_thread(
+                    render_preview,
+                    request["payload"],
+                    tmp,
+                    label=request["label"],
+                    resolve_media=self._resolve,
+                )
         except TaskCreationError:
             raise
         except MediaError as exc:
             raise TaskFailed(f"preview of {request['label']} failed: {exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
         return dataclasses.replace(info, path=folder / CLIP_FILE)
 
     async def download(self, outcome: Outcome, dest: Path) -> MediaInfo:
         source = _file_path(outcome.video_url)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
         try:
-            await asyncio.to_thread(shutil.copyfile, source, tmp)
-            info = await asyncio.to_thread(probe, tmp)
-            if not info.has_video:
-                raise DownloadError(f"preview clip {source} has no video stream")
-            tmp.replace(dest)
+            with scratch.replacing(dest) as tmp:
+                await asyncio.to_thread(shutil.copyfile, source, tmp)
+                info = await asyncio.to_thread(probe, tmp)
+                if not info.has_video:
+                    raise DownloadError(f"preview clip {source} has no video stream")
         except (OSError, ProbeError) as exc:
             raise DownloadError(f"cannot copy preview clip {source} to {dest}: {exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
         return dataclasses.replace(info, path=dest)
 
     def _resolve_local(self, url: str) -> Path:
