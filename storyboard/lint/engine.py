@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storyboard.bounds import MAX_SNIFF_BYTES
-from storyboard.compile.sandbox import storyboard_budget
+from storyboard.compile.budget import storyboard_budget
 from storyboard.errors import FileRefused
 from storyboard.language.load import load_document
 from storyboard.language.model import Storyboard, build_storyboard
