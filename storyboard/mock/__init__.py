@@ -2,8 +2,9 @@
 
 Takes in: a `MockConfig` (seeded fault rates, latencies, prices). Gives out: a
 server that answers create, status, query and download like the real
-provider, draws its clips with the animatic, and misbehaves on purpose
-(`faults`): the tests' and the demos' provider.
+provider (`server`), draws its clips with the animatic (`clips`), and
+misbehaves on purpose (`faults`): the tests' and the demos' provider. What it
+knows, the config and the tasks, is one type all three share (`state`).
 
 May import provider, animatic and `storyboard.media`. Imports nothing from
 lint, compile, run, film, pipeline or cli.

@@ -2,29 +2,22 @@
 drawing from the seeded stream of the request's endpoint, spoils some answers on purpose (slow
 or hanging, HTTP 429 with Retry-After, 5xx, a proxy's HTML page, a dropped
 connection, a download cut in half). E1/E2/E3 are the API's own failures and
-live with the task lifecycle in `storyboard.mock.server`.
+live with the task lifecycle in `storyboard.mock.server` and `clips`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storyboard.provider.profile import ProviderProfile
-
-if TYPE_CHECKING:
-    from storyboard.mock.server import MockState
+from storyboard.mock.state import ENDPOINTS, FAULT_KINDS, PROFILE, MockState
 
 log = logging.getLogger("storyboard.mock.server")
-FAULT_KINDS = ("drop", "hang", "slow", "http_429", "http_5xx", "malformed", "truncate")
-ENDPOINTS = ("create", "status", "query", "download")
 # Truncation spoils clips, malformed answers spoil JSON; the rest strike anywhere.
 _FAULT_TARGETS = {"truncate": ("download",), "malformed": ("create", "status", "query")}
-PROFILE = ProviderProfile()  # the mock serves the defaults, always
 
 
 class _InjectedFault(Exception):

@@ -38,6 +38,7 @@ from storyboard.errors import (
 from storyboard.media import probe
 from storyboard.mock import server as mock_server
 from storyboard.mock.server import MockConfig, MockHandle, running_mock
+from storyboard.mock.state import MockState, MockTask
 from storyboard.provider import api
 from storyboard.provider.pricing import estimate_cost
 from storyboard.provider.profile import ProviderProfile
@@ -437,8 +438,8 @@ def test_an_output_url_is_good_for_at_least_its_expiry(
 ) -> None:
     # Expiry is signed in whole seconds. Rounding down once handed out, at 100.95 s
     # with a 1 s expiry, a URL stale 50 ms later (a CI failure of the test below).
-    state = mock_server.MockState(config=MockConfig(url_expiry_seconds=1), work_dir=tmp_path)
-    task = mock_server._Task("mock-1", "ext-1", PAYLOAD, created=0.0)
+    state = MockState(config=MockConfig(url_expiry_seconds=1), work_dir=tmp_path)
+    task = MockTask("mock-1", "ext-1", PAYLOAD, created=0.0)
     monkeypatch.setattr(mock_server.time, "time", lambda: 100.95)
     url = httpx.URL(mock_server._clip_url(state, task, "http://127.0.0.1:1/"))
     assert int(url.params["exp"]) >= 101.95
