@@ -90,3 +90,49 @@ def test_task_violations_name_their_rules() -> None:
     )
     assert [r for r, _ in task_violations(video)] == ["R20", "R11", "R12"]
     assert task_violations(TaskShape(shots=6, seconds=15, images=7)) == []
+
+
+# --- the rules' exact words and bounds, the packer's own limits --------------------------
+def test_task_violations_say_what_is_wrong_in_numbers() -> None:
+    shape = TaskShape(shots=7, seconds=16, images=3, elements=5, end_frame=True)
+    assert task_violations(shape) == [
+        ("R5", "7 shots in one task; at most 6"),
+        ("R19", "a task lasts 16 s; it must last 3-15 s"),
+        ("R10", "an end frame needs a first frame"),
+        ("R10", "3 images with an end frame; at most 2 images when an end frame is set"),
+        ("R11", "3 images + 5 elements = 8; at most 7 without a reference video"),
+    ]
+    video = TaskShape(shots=1, seconds=12, images=2, elements=3, has_video=True)
+    assert task_violations(video) == [
+        ("R20", "a task lasts 12 s; it must last 3-10 s with a reference video"),
+        ("R11", "2 images + 3 elements = 5; at most 4 with a reference video"),
+    ]
+    framed = TaskShape(shots=1, seconds=5, elements=4, first_frame=True)
+    assert task_violations(framed) == [("R12", "4 elements with a first frame; at most 3")]
+
+
+def test_task_lengths_are_bounded_inclusively() -> None:
+    def rules(seconds: int, has_video: bool = False) -> list[str]:
+        shape = TaskShape(shots=1, seconds=seconds, has_video=has_video)
+        return [rule for rule, _ in task_violations(shape)]
+
+    assert [rules(s) for s in (2, 3, 15, 16)] == [["R19"], [], [], ["R19"]]
+    assert [rules(s, True) for s in (2, 3, 10, 11)] == [["R20"], [], [], ["R20"]]
+
+
+def test_the_packer_never_puts_more_than_six_shots_in_a_part() -> None:
+    # Even when `valid` would accept any part, R5 is the packer's own bound.
+    assert pack_shots([1] * 12, lambda start, end: True) == [(0, 6), (6, 12)]
+    # 13 shots: three parts of 4, 4 and 5 (as even as they go), the earliest boundaries.
+    assert pack_shots([1] * 13, lambda start, end: True) == [(0, 4), (4, 8), (8, 13)]
+
+
+def test_equal_splits_prefer_the_earliest_boundary() -> None:
+    d = [4, 4, 4]  # [4] [4, 4] and [4, 4] [4]: as few parts, as even; the first wins
+    assert pack_shots(d, plain_valid(d, 3, 8)) == [(0, 1), (1, 3)]
+
+
+def test_nothing_to_pack_and_one_shot() -> None:
+    assert pack_shots([], lambda start, end: False) == []
+    assert pack_shots([5], plain_valid([5])) == [(0, 1)]
+    assert pack_shots([2], plain_valid([2])) is None

@@ -338,3 +338,87 @@ def test_many_prompts_each_within_bounds_cannot_add_up(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "the storyboard's prompts together do more than" in result.stdout
     assert f"{path}:5:13: SB" in result.stdout  # the first prompt is judged on its own
+
+
+# --- failures, the context a prompt sees, the storyboard's shared budget (pure) ----------
+@pytest.mark.parametrize(
+    ("source", "kind", "line", "needle", "message"),
+    [
+        (
+            "dawn\n{% if %}",
+            "syntax",
+            2,
+            None,
+            "template syntax error: Expected an expression, got 'end of statement block'",
+        ),
+        (
+            "{{ x|nofilter }}",
+            "syntax",
+            1,
+            None,
+            "template syntax error: No filter named 'nofilter'.",
+        ),
+        ("dawn, {{ keeper_typo }}", "undefined", 1, "keeper_typo", "'keeper_typo' is undefined"),
+        ("{{ light.dusk }}", "undefined", 1, None, "'dict object' has no attribute 'dusk'"),
+        (
+            "{{ ''.__class__ }}",
+            "sandbox",
+            1,
+            None,
+            "unsafe template: access to attribute '__class__' of 'str' object is unsafe.",
+        ),
+        (
+            "{{ 1 + 'a' }}",
+            "error",
+            1,
+            None,
+            "template error: unsupported operand type(s) for +: 'int' and 'str'",
+        ),
+        ("{{ 1 / 0 }}", "error", 1, None, "template error: division by zero"),
+    ],
+    ids=["syntax-line", "filter", "undefined", "attribute", "unsafe", "type", "arithmetic"],
+)
+def test_a_failure_says_its_kind_and_where_to_point(
+    source: str, kind: str, line: int, needle: str | None, message: str
+) -> None:
+    with pytest.raises(TemplateFailure) as caught:
+        render_prompt(source, {"light": {}})
+    assert (caught.value.kind, caught.value.line, caught.value.needle) == (kind, line, needle)
+    assert caught.value.message == message == str(caught.value)
+
+
+def test_the_context_is_vars_then_asset_markers_then_scene_and_shot() -> None:
+    from storyboard.compile.templates import prompt_context
+
+    variables = {"style": "noir", "keeper": "an old man", "scene": "shadowed"}
+    context = prompt_context(variables, ["keeper", "harbour"], {"id": "s1"}, {"index": 2})
+    assert context == {
+        "style": "noir",
+        "keeper": "<<<keeper>>>",  # an asset's name wins over a var of the same name
+        "harbour": "<<<harbour>>>",
+        "scene": {"id": "s1"},  # and the scene and shot over both
+        "shot": {"index": 2},
+    }
+    assert variables == {"style": "noir", "keeper": "an old man", "scene": "shadowed"}
+    source = "{{ keeper }} on {{ harbour }}, {{ style }}, shot {{ shot.index }} of {{ scene.id }}"
+    assert render_prompt(source, context) == "<<<keeper>>> on <<<harbour>>>, noir, shot 2 of s1"
+
+
+def test_the_prompts_of_one_storyboard_share_one_budget_of_work() -> None:
+    from storyboard.bounds import MAX_STORYBOARD_WORK
+    from storyboard.compile.budget import storyboard_budget
+
+    busy = "{% for a in range(99) %}{% for b in range(99) %}{{ 'ab' ~ b }}{% endfor %}{% endfor %}"
+    for _ in range(30):  # alone, each render has its own budget
+        render_prompt(busy, {})
+    rendered = 0
+    with storyboard_budget(), pytest.raises(TemplateFailure) as caught:
+        while rendered < 30:
+            render_prompt(busy, {})
+            rendered += 1
+    assert rendered == 23  # some 170,000 steps each: the 24th passes the shared bound
+    assert caught.value.kind == "sandbox"
+    assert caught.value.message == (
+        f"the storyboard's prompts together do more than {MAX_STORYBOARD_WORK} steps of work"
+    )
+    assert render_prompt(busy, {}).endswith("ab98")  # the shared budget ends with its block
