@@ -145,10 +145,12 @@ def weight(value: object, limit: int = MAX_RENDERED_CHARS) -> int:
 
 
 def too_big(what: str) -> TemplateBound:
+    """The refusal of an operation whose result would pass MAX_RENDERED_CHARS."""
     return TemplateBound(f"{what} would make more than {MAX_RENDERED_CHARS} characters")
 
 
 def check_int(value: object) -> None:
+    """Refuse an integer too long to print or multiply cheaply."""
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise TemplateBound(f"integer passes {MAX_INT_BITS} bits")
 
@@ -164,6 +166,7 @@ def weigh(value: object, what: str) -> int:
 
 
 def check_result(value: object, what: str) -> None:
+    """Weigh what an operation returned: its operands may have been small."""
     if isinstance(value, int):
         check_int(value)
     elif isinstance(value, str | list | tuple | dict | set | bytes):

@@ -144,6 +144,7 @@ def bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def bounded_range(*args: int) -> range:
+    """`range`, refused past MAX_RANGE numbers before any loop walks it."""
     numbers = range(*args)
     try:
         length = len(numbers)
@@ -155,6 +156,7 @@ def bounded_range(*args: int) -> range:
 
 
 def bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    """`lipsum`, refused when its largest output would pass the bound."""
     if not all(isinstance(v, int) for v in (n, min, max)):
         raise TypeError("lipsum takes whole numbers")
     if n * max * 15 > MAX_RENDERED_CHARS:
@@ -196,6 +198,7 @@ def check_method(owner: object, name: str, args: tuple[Any, ...]) -> tuple[Any, 
 
 # --- operators -------------------------------------------------------------------
 def check_binop(operator: str, left: Any, right: Any) -> None:
+    """Refuse `+ - * ** %` whose result would pass a bound, from the operands' sizes."""
     ints = isinstance(left, int) and isinstance(right, int)
     if operator in ("+", "-") and ints:
         if max(left.bit_length(), right.bit_length()) >= MAX_INT_BITS:
