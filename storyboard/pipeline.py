@@ -26,7 +26,6 @@ from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
 from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, StitchError
-from storyboard.language.model import Film
 from storyboard.film.stitch import (
     CutClip,
     MusicBed,
@@ -36,6 +35,7 @@ from storyboard.film.stitch import (
     Transition,
     stitch,
 )
+from storyboard.language.model import Film
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
 from storyboard.provider.pricing import PriceTable, load_prices
@@ -241,9 +241,7 @@ def write_run_record(
         "ok": report.ok,
         "wall_seconds": round(report.wall_seconds, 3),
         "tasks": {
-            tid: results[tid].to_json()
-            for tid in (t.id for t in plan.tasks)
-            if tid in results
+            tid: results[tid].to_json() for tid in (t.id for t in plan.tasks) if tid in results
         },
         "totals": {
             "tasks": len(plan.tasks),

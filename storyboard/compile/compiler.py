@@ -211,6 +211,4 @@ def _write_json(path: Path, data: Any) -> str:
 
 def uses_local_video(plan: Compilation | Plan) -> list[str]:
     """Tasks whose payload names a local file (no assets_base_url): the API cannot read it."""
-    return [
-        t.id for t in plan.tasks if any(p.is_file for p in placeholders.find(t.payload))
-    ]
+    return [t.id for t in plan.tasks if any(p.is_file for p in placeholders.find(t.payload))]

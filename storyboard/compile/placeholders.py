@@ -13,11 +13,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 TaskOutput = Literal["last_frame", "first_frame", "video_url"]
-FILE = "file"
-TASK_OUTPUTS: tuple[str, ...] = get_args(TaskOutput)
+FILE: Literal["file"] = "file"
+TASK_OUTPUTS: dict[str, TaskOutput] = {
+    "last_frame": "last_frame",
+    "first_frame": "first_frame",
+    "video_url": "video_url",
+}
+FRAMES: dict[str, TaskOutput] = {"first": "first_frame", "last": "last_frame"}
 
 # Inside JSON text or a payload string; a body never holds a closing brace.
 PATTERN = re.compile(r"\$\{(task|file):([^}]*)\}")
@@ -35,10 +40,9 @@ class Placeholder:
     @classmethod
     def frame(cls, task: str, which: str) -> Placeholder:
         """The first or last frame (`which`: "first" or "last") of `task`'s clip."""
-        kind = f"{which}_frame"
-        if kind not in ("first_frame", "last_frame"):
+        if which not in FRAMES:
             raise ValueError(f"no frame {which!r}: first or last")
-        return cls(task, kind)  # type: ignore[arg-type]
+        return cls(task, FRAMES[which])
 
     @classmethod
     def file(cls, path: str) -> Placeholder:
@@ -68,9 +72,8 @@ def _from_match(match: re.Match[str]) -> Placeholder | None:
     if family == FILE:
         return Placeholder.file(body)
     task, _, kind = body.partition(":")
-    if kind not in TASK_OUTPUTS:
-        return None
-    return Placeholder(task, kind)  # type: ignore[arg-type]
+    output = TASK_OUTPUTS.get(kind)
+    return Placeholder(task, output) if output is not None else None
 
 
 def find(node: Any) -> Iterator[Placeholder]:

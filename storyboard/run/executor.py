@@ -33,10 +33,7 @@ from storyboard.compile.plan import Plan, PlanTask
 from storyboard.errors import (
     BudgetExceeded,
     CacheError,
-    ClipMismatch,
-    DownloadError,
     MediaError,
-    ProbeError,
     ProviderError,
     RateLimited,
     ResourceInsufficient,
@@ -45,17 +42,18 @@ from storyboard.errors import (
     TaskResponseError,
     TransientProviderError,
 )
-from storyboard.media import MediaInfo, decode_check_ffmpeg
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
+from storyboard.run.fetch import damaged_source, fetch_clip
 from storyboard.run.journal import Journal, record_key
 from storyboard.run.record import RunOptions, RunReport, TaskResult
 from storyboard.run.resolve import RunTimeValues
 from storyboard.run.slots import AdaptiveLimit, critical_paths
 
-EventSink = Callable[[dict[str, Any]], None]
+__all__ = ["EventSink", "Executor", "RunOptions", "RunReport", "TaskResult"]
+
+EventSink = Callable[[dict[str, Any]], None]  # the events are JSON lines, free-form
 FORCEABLE = ("done", "pending", "failed", "skipped")  # --force starts these afresh
-FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
 
 
 @dataclass
@@ -245,7 +243,7 @@ class Executor:
         attempt = max(1, record.attempt)
         remote = RemoteTask.from_json(record.remote) if record.remote else None
         if remote is None and damaged is not None:
-            remote = self._remote_of(damaged)
+            remote = damaged_source(damaged, self.backend.name)
         current = _Remote(remote, from_journal=remote is not None)
         if task_id in self.options.force and record.state in FORCEABLE:
             attempt = self._new_attempt(task_id, record.attempt, current)
@@ -258,7 +256,7 @@ class Executor:
             try:
                 outcome = await self._attempt(task, attempt, base_id, current)
                 assert current.task is not None
-                info = await self._download(task, current.task, outcome, clip)
+                info = await fetch_clip(self.backend, task, current.task, outcome, clip)
                 break
             except TaskNotFound as exc:
                 if not (current.from_journal or isinstance(exc, TaskMismatch)):
@@ -332,17 +330,6 @@ class Executor:
             duration=info.duration,
         )
 
-    def _remote_of(self, damaged: DamagedEntry) -> RemoteTask | None:
-        """The provider task a damaged cache entry's clip came from, if this backend
-        made it: polling it again gives a fresh URL to the same clip, at no cost."""
-        data = damaged.meta.get("remote")
-        if not isinstance(data, dict) or data.get("backend") != self.backend.name:
-            return None
-        try:
-            return RemoteTask.from_json(data)
-        except (KeyError, TypeError):
-            return None
-
     def _bill(self, task_id: str, remote: RemoteTask, outcome: Outcome) -> None:
         """Count what the provider billed for the task in this run: its cost, recorded
         once per provider task, and only for a task this build sent (one found by its
@@ -365,7 +352,7 @@ class Executor:
     def _backoff(self, failures: int, exc: ProviderError) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after:
             return min(self.options.backoff_max, exc.retry_after)
-        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2 ** (failures - 1))
+        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2.0 ** (failures - 1))
         return ceiling * self.random.uniform(0.5, 1.0)
 
     async def _attempt(
@@ -420,46 +407,6 @@ class Executor:
             await self.limit.release(
                 ok=ok, key=task_id, handoff=self._unblocked(task_id) if ok else None
             )
-
-    async def _download(
-        self, task: PlanTask, remote: RemoteTask, outcome: Outcome, clip: Path
-    ) -> MediaInfo:
-        """Download and verify; an expired or broken URL is refreshed by polling again.
-
-        A whole clip that is not the planned one (its length, no picture) is fetched
-        again a bounded number of times, then fails the task for good (ClipMismatch):
-        the provider's finished task will not change."""
-        for tries in range(3):
-            try:
-                info = await self.backend.download(outcome, clip)
-                await asyncio.to_thread(self._verify, task, info)
-                return info
-            except DownloadError:
-                if tries == 2:
-                    raise
-                outcome = await self.backend.wait(remote)
-            except ClipMismatch:
-                clip.unlink(missing_ok=True)
-                if tries == 2:
-                    raise
-                outcome = await self.backend.wait(remote)
-        raise AssertionError("unreachable")
-
-    def _verify(self, task: PlanTask, info: MediaInfo) -> None:
-        """The clip is the planned one and decodes in full: only such a clip enters the
-        cache, so a stream copy of it into the film is known to decode."""
-        expected = float(task.seconds)
-        if not info.has_video:
-            raise ClipMismatch(f"{task.id}: the provider's clip has no video stream")
-        if expected and abs(info.duration - expected) > FRAME_TOLERANCE + 0.05:
-            raise ClipMismatch(
-                f"{task.id}: the provider's clip lasts {info.duration:.3f} s, "
-                f"the plan says {expected:g} s"
-            )
-        try:
-            decode_check_ffmpeg(info.path)
-        except ProbeError as exc:
-            raise ClipMismatch(f"{task.id}: the clip does not decode cleanly ({exc})") from exc
 
     def _from_cache(self, task: PlanTask, entry: CacheEntry, clip: Path) -> TaskResult:
         """The cached clip, copied into the build (never a second name for the cache's
