@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.animatic.renderer import render_preview
-from storyboard.compile.compiler import compile_storyboard, written_plan
+from storyboard.compile.compiler import written_plan
+from storyboard.compile.plan import Plan
 from storyboard.mock.server import MockConfig, running_mock
+from storyboard.pipeline import compile_storyboard
 from storyboard.provider import api
 from storyboard.provider.profile import ProviderProfile
 from storyboard.run.backends.kirin import KirinBackend
@@ -91,12 +93,12 @@ def storyboard(case: Case) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measured_bound(plan: dict[str, Any], latency: dict[str, float], jobs: int) -> float:
+def measured_bound(plan: Plan, latency: dict[str, float], jobs: int) -> float:
     """max(longest chain, total / jobs) with the latencies the mock really had."""
     longest: dict[str, float] = {}
-    for task in plan["tasks"]:  # topological order
-        before = max((longest[d] for d in task["depends_on"]), default=0.0)
-        longest[task["id"]] = before + latency[task["id"]]
+    for task in plan.tasks:  # topological order
+        before = max((longest[d] for d in task.depends_on), default=0.0)
+        longest[task.id] = before + latency[task.id]
     return max(max(longest.values()), sum(latency.values()) / jobs)
 
 
@@ -151,12 +153,12 @@ def run_case(case: Case, work: Path, clip: Path) -> tuple[float, float, dict[str
         nominal = config.queue_seconds + config.process_seconds
         by_external = {t.external_task_id: t for t in mock.state.tasks.values()}
         latency = {
-            t["id"]: max(
+            t.id: max(
                 nominal,
-                (by_external[t["payload"]["external_task_id"]].rendered or 0)
-                - by_external[t["payload"]["external_task_id"]].created,
+                (by_external[t.external_task_id].rendered or 0)
+                - by_external[t.external_task_id].created,
             )
-            for t in data["tasks"]
+            for t in data.tasks
         }
         return wall, measured_bound(data, latency, case.jobs), mock.stats()
 

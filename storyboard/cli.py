@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,6 +19,9 @@ from storyboard.language.schema import STORYBOARD_SCHEMA
 from storyboard.lint.engine import expand_paths, lint_file
 from storyboard.lint.formatters import FORMATTERS
 from storyboard.signals import interrupt_on_sigterm, interrupted_by
+
+if TYPE_CHECKING:
+    from storyboard.compile.compiler import Compilation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,10 +114,10 @@ def _build_dir(story_path: Path, build_dir: str | None) -> Path:
     return Path(build_dir) if build_dir else story_path.parent / "build"
 
 
-def _compile_or_report(story_path: Path) -> Any:
+def _compile_or_report(story_path: Path) -> Compilation:
     """Lint + compile; on problems print them (text) and exit 1."""
-    from storyboard.compile.compiler import compile_storyboard
     from storyboard.errors import InputProblems
+    from storyboard.pipeline import compile_storyboard
 
     try:
         return compile_storyboard(story_path)
@@ -171,7 +174,7 @@ def plan(
     from storyboard.run.cache import ClipCache
 
     path = _existing_file(storyboard)
-    compiled = _compile_or_report(path)
+    compiled = _compile_or_report(path).plan(_build_dir(path, None))
     cache = ClipCache(Path(cache_dir) if cache_dir else None, backend_source(backend, base_url))
     rows = plan_rows(compiled, cache)
     if as_json:
@@ -190,19 +193,15 @@ def graph(storyboard: str, fmt: str) -> None:
     """Print the task graph as Mermaid or Graphviz DOT."""
     from storyboard.report import graph_dot, graph_mermaid
 
-    compiled = _compile_or_report(_existing_file(storyboard))
+    path = _existing_file(storyboard)
+    compiled = _compile_or_report(path).plan(_build_dir(path, None))
     click.echo(graph_mermaid(compiled) if fmt == "mermaid" else graph_dot(compiled))
 
 
-def _selection(plan: Any, values: tuple[str, ...]) -> frozenset[str]:
+def _selection(plan: Compilation, values: tuple[str, ...]) -> frozenset[str]:
     """Task ids chosen by task id, scene id, or `+scene` (the scene and everything downstream)."""
     import networkx as nx
 
-    graph = nx.DiGraph()
-    for task in plan.tasks:
-        graph.add_node(task.id)
-        for dep in task.depends_on:
-            graph.add_edge(dep, task.id)
     chosen: set[str] = set()
     for value in values:
         downstream = value.startswith("+")
@@ -213,7 +212,7 @@ def _selection(plan: Any, values: tuple[str, ...]) -> frozenset[str]:
         for task_id in matched:
             chosen.add(task_id)
             if downstream:
-                chosen.update(nx.descendants(graph, task_id))
+                chosen.update(nx.descendants(plan.graph, task_id))
     return frozenset(chosen)
 
 
@@ -307,7 +306,7 @@ def render(
     if as_json:
         sink: Any = JsonEvents(sys.stdout)
     elif sys.stderr.isatty():
-        sink = LiveProgress(json.loads(json.dumps({"tasks": [t.to_json() for t in plan.tasks]})))
+        sink = LiveProgress(plan.tasks)
     else:
         sink = PlainProgress(sys.stderr)
     with build_lock(build), sink:

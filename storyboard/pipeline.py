@@ -1,7 +1,9 @@
 """`storyboard render`: lint, compile, run the graph, stitch; one command.
 
 Also the shared pieces of `stitch` (re-cut from clips already rendered):
-mapping the plan's cut onto the stitcher and writing `run.json`.
+mapping the plan's cut onto the stitcher and writing `run.json`; and
+`compile_storyboard`, lint then compile, which joins two stages that do not
+know each other.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ except ImportError:  # not POSIX: no lock, as before
     fcntl = None  # type: ignore[assignment]
 
 from storyboard import scratch
-from storyboard.compile.compiler import Plan, written_plan
-from storyboard.errors import BudgetExceeded, EnvironmentProblem, StitchError
+from storyboard.compile.compiler import Compilation, compile_specs, written_plan
+from storyboard.compile.plan import Plan
+from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, StitchError
 from storyboard.film.stitch import (
     CutClip,
     MusicBed,
@@ -32,11 +35,24 @@ from storyboard.film.stitch import (
     Transition,
     stitch,
 )
+from storyboard.language.model import Film
+from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
+from storyboard.provider.pricing import PriceTable, load_prices
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache, file_sha256
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
 from storyboard.run.journal import Journal
+
+
+def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
+    """Lint, then compile. Raises InputProblems when lint finds errors. `prices`:
+    the price table (default: `load_prices()`, read once here)."""
+    result = lint_file(path)
+    if result.errors or result.story is None or result.context is None:
+        raise InputProblems(result.problems)
+    table = prices if prices is not None else load_prices()
+    return compile_specs(result.story, result.context.specs, table)
 
 
 @dataclass
@@ -71,39 +87,42 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         yield
 
 
-def cut_clips(plan: dict[str, Any], build_dir: Path) -> list[CutClip]:
+def cut_clips(plan: Plan, build_dir: Path) -> list[CutClip]:
     """The plan's cut as stitcher clips: a split scene's parts follow each other
     with hard cuts; the entry's transition leads into its first part."""
-    tasks = {t["id"]: t for t in plan["tasks"]}
     clips = []
-    for entry in plan["cut"]:
-        for i, seg in enumerate(entry["segments"]):
-            task = tasks[seg["task"]]
-            start, end = float(seg["start"]), float(seg["end"])
-            whole = start == 0 and abs(end - float(task["seconds"])) < 1e-6
+    for entry in plan.cut:
+        for i, seg in enumerate(entry.segments):
+            task = plan.task(seg.task)
+            start, end = float(seg.start), float(seg.end)
+            whole = start == 0 and abs(end - float(task.seconds)) < 1e-6
             marks = tuple(
                 ShotMark(
-                    label=f"{task['id']} · shot {s['index']}",
-                    start=max(0.0, s["start"] - start),
-                    duration=min(end, s["start"] + (s["duration"] or 0)) - max(start, s["start"]),
+                    label=f"{task.id} · shot {s.index}",
+                    start=max(0.0, s.start - start),
+                    duration=min(end, s.start + (s.duration or 0)) - max(start, s.start),
                 )
-                for s in task["shots"]
-                if s["start"] < end and s["start"] + (s["duration"] or 0) > start
+                for s in task.shots
+                if s.start < end and s.start + (s.duration or 0) > start
             )
-            tr: dict[str, Any] = entry["transition"] if i == 0 else {"type": "cut", "duration": 0}
+            lead_in = entry.transition if i == 0 else None  # None: a hard cut
             clips.append(
                 CutClip(
-                    path=build_dir / "clips" / f"{task['id']}.mp4",
-                    label=task["id"],
+                    path=build_dir / "clips" / f"{task.id}.mp4",
+                    label=task.id,
                     trim=None if whole else (start, end),
-                    transition=Transition(tr["type"], float(tr["duration"])),
+                    transition=(
+                        Transition(lead_in.type, float(lead_in.duration))
+                        if lead_in is not None
+                        else Transition("cut", 0.0)
+                    ),
                     shots=marks,
                 )
             )
     return clips
 
 
-def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list[str]]:
+def gather_clips(plan: Plan, build_dir: Path) -> tuple[list[str], list[str]]:
     """Check that `build_dir/clips/` holds a clip for every task, for `storyboard
     stitch`. A clip the journal records under another cache key was rendered
     before the storyboard changed: it is refused, never stitched in silently.
@@ -116,17 +135,17 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list
     journal = Journal(journal_path) if journal_path.is_file() else None
     stale, missing, damaged, sources, unknown = [], [], [], set(), []
     try:
-        for task in plan["tasks"]:
-            clip = build_dir / "clips" / f"{task['id']}.mp4"
-            record = journal.get(task["id"]) if journal is not None else None
+        for task in plan.tasks:
+            clip = build_dir / "clips" / f"{task.id}.mp4"
+            record = journal.get(task.id) if journal is not None else None
             if not clip.is_file():
-                missing.append(task["id"])
+                missing.append(task.id)
             elif record is None:
-                unknown.append(task["id"])
-            elif record.payload_key != task["cache_key"]:
-                stale.append(task["id"])
+                unknown.append(task.id)
+            elif record.payload_key != task.cache_key:
+                stale.append(task.id)
             elif record.clip_sha256 and file_sha256(clip) != record.clip_sha256:
-                damaged.append(task["id"])
+                damaged.append(task.id)
             else:
                 sources.add(record.source)
     finally:
@@ -149,37 +168,38 @@ def gather_clips(plan: dict[str, Any], build_dir: Path) -> tuple[list[str], list
     return sorted(sources), unknown
 
 
-def film_path(plan: dict[str, Any], build_dir: Path) -> Path:
-    return (build_dir / plan["output"]).resolve()
+def film_path(plan: Plan, build_dir: Path) -> Path:
+    return (build_dir / plan.output).resolve()
 
 
-def stitch_plan(plan: dict[str, Any], build_dir: Path) -> StitchResult:
+def stitch_plan(plan: Plan, build_dir: Path) -> StitchResult:
     clips = cut_clips(plan, build_dir)
     missing = [c.label for c in clips if not c.path.is_file()]
     if missing:
         raise StitchError(f"no clip rendered yet for: {', '.join(missing)} (run render first)")
     music = None
-    if plan.get("audio"):
-        a = plan["audio"]
+    if plan.audio is not None:
+        a = plan.audio
         music = MusicBed(
-            path=(build_dir / a["music"]).resolve(),
-            volume=a["volume"],
-            fade_in=a["fade_in"],
-            fade_out=a["fade_out"],
-            loop=a["loop"],
-            duck=a["duck"],
+            path=(build_dir / a.music).resolve(),
+            volume=a.volume,
+            fade_in=a.fade_in,
+            fade_out=a.fade_out,
+            loop=a.loop,
+            duck=a.duck,
         )
     out = film_path(plan, build_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return stitch(clips, out, music=music, options=film_options(plan.get("film") or {}))
+    return stitch(clips, out, music=music, options=film_options(plan.film))
 
 
-def film_options(film: dict[str, Any]) -> StitchOptions:
-    """The storyboard's `film:` settings (as in plan.json) over the stitcher's defaults."""
-    settings = dict(film)
-    if settings.get("size") is not None:
-        settings["size"] = tuple(settings["size"])
-    return StitchOptions(**settings)
+def film_options(film: Film) -> StitchOptions:
+    """The storyboard's `film:` settings over the stitcher's defaults (only what the
+    author set counts, as plan.json shows)."""
+    chosen = film.to_json()
+    if film.size is not None:
+        chosen["size"] = film.size
+    return StitchOptions(**chosen)
 
 
 def film_record(film: StitchResult) -> dict[str, Any]:
@@ -203,7 +223,7 @@ def film_record(film: StitchResult) -> dict[str, Any]:
 
 def write_run_record(
     build_dir: Path,
-    plan: dict[str, Any],
+    plan: Plan,
     report: RunReport,
     backend: str,
     film: StitchResult | None,
@@ -221,12 +241,10 @@ def write_run_record(
         "ok": report.ok,
         "wall_seconds": round(report.wall_seconds, 3),
         "tasks": {
-            tid: results[tid].to_json()
-            for tid in (t["id"] for t in plan["tasks"])
-            if tid in results
+            tid: results[tid].to_json() for tid in (t.id for t in plan.tasks) if tid in results
         },
         "totals": {
-            "tasks": len(plan["tasks"]),
+            "tasks": len(plan.tasks),
             "rendered": report.count("done"),
             "cached": report.count("cached"),
             "failed": report.count("failed"),
@@ -235,7 +253,7 @@ def write_run_record(
             "billed_usd": round(report.billed, 4),
             "billed_this_run_usd": round(report.billed, 4),
             "clips_cost_usd": round(report.clips_cost, 4),
-            "estimated_usd": plan["estimate"]["total_usd"],
+            "estimated_usd": plan.estimate.total_usd,
         },
         "film": None if film is None else film_record(film),
     }
@@ -245,7 +263,7 @@ def write_run_record(
 
 
 def render_plan(
-    plan: Plan,
+    compiled: Compilation,
     build_dir: Path,
     backend: Backend,
     *,
@@ -254,17 +272,17 @@ def render_plan(
     events: EventSink | None = None,
 ) -> RenderOutcome:
     """Write the plan, run it, and stitch the film when every clip is there."""
-    plan_path, data = written_plan(plan, build_dir)
+    plan_path, plan = written_plan(compiled, build_dir)
     journal = Journal(build_dir / "journal.sqlite")
     try:
         executor = Executor(
-            data,
+            plan,
             build_dir,
             backend,
             cache=cache,
             journal=journal,
-            story_dir=plan.story.base_dir,
-            assets_base_url=plan.story.assets_base_url,
+            story_dir=compiled.story.base_dir,
+            assets_base_url=compiled.story.assets_base_url,
             events=events,
             options=options,
         )
@@ -285,16 +303,16 @@ def render_plan(
             raise
         except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
             so_far = executor.report_so_far()
-            write_run_record(build_dir, data, so_far, backend.name, None, state="interrupted")
+            write_run_record(build_dir, plan, so_far, backend.name, None, state="interrupted")
             raise
     finally:
         journal.close()
     film = None
     if report.complete:
-        write_run_record(build_dir, data, report, backend.name, None, state="stitching")
+        write_run_record(build_dir, plan, report, backend.name, None, state="stitching")
         emit = events or (lambda event: None)
-        emit({"event": "stitch_started", "clips": sum(len(e["segments"]) for e in data["cut"])})
-        film = stitch_plan(data, build_dir)
+        emit({"event": "stitch_started", "clips": sum(len(e.segments) for e in plan.cut)})
+        film = stitch_plan(plan, build_dir)
         emit(
             {
                 "event": "stitch_done",
@@ -304,5 +322,5 @@ def render_plan(
                 "seconds": round(film.seconds, 2),
             }
         )
-    write_run_record(build_dir, data, report, backend.name, film)
+    write_run_record(build_dir, plan, report, backend.name, film)
     return RenderOutcome(plan_path, report, film)

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from storyboard.compile.compiler import Plan
+from storyboard.compile.plan import Plan
 from storyboard.run.cache import ClipCache
 
 
@@ -32,7 +32,7 @@ def plan_rows(plan: Plan, cache: ClipCache) -> list[dict[str, Any]]:
 
 def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"{plan.story.title}: {len(rows)} task(s)")
+    table = Table(title=f"{plan.title}: {len(rows)} task(s)")
     for name, justify in (
         ("task", "left"),
         ("scene", "left"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storyboard.compile.packing import TaskShape, pack_shots, task_violations
+from storyboard.compile.placeholders import Placeholder
 from storyboard.compile.references import FrameSource, Resolved, resolve_references
 from storyboard.compile.templates import TemplateFailure, prompt_context, render_prompt
 from storyboard.language.model import FrameRef, Scene, Shot, Storyboard, VideoRef
@@ -57,6 +58,19 @@ class ScenePlan:
     failures: list[ShotFailure]
     split: list[tuple[int, int]] | None  # None: no valid split
     whole: list[tuple[str, str]]  # violations of the scene as one task
+
+
+def clip_seconds(
+    story: Storyboard, scene_id: str, seen: frozenset[str] = frozenset()
+) -> int | None:
+    """A scene's clip length: its shots, or for an edit its source's (None when
+    unknown, or for a scene in an edit cycle, which lint reports)."""
+    scene = story.scene(scene_id)
+    if scene is None or scene_id in seen:
+        return None
+    if scene.is_edit and scene.video is not None and scene.video.scene:
+        return clip_seconds(story, scene.video.scene, seen | {scene_id})
+    return scene.duration
 
 
 def scene_context(scene: Scene) -> dict[str, Any]:
@@ -192,7 +206,7 @@ def build_specs(story: Storyboard, plans: dict[str, ScenePlan]) -> list[TaskSpec
         if not target:
             return None, None
         task = target[0] if ref.frame == "first" else target[-1]
-        return FrameSource(placeholder=f"${{task:{task}:{ref.frame}_frame}}"), task
+        return FrameSource(placeholder=Placeholder.frame(task, ref.frame).format()), task
 
     specs: list[TaskSpec] = []
     for sid, plan in plans.items():
@@ -211,7 +225,8 @@ def build_specs(story: Storyboard, plans: dict[str, ScenePlan]) -> list[TaskSpec
             deps: list[str] = []
             part_first = first if i == 0 else None
             if i > 0 and scene.settings.continuity:
-                part_first = FrameSource(placeholder=f"${{task:{mine[i - 1]}:last_frame}}")
+                previous = Placeholder(mine[i - 1], "last_frame")
+                part_first = FrameSource(placeholder=previous.format())
                 deps.append(mine[i - 1])
             part_end = end if i == len(plan.split) - 1 else None
             if i == 0 and first_dep:

@@ -143,7 +143,7 @@ class Transition:
 
 
 @dataclass(frozen=True)
-class CutEntry:
+class CutItem:
     scene: str
     pos: Pos
     trim: tuple[float, float] | None = None
@@ -196,7 +196,7 @@ class Storyboard:
     vars: dict[str, Any]
     assets: dict[str, Asset]
     scenes: list[Scene]
-    cut: list[CutEntry]
+    cut: list[CutItem]
     cut_explicit: bool
     audio: Audio | None
     film: Film
@@ -392,14 +392,14 @@ def build_storyboard(doc: Document) -> Storyboard:
     )
 
 
-def _cut(doc: Document, raw: Any, scenes: list[Scene]) -> list[CutEntry]:
+def _cut(doc: Document, raw: Any, scenes: list[Scene]) -> list[CutItem]:
     if not isinstance(raw, list):
-        return [CutEntry(s.id, s.pos) for s in scenes]
+        return [CutItem(s.id, s.pos) for s in scenes]
     entries = []
     for i, item in enumerate(raw):
         pos = doc.pos(("cut", i))
         if isinstance(item, str):
-            entries.append(CutEntry(item, pos))
+            entries.append(CutItem(item, pos))
             continue
         if not isinstance(item, dict) or not isinstance(item.get("scene"), str):
             continue
@@ -417,7 +417,7 @@ def _cut(doc: Document, raw: Any, scenes: list[Scene]) -> list[CutEntry]:
             dur = _get(tr, "duration", (int, float), None)
             default = 0.0 if tr["type"] == "cut" else 0.5
             transition = Transition(tr["type"], float(default if dur is None else dur))
-        entries.append(CutEntry(item["scene"], pos, trim_pair, transition))
+        entries.append(CutItem(item["scene"], pos, trim_pair, transition))
     return entries
 
 

@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storyboard.compile.plan import Plan, PlanTask
 from storyboard.errors import (
     BudgetExceeded,
     CacheError,
-    ClipMismatch,
-    DownloadError,
     MediaError,
-    ProbeError,
     ProviderError,
     RateLimited,
     ResourceInsufficient,
@@ -44,17 +42,18 @@ from storyboard.errors import (
     TaskResponseError,
     TransientProviderError,
 )
-from storyboard.media import MediaInfo, decode_check_ffmpeg
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
+from storyboard.run.fetch import damaged_source, fetch_clip
 from storyboard.run.journal import Journal, record_key
 from storyboard.run.record import RunOptions, RunReport, TaskResult
 from storyboard.run.resolve import RunTimeValues
 from storyboard.run.slots import AdaptiveLimit, critical_paths
 
-EventSink = Callable[[dict[str, Any]], None]
+__all__ = ["EventSink", "Executor", "RunOptions", "RunReport", "TaskResult"]
+
+EventSink = Callable[[dict[str, Any]], None]  # the events are JSON lines, free-form
 FORCEABLE = ("done", "pending", "failed", "skipped")  # --force starts these afresh
-FRAME_TOLERANCE = 1.5 / 24  # a clip may differ from its plan by about a frame
 
 
 @dataclass
@@ -72,7 +71,7 @@ class _Skip(Exception):
 class Executor:
     def __init__(
         self,
-        plan: dict[str, Any],
+        plan: Plan,
         build_dir: Path,
         backend: Backend,
         *,
@@ -84,7 +83,7 @@ class Executor:
         options: RunOptions | None = None,
     ) -> None:
         self.plan = plan
-        self.tasks = {t["id"]: t for t in plan["tasks"]}
+        self.tasks = plan.by_id
         self.build_dir = build_dir
         self.clips_dir = build_dir / "clips"
         self.backend = backend
@@ -93,11 +92,7 @@ class Executor:
         self.emit = events or (lambda event: None)
         self.options = options or RunOptions()
         self.limit = AdaptiveLimit(self.options.jobs)
-        self.priority = critical_paths(plan["tasks"])
-        self.children: dict[str, list[str]] = {tid: [] for tid in self.tasks}
-        for t in plan["tasks"]:
-            for dep in t["depends_on"]:
-                self.children[dep].append(t["id"])
+        self.priority = critical_paths(plan)
         self.random = random.Random(self.options.seed)
         self.run_id = uuid.uuid4().hex
         self.results: dict[str, TaskResult] = {}
@@ -114,28 +109,28 @@ class Executor:
         self.billed_by_task: dict[str, float] = {}
         self._done: dict[str, asyncio.Event] = {}
 
-    def _identity(self, task: dict[str, Any]) -> str:
-        return record_key(self.backend.source, task["cache_key"])
+    def _identity(self, task: PlanTask) -> str:
+        return record_key(self.backend.source, task.cache_key)
 
     # --- budget -------------------------------------------------------------------
     def pending_cost(self) -> float:
         """Estimated cost of every task the cache cannot serve (what a run would spend)."""
         return sum(
-            t["estimated_cost_usd"]
-            for t in self.plan["tasks"]
-            if self._wanted(t["id"])
-            and (t["id"] in self.options.force or self.cache.get(t["cache_key"]) is None)
+            t.estimated_cost_usd
+            for t in self.plan.tasks
+            if self._wanted(t.id)
+            and (t.id in self.options.force or self.cache.get(t.cache_key) is None)
         )
 
-    def _check_budget(self, task: dict[str, Any]) -> None:
+    def _check_budget(self, task: PlanTask) -> None:
         cap = self.options.max_cost
         if cap is None:
             return
-        projected = self.billed + sum(self.in_flight.values()) + task["estimated_cost_usd"]
+        projected = self.billed + sum(self.in_flight.values()) + task.estimated_cost_usd
         if projected > cap + 1e-9:
             raise _Skip(
                 f"budget: billed ${self.billed:.2f} + in flight ${sum(self.in_flight.values()):.2f}"
-                f" + this task ${task['estimated_cost_usd']:.2f} would pass --max-cost ${cap:.2f}"
+                f" + this task ${task.estimated_cost_usd:.2f} would pass --max-cost ${cap:.2f}"
             )
 
     # --- the graph ------------------------------------------------------------------
@@ -206,20 +201,20 @@ class Executor:
         """The most urgent task that `task_id` finishing will make ready, if any."""
         ready = [
             child
-            for child in self.children[task_id]
+            for child in self.plan.children(task_id)
             if self._wanted(child)
             and not self._done[child].is_set()  # served from the cache already
-            and all(d == task_id or self._done[d].is_set() for d in self.tasks[child]["depends_on"])
+            and all(d == task_id or self._done[d].is_set() for d in self.tasks[child].depends_on)
         ]
         return max(ready, key=lambda c: self.priority[c], default=None)
 
     # --- one task ---------------------------------------------------------------------
-    async def _settle(self, task: dict[str, Any]) -> TaskResult:
+    async def _settle(self, task: PlanTask) -> TaskResult:
         """From the cache at once (its key covers everything upstream), else rendered
         once its dependencies are done; left out if it was not selected."""
-        task_id = task["id"]
+        task_id = task.id
         clip = self.clips_dir / f"{task_id}.mp4"
-        entry = None if task_id in self.options.force else self.cache.lookup(task["cache_key"])
+        entry = None if task_id in self.options.force else self.cache.lookup(task.cache_key)
         if isinstance(entry, CacheEntry):
             return self._from_cache(task, entry, clip)
         if isinstance(entry, DamagedEntry):
@@ -234,34 +229,34 @@ class Executor:
         if not self._wanted(task_id):
             self.emit({"event": "task_unselected", "task": task_id})
             return TaskResult(task_id, "unselected", error="not selected and not in the cache")
-        for dep in task["depends_on"]:
+        for dep in task.depends_on:
             await self._done[dep].wait()
             if self.results[dep].status not in ("done", "cached"):
                 raise _Skip(f"upstream {dep} {self.results[dep].status}")
         return await self._run_task(task, clip, entry)
 
     async def _run_task(
-        self, task: dict[str, Any], clip: Path, damaged: DamagedEntry | None
+        self, task: PlanTask, clip: Path, damaged: DamagedEntry | None
     ) -> TaskResult:
-        task_id = task["id"]
+        task_id = task.id
         record = self.journal.begin(task_id, self._identity(task))
         attempt = max(1, record.attempt)
         remote = RemoteTask.from_json(record.remote) if record.remote else None
         if remote is None and damaged is not None:
-            remote = self._remote_of(damaged)
+            remote = damaged_source(damaged, self.backend.name)
         current = _Remote(remote, from_journal=remote is not None)
         if task_id in self.options.force and record.state in FORCEABLE:
             attempt = self._new_attempt(task_id, record.attempt, current)
         elif current.task is not None and record.state in ("submitted", "completed", "done"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
-        base_id = task["payload"]["external_task_id"]
+        base_id = task.external_task_id
         made, retries = 1, 0
         give_up_at = time.monotonic() + self.options.retry_seconds
         while True:
             try:
                 outcome = await self._attempt(task, attempt, base_id, current)
                 assert current.task is not None
-                info = await self._download(task, current.task, outcome, clip)
+                info = await fetch_clip(self.backend, task, current.task, outcome, clip)
                 break
             except TaskNotFound as exc:
                 if not (current.from_journal or isinstance(exc, TaskMismatch)):
@@ -314,7 +309,7 @@ class Executor:
             "backend": self.backend.name,
         }
         try:
-            digest = self.cache.put(task["cache_key"], clip, meta).sha256
+            digest = self.cache.put(task.cache_key, clip, meta).sha256
         except CacheError as exc:  # the clip is in the build; a later run fetches it again
             self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
             digest = file_sha256(clip)
@@ -334,17 +329,6 @@ class Executor:
             clip=clip,
             duration=info.duration,
         )
-
-    def _remote_of(self, damaged: DamagedEntry) -> RemoteTask | None:
-        """The provider task a damaged cache entry's clip came from, if this backend
-        made it: polling it again gives a fresh URL to the same clip, at no cost."""
-        data = damaged.meta.get("remote")
-        if not isinstance(data, dict) or data.get("backend") != self.backend.name:
-            return None
-        try:
-            return RemoteTask.from_json(data)
-        except (KeyError, TypeError):
-            return None
 
     def _bill(self, task_id: str, remote: RemoteTask, outcome: Outcome) -> None:
         """Count what the provider billed for the task in this run: its cost, recorded
@@ -368,20 +352,20 @@ class Executor:
     def _backoff(self, failures: int, exc: ProviderError) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after:
             return min(self.options.backoff_max, exc.retry_after)
-        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2 ** (failures - 1))
+        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2.0 ** (failures - 1))
         return ceiling * self.random.uniform(0.5, 1.0)
 
     async def _attempt(
-        self, task: dict[str, Any], attempt: int, base_id: str, current: _Remote
+        self, task: PlanTask, attempt: int, base_id: str, current: _Remote
     ) -> Outcome:
         """Submit (or re-attach) and wait, holding one concurrency slot.
 
         `current.task` is set as soon as the provider-side task exists, so that a
         failure while waiting tells the caller there is a task (failed or not)."""
-        task_id = task["id"]
+        task_id = task.id
         await self.limit.acquire(self.priority[task_id], task_id)
         ok = False
-        self.in_flight[task_id] = task["estimated_cost_usd"]
+        self.in_flight[task_id] = task.estimated_cost_usd
         try:
             remote = current.task
             if remote is None:
@@ -390,7 +374,7 @@ class Executor:
                 if remote is None:
                     self.in_flight.pop(task_id, None)
                     self._check_budget(task)
-                    self.in_flight[task_id] = task["estimated_cost_usd"]
+                    self.in_flight[task_id] = task.estimated_cost_usd
                     payload = await self.values.payload(task)
                     self.journal.update(
                         task_id, state="submitting", attempt=attempt, external_task_id=ext
@@ -424,50 +408,10 @@ class Executor:
                 ok=ok, key=task_id, handoff=self._unblocked(task_id) if ok else None
             )
 
-    async def _download(
-        self, task: dict[str, Any], remote: RemoteTask, outcome: Outcome, clip: Path
-    ) -> MediaInfo:
-        """Download and verify; an expired or broken URL is refreshed by polling again.
-
-        A whole clip that is not the planned one (its length, no picture) is fetched
-        again a bounded number of times, then fails the task for good (ClipMismatch):
-        the provider's finished task will not change."""
-        for tries in range(3):
-            try:
-                info = await self.backend.download(outcome, clip)
-                await asyncio.to_thread(self._verify, task, info)
-                return info
-            except DownloadError:
-                if tries == 2:
-                    raise
-                outcome = await self.backend.wait(remote)
-            except ClipMismatch:
-                clip.unlink(missing_ok=True)
-                if tries == 2:
-                    raise
-                outcome = await self.backend.wait(remote)
-        raise AssertionError("unreachable")
-
-    def _verify(self, task: dict[str, Any], info: MediaInfo) -> None:
-        """The clip is the planned one and decodes in full: only such a clip enters the
-        cache, so a stream copy of it into the film is known to decode."""
-        expected = float(task["seconds"])
-        if not info.has_video:
-            raise ClipMismatch(f"{task['id']}: the provider's clip has no video stream")
-        if expected and abs(info.duration - expected) > FRAME_TOLERANCE + 0.05:
-            raise ClipMismatch(
-                f"{task['id']}: the provider's clip lasts {info.duration:.3f} s, "
-                f"the plan says {expected:g} s"
-            )
-        try:
-            decode_check_ffmpeg(info.path)
-        except ProbeError as exc:
-            raise ClipMismatch(f"{task['id']}: the clip does not decode cleanly ({exc})") from exc
-
-    def _from_cache(self, task: dict[str, Any], entry: CacheEntry, clip: Path) -> TaskResult:
+    def _from_cache(self, task: PlanTask, entry: CacheEntry, clip: Path) -> TaskResult:
         """The cached clip, copied into the build (never a second name for the cache's
         bytes); the journal keeps what the clip cost when it was made."""
-        task_id = task["id"]
+        task_id = task.id
         meta = entry.meta
         if not (clip.is_file() and file_sha256(clip) == entry.sha256):
             copy_clip(entry.clip, clip)

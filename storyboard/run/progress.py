@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from storyboard.compile.plan import PlanTask
 
 
 class JsonEvents:
@@ -59,14 +63,23 @@ class PlainProgress:
         self.stream.flush()
 
 
+@dataclass
+class _Running:
+    """A task in flight, as the live view shows it."""
+
+    start: float
+    attempt: int = 1
+    state: str = "submitted"
+
+
 class LiveProgress:
     """A live view: a line per running task, an overall bar with ETA, counts and cost."""
 
-    def __init__(self, plan: dict[str, Any], console: Console | None = None) -> None:
+    def __init__(self, tasks: Sequence[PlanTask], console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.total = len(plan["tasks"])
-        self.estimates = {t["id"]: t["estimated_cost_usd"] for t in plan["tasks"]}
-        self.running: dict[str, dict[str, Any]] = {}
+        self.total = len(tasks)
+        self.estimates = {t.id: t.estimated_cost_usd for t in tasks}
+        self.running: dict[str, _Running] = {}
         self.counts = {"done": 0, "cached": 0, "failed": 0, "skipped": 0, "unselected": 0}
         self.cost = 0.0
         self.stage = ""  # after the tasks: what the film is going through
@@ -95,9 +108,7 @@ class LiveProgress:
             table.add_column(col)
         now = time.monotonic()
         for task_id, info in sorted(self.running.items()):
-            table.add_row(
-                task_id, info["state"], f"{now - info['start']:.1f}s", str(info["attempt"])
-            )
+            table.add_row(task_id, info.state, f"{now - info.start:.1f}s", str(info.attempt))
         c = self.counts
         summary = (
             f"done {c['done']}  cached {c['cached']}  failed {c['failed']}  "
@@ -111,15 +122,13 @@ class LiveProgress:
     def __call__(self, event: dict[str, Any]) -> None:
         kind, task = event.get("event"), event.get("task")
         if task and kind in ("task_submitted", "task_found", "task_reattached"):
-            self.running.setdefault(
-                task, {"start": time.monotonic(), "attempt": 1, "state": "submitted"}
-            )
-            self.running[task]["attempt"] = event.get("attempt", self.running[task]["attempt"])
+            running = self.running.setdefault(task, _Running(time.monotonic()))
+            running.attempt = event.get("attempt", running.attempt)
         elif task and kind == "task_status" and task in self.running:
-            self.running[task]["state"] = event["status"]
+            self.running[task].state = event["status"]
         elif task and kind == "task_retry" and task in self.running:
-            self.running[task]["state"] = f"retry in {event['delay']}s"
-            self.running[task]["attempt"] = event["attempt"]
+            self.running[task].state = f"retry in {event['delay']}s"
+            self.running[task].attempt = event["attempt"]
         elif task and kind in ("cache_damaged", "cache_unwritable", "task_lost"):
             # Worth a line that stays on the screen: a clip is fetched again, or made again.
             why = event.get("reason") or event.get("error")

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from storyboard.compile.placeholders import Placeholder
+from storyboard.compile.plan import PlanTask
 from storyboard.errors import ProviderError, TaskCreationError, TaskFailed
 from storyboard.media import frame_image, probe
 from storyboard.run.backends.base import Backend, RemoteTask
@@ -44,9 +46,9 @@ class RunTimeValues:
         self.assets_base_url = assets_base_url
         self.remotes = remotes
 
-    async def payload(self, task: dict[str, Any]) -> dict[str, Any]:
+    async def payload(self, task: PlanTask) -> dict[str, Any]:
         """The payload with every `${...}` placeholder replaced by its run-time value."""
-        payload = task["payload"]
+        payload = task.payload
         out = dict(payload)
         if "image_list" in payload:
             out["image_list"] = [
@@ -63,20 +65,20 @@ class RunTimeValues:
     async def _value(self, text: str) -> str:
         if not (text.startswith("${") and text.endswith("}")):
             return self._local_copy(text)
-        kind, _, rest = text[2:-1].partition(":")
-        if kind == "file":
+        found = Placeholder.parse(text)
+        if found is None:
+            raise TaskFailed(f"unknown placeholder {text}")
+        if found.is_file:
             if not self.backend.reads_local_files:
                 raise TaskCreationError(
-                    f"{rest} is a local file and the API takes videos by URL only (R13); "
+                    f"{found.task} is a local file and the API takes videos by URL only (R13); "
                     "set assets_base_url to where the storyboard's folder is published"
                 )
-            return (self.story_dir / rest).resolve().as_uri()
-        source, _, what = rest.partition(":")
-        if what in ("last_frame", "first_frame"):
-            return await asyncio.to_thread(self._frame_base64, source, what.split("_")[0])
-        if what == "video_url":
-            return await self._video_url(source)
-        raise TaskFailed(f"unknown placeholder {text}")
+            return (self.story_dir / found.task).resolve().as_uri()
+        if found.kind == "video_url":
+            return await self._video_url(found.task)
+        which = found.kind.removesuffix("_frame")
+        return await asyncio.to_thread(self._frame_base64, found.task, which)
 
     def _local_copy(self, url: str) -> str:
         """A published asset (`assets_base_url` + path) as the local file it was published

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from typing import Any
+
+from storyboard.compile.plan import Plan
 
 
 class AdaptiveLimit:
@@ -84,15 +85,11 @@ class AdaptiveLimit:
         self._streak = 0
 
 
-def critical_paths(tasks: list[dict[str, Any]]) -> dict[str, float]:
+def critical_paths(plan: Plan) -> dict[str, float]:
     """For each task, the seconds of video on the longest chain of tasks it starts
     (itself included): the executor's priority when slots are scarce."""
-    children: dict[str, list[str]] = {t["id"]: [] for t in tasks}
-    for task in tasks:
-        for dep in task["depends_on"]:
-            children[dep].append(task["id"])
     length: dict[str, float] = {}
-    for task in reversed(tasks):  # the plan is in topological order
-        below = max((length[c] for c in children[task["id"]]), default=0.0)
-        length[task["id"]] = float(task["seconds"] or 0) + below
+    for task_id in reversed(plan.order):
+        below = max((length[c] for c in plan.children(task_id)), default=0.0)
+        length[task_id] = float(plan.task(task_id).seconds or 0) + below
     return length

@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from storyboard.compile.compiler import compile_storyboard, write_plan
+from storyboard.compile.compiler import write_plan
 from storyboard.lint.engine import lint_file
+from storyboard.pipeline import compile_storyboard
 from storyboard.provider import api
 from storyboard.provider.request import validate_request
 from tests.conftest import EXAMPLES

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from storyboard.compile.compiler import compile_storyboard, written_plan
+from storyboard.compile.compiler import written_plan
 from storyboard.errors import BudgetExceeded
 from storyboard.media import probe
 from storyboard.mock.server import MockConfig, MockHandle, running_mock
+from storyboard.pipeline import compile_storyboard
 from storyboard.provider.profile import ProviderProfile
 from storyboard.run.backends.base import Backend
 from storyboard.run.backends.kirin import KirinBackend

@@ -7,15 +7,24 @@ import json
 
 from rich.console import Console
 
+from storyboard.compile.plan import PlanTask
 from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
 
-PLAN = {
-    "tasks": [
-        {"id": "arrival", "estimated_cost_usd": 0.5},
-        {"id": "squall", "estimated_cost_usd": 0.5},
-        {"id": "night", "estimated_cost_usd": 0.5},
-    ]
-}
+PLAN = tuple(
+    PlanTask(
+        id=name,
+        scene=name,
+        part=1,
+        parts=1,
+        depends_on=(),
+        seconds=5.0,
+        shots=(),
+        cache_key=name,
+        estimated_cost_usd=0.5,
+        payload={},
+    )
+    for name in ("arrival", "squall", "night")
+)
 EVENTS = [
     {"event": "run_started", "tasks": 3, "backend": "kirin"},
     {"event": "task_cached", "task": "arrival"},

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from storyboard.language.model import CutEntry, Storyboard
+from storyboard.compile.specs import clip_seconds
+from storyboard.language.model import CutItem
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem, Severity, did_you_mean
 
@@ -65,22 +66,10 @@ RULES = {
 MIN_CLIP = 1 / 24
 
 
-def clip_seconds(
-    story: Storyboard, scene_id: str, seen: frozenset[str] = frozenset()
-) -> int | None:
-    """A scene's clip length: its shots, or for an edit its source's."""
-    scene = story.scene(scene_id)
-    if scene is None or scene_id in seen:
-        return None
-    if scene.is_edit and scene.video is not None and scene.video.scene:
-        return clip_seconds(story, scene.video.scene, seen | {scene_id})
-    return scene.duration
-
-
 def check(ctx: Context) -> Iterator[Problem]:
     story = ctx.story
     ids = [s.id for s in story.scenes]
-    previous: tuple[CutEntry, float] | None = None
+    previous: tuple[CutItem, float] | None = None
     for entry in story.cut:
         if entry.scene not in ids:
             yield problem(
@@ -132,7 +121,7 @@ def check(ctx: Context) -> Iterator[Problem]:
                 )
 
 
-def _trim_path(ctx: Context, entry: CutEntry) -> tuple[str | int, ...]:
+def _trim_path(ctx: Context, entry: CutItem) -> tuple[str | int, ...]:
     for i, _ in enumerate(ctx.story.cut):
         path = ("cut", i, "trim")
         if ctx.doc.pos(("cut", i)) == entry.pos:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import networkx as nx
 
+from storyboard.compile.plan import dependency_graph
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem
 
@@ -34,14 +35,8 @@ RULES = {
 
 
 def scene_graph(ctx: Context) -> nx.DiGraph:
-    graph = nx.DiGraph()
-    ids = {s.id for s in ctx.story.scenes}
-    for scene in ctx.story.scenes:
-        graph.add_node(scene.id)
-        for dep in scene.depends_on:
-            if dep in ids:
-                graph.add_edge(dep, scene.id)
-    return graph
+    """Scenes and what they wait for (the plan's task graph has the same shape)."""
+    return dependency_graph((s.id, s.depends_on) for s in ctx.story.scenes)
 
 
 def check(ctx: Context) -> Iterator[Problem]:

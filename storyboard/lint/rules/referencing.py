@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from storyboard.compile.references import HANDWRITTEN
+from storyboard.compile.specs import clip_seconds
 from storyboard.language.model import AssetKind, FrameRef, NamedRef, Scene
 from storyboard.lint.rules import Context, Rule, locate, problem
 from storyboard.problems import Pos, Problem, Severity, did_you_mean
@@ -254,7 +255,7 @@ def _scene_ref(
             hint=f"shorten {target!r} to 10 s or less",
         )
         return
-    seconds = _output_seconds(ctx, target, set())
+    seconds = clip_seconds(ctx.story, target)
     if seconds is not None and not 3 <= seconds <= 10:
         yield problem(
             RULES["SB311"],
@@ -262,16 +263,6 @@ def _scene_ref(
             f"scene {target!r} lasts {seconds} s; a reference video must last 3-10 s",
             hint=f"make {target!r} 3-10 s long",
         )
-
-
-def _output_seconds(ctx: Context, scene_id: str, seen: set[str]) -> int | None:
-    """Length of a scene's clip: its shots, or for an edit its source's."""
-    scene = ctx.story.scene(scene_id)
-    if scene is None or scene_id in seen:
-        return None
-    if scene.is_edit and scene.video is not None and scene.video.scene:
-        return _output_seconds(ctx, scene.video.scene, seen | {scene_id})
-    return scene.duration
 
 
 def _prompt_tokens(ctx: Context) -> Iterator[Problem]:

@@ -1,0 +1,313 @@
+"""The plan, typed: what plan.json holds, from the compiler to the film.
+
+The executor, the stitch orchestration, progress, critical paths and the run
+report read these dataclasses, never plan.json's dicts. `to_json` gives
+plan.json exactly (key order and number types included: the golden plans
+are byte-identical), `from_json` reads it back, and the two are inverse.
+Paths (`storyboard`, `output`, `audio.music`) are relative to the build
+directory the plan was written for. Only the API payload stays a dict: it is
+the request body, free-form by nature, checked against the API's schema.
+
+The task graph is built here once (`Plan.graph`), by the one function that
+also orders the compiler's task specs and the lint stage's scene graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+
+from storyboard.language.model import Film, Transition
+
+PLAN_VERSION = 1
+ESTIMATE_NOTE = "list prices per output second; the bill is usage.cost"
+
+
+def dependency_graph(nodes: Iterable[tuple[str, Iterable[str]]]) -> nx.DiGraph:
+    """A DiGraph with an edge dep -> node for each (node, its dependencies), nodes in
+    the order given. A dependency that is not itself a node is left out: lint reports
+    a reference to an unknown scene on its own, and the compiler never makes one."""
+    pairs = [(node, list(deps)) for node, deps in nodes]
+    graph = nx.DiGraph()
+    graph.add_nodes_from(node for node, _ in pairs)
+    for node, deps in pairs:
+        graph.add_edges_from((dep, node) for dep in deps if dep in graph)
+    return graph
+
+
+def topological_order(graph: nx.DiGraph) -> list[str]:
+    """Dependencies first, ties broken by the order the nodes were added: the same
+    graph always gives the same order, so plan.json is reproducible."""
+    rank = {node: i for i, node in enumerate(graph.nodes)}
+    return list(nx.lexicographical_topological_sort(graph, key=lambda n: rank[n]))
+
+
+@dataclass(frozen=True)
+class PlanShot:
+    """Where one shot sits in its task's clip (seconds from the clip's start)."""
+
+    index: int
+    id: str | None
+    start: float
+    duration: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.id, "start": self.start, "duration": self.duration}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanShot:
+        return cls(data["index"], data["id"], data["start"], data["duration"])
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    """One API request: a scene, or one part of a split scene."""
+
+    id: str
+    scene: str
+    part: int
+    parts: int
+    depends_on: tuple[str, ...]
+    seconds: float
+    shots: tuple[PlanShot, ...]
+    cache_key: str
+    estimated_cost_usd: float
+    payload: dict[str, Any]  # the request body, placeholders unresolved
+
+    @property
+    def external_task_id(self) -> str:
+        return str(self.payload["external_task_id"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "scene": self.scene,
+            "part": self.part,
+            "parts": self.parts,
+            "depends_on": list(self.depends_on),
+            "seconds": self.seconds,
+            "shots": [s.to_json() for s in self.shots],
+            "cache_key": self.cache_key,
+            "estimated_cost_usd": self.estimated_cost_usd,
+            "payload": self.payload,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanTask:
+        return cls(
+            id=data["id"],
+            scene=data["scene"],
+            part=data["part"],
+            parts=data["parts"],
+            depends_on=tuple(data["depends_on"]),
+            seconds=data["seconds"],
+            shots=tuple(PlanShot.from_json(s) for s in data["shots"]),
+            cache_key=data["cache_key"],
+            estimated_cost_usd=data["estimated_cost_usd"],
+            payload=data["payload"],
+        )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The part of a task's clip (seconds from its start) a cut entry uses."""
+
+    task: str
+    start: float
+    end: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "start": self.start, "end": self.end}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Segment:
+        return cls(data["task"], data["start"], data["end"])
+
+
+@dataclass(frozen=True)
+class CutEntry:
+    """One entry of the film's cut: a scene's clips, trimmed, led in by a transition."""
+
+    scene: str
+    trim: tuple[float, float] | None
+    transition: Transition
+    segments: tuple[Segment, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scene": self.scene,
+            "trim": list(self.trim) if self.trim is not None else None,
+            "transition": {"type": self.transition.type, "duration": self.transition.duration},
+            "segments": [s.to_json() for s in self.segments],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CutEntry:
+        trim = data["trim"]
+        transition = data["transition"]
+        return cls(
+            scene=data["scene"],
+            trim=(trim[0], trim[1]) if trim is not None else None,
+            transition=Transition(transition["type"], transition["duration"]),
+            segments=tuple(Segment.from_json(s) for s in data["segments"]),
+        )
+
+
+@dataclass(frozen=True)
+class PlanAudio:
+    """The music bed as plan.json holds it: `music` a URL, or a path relative to
+    the build directory."""
+
+    music: str
+    volume: float
+    fade_in: float
+    fade_out: float
+    loop: bool
+    duck: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "music": self.music,
+            "volume": self.volume,
+            "fade_in": self.fade_in,
+            "fade_out": self.fade_out,
+            "loop": self.loop,
+            "duck": self.duck,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanAudio:
+        return cls(
+            data["music"],
+            data["volume"],
+            data["fade_in"],
+            data["fade_out"],
+            data["loop"],
+            data["duck"],
+        )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the plan would cost at list prices, if no clip were cached."""
+
+    tasks: int
+    seconds: float
+    total_usd: float
+    currency: str = "USD"
+    note: str = ESTIMATE_NOTE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tasks": self.tasks,
+            "seconds": self.seconds,
+            "total_usd": self.total_usd,
+            "currency": self.currency,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Estimate:
+        return cls(
+            data["tasks"], data["seconds"], data["total_usd"], data["currency"], data["note"]
+        )
+
+    @classmethod
+    def of(cls, tasks: Sequence[PlanTask]) -> Estimate:
+        return cls(
+            tasks=len(tasks),
+            seconds=sum(t.seconds for t in tasks),
+            total_usd=total_cost(tasks),
+        )
+
+
+def total_cost(tasks: Iterable[PlanTask]) -> float:
+    return round(sum(t.estimated_cost_usd for t in tasks), 4)
+
+
+def film_from_json(data: dict[str, Any]) -> Film:
+    """The `film:` settings from plan.json's `film` (only what the author set)."""
+    size = data.get("size")
+    return Film(
+        size=(size[0], size[1]) if size is not None else None,
+        loudness=data.get("loudness"),
+        normalise=not ("loudness" in data and data["loudness"] is None),
+        crf=data.get("crf"),
+        preset=data.get("preset"),
+        audio_bitrate=data.get("audio_bitrate"),
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """plan.json: the tasks in a topological order, the cut, the audio, the film."""
+
+    storyboard: str
+    title: str
+    output: str
+    tasks: tuple[PlanTask, ...]
+    cut: tuple[CutEntry, ...]
+    audio: PlanAudio | None
+    film: Film
+    estimate: Estimate
+    version: int = PLAN_VERSION
+
+    @cached_property
+    def by_id(self) -> dict[str, PlanTask]:
+        return {t.id: t for t in self.tasks}
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The task graph (an edge from each dependency to its dependant), built once."""
+        return dependency_graph((t.id, t.depends_on) for t in self.tasks)
+
+    @cached_property
+    def order(self) -> list[str]:
+        """Task ids, dependencies first (the order plan.json lists them in)."""
+        return topological_order(self.graph)
+
+    @property
+    def total_cost(self) -> float:
+        return self.estimate.total_usd
+
+    def task(self, task_id: str) -> PlanTask:
+        return self.by_id[task_id]
+
+    def children(self, task_id: str) -> list[str]:
+        """The tasks that wait for `task_id`, in plan order."""
+        return list(self.graph.successors(task_id))
+
+    def descendants(self, task_id: str) -> set[str]:
+        return set(nx.descendants(self.graph, task_id))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "storyboard": self.storyboard,
+            "version": self.version,
+            "title": self.title,
+            "output": self.output,
+            "tasks": [t.to_json() for t in self.tasks],
+            "cut": [c.to_json() for c in self.cut],
+            "audio": self.audio.to_json() if self.audio is not None else None,
+            "film": self.film.to_json(),
+            "estimate": self.estimate.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        audio = data["audio"]
+        return cls(
+            storyboard=data["storyboard"],
+            version=data["version"],
+            title=data["title"],
+            output=data["output"],
+            tasks=tuple(PlanTask.from_json(t) for t in data["tasks"]),
+            cut=tuple(CutEntry.from_json(c) for c in data["cut"]),
+            audio=PlanAudio.from_json(audio) if audio is not None else None,
+            film=film_from_json(data["film"]),
+            estimate=Estimate.from_json(data["estimate"]),
+        )
