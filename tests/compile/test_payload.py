@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from storyboard.compile.compiler import cache_key, external_task_id
+from storyboard.compile.payload import cache_key, external_task_id
 
 PAYLOAD: dict[str, Any] = {
     "model_name": "kirin-v3-omni",
