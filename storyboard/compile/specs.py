@@ -37,9 +37,14 @@ class TaskSpec:
     video_source: str | None = None  # task whose output is the reference video
 
     @property
+    def is_edit(self) -> bool:
+        """The task edits its reference video (R15): it lasts as long as the video."""
+        return self.video is not None and self.video.is_base
+
+    @property
     def seconds(self) -> int | None:
         """The task's duration; None for a base edit (the source's length)."""
-        if self.video is not None and self.video.refer == "base":
+        if self.is_edit:
             return None
         return sum(s.duration or 0 for s in self.shots)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from storyboard.errors import EnvironmentProblem
 from storyboard.provider import api
+from storyboard.provider.shape import edits_base
 
 PRICES_ENV = "STORYBOARD_PRICES"
 
@@ -92,11 +93,7 @@ def billed_seconds(payload: Mapping[str, Any], source_seconds: float | None = No
     nearest second (halves round up), which only the caller can know; every
     other task on its `duration` (R19 default when absent).
     """
-    videos = payload.get("video_list") or []
-    base_edit = any(
-        isinstance(v, Mapping) and v.get("refer_type", "base") == "base" for v in videos
-    )
-    if base_edit:
+    if edits_base(payload.get("video_list") or []):
         if source_seconds is None:
             raise ValueError("R15: a base edit is billed on its source length; pass source_seconds")
         return math.floor(source_seconds + 0.5)
@@ -116,6 +113,6 @@ def estimate_cost(
     `mode` defaults to pro (R17) and `sound` to off (R16), as the API does.
     """
     table = prices if prices is not None else load_prices()
-    mode = payload.get("mode", "pro")
+    mode = payload.get("mode", api.DEFAULT_MODE)
     sound = payload.get("sound", "off") == "on"
     return round(billed_seconds(payload, source_seconds) * table.per_second(mode, sound), 6)
