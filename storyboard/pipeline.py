@@ -24,8 +24,8 @@ from storyboard import scratch
 from storyboard.compile.compiler import Plan, written_plan
 from storyboard.errors import BudgetExceeded, EnvironmentProblem, StitchError
 from storyboard.film.stitch import (
+    Audio,
     CutClip,
-    MusicBed,
     ShotMark,
     StitchOptions,
     StitchResult,
@@ -161,8 +161,8 @@ def stitch_plan(plan: dict[str, Any], build_dir: Path) -> StitchResult:
     music = None
     if plan.get("audio"):
         a = plan["audio"]
-        music = MusicBed(
-            path=(build_dir / a["music"]).resolve(),
+        music = Audio(
+            music=str((build_dir / a["music"]).resolve()),
             volume=a["volume"],
             fade_in=a["fade_in"],
             fade_out=a["fade_out"],

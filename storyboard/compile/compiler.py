@@ -25,7 +25,6 @@ from storyboard.compile.specs import TaskSpec
 from storyboard.errors import CompilerBug, FileTooLarge, InputProblems
 from storyboard.language.model import Asset, Storyboard
 from storyboard.lint.engine import lint_file
-from storyboard.lint.rules.cut import clip_seconds
 from storyboard.localfile import open_regular, read_bounded
 from storyboard.provider import api
 from storyboard.provider.pricing import estimate_cost
@@ -130,7 +129,7 @@ def build_payload(spec: TaskSpec, story: Storyboard, inputs: _Inputs) -> dict[st
     else:
         payload["multi_shot"] = False
         payload["prompt"] = prompts[0]
-    base_edit = spec.video is not None and spec.video.refer == "base"
+    base_edit = spec.is_edit
     if not base_edit:
         payload["duration"] = str(spec.seconds)
     if spec.resolved.images:
@@ -288,7 +287,7 @@ def compile_specs(story: Storyboard, specs: list[TaskSpec]) -> Plan:
         payload["external_task_id"] = external_task_id(key)
         length = _task_seconds(spec, story, seconds)
         seconds[task_id] = length
-        base_edit = spec.video is not None and spec.video.refer == "base"
+        base_edit = spec.is_edit
         cost = estimate_cost(payload, source_seconds=length if base_edit else None)
         tasks.append(
             CompiledTask(
@@ -313,7 +312,7 @@ def _task_seconds(spec: TaskSpec, story: Storyboard, known: dict[str, float]) ->
     source = spec.video_source
     if source is not None and source in known:
         return known[source]
-    length = clip_seconds(story, spec.scene.id)
+    length = story.clip_seconds(spec.scene.id)
     return float(length or 0)
 
 

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import ffmpeg
 
+from storyboard.language.montage import Audio
+
 FPS = 24
 SAMPLE_RATE = 48_000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
@@ -69,18 +71,6 @@ class Piece:
     overlap: int = 0
     fade_in: int = 0
     fade_out: int = 0
-
-
-@dataclass(frozen=True)
-class Music:
-    """The music bed; `fade_in`/`fade_out` in seconds, `volume` a linear gain."""
-
-    path: Path
-    volume: float
-    fade_in: float
-    fade_out: float
-    loop: bool
-    duck: bool
 
 
 @dataclass(frozen=True)
@@ -235,12 +225,12 @@ def _join(pieces: Sequence[Piece], streams: list[Any], *, video: bool) -> Any:
     return joined
 
 
-def _with_music(clips: Any, music: Music | None, frames: int) -> Any:
+def _with_music(clips: Any, music: Audio | None, frames: int) -> Any:
     """The clips' sound with the music bed under it, looped or cut to the film."""
     if music is None:
         return clips
     samples = frames * SAMPLES_PER_FRAME
-    source = ffmpeg.input(str(music.path), **({"stream_loop": -1} if music.loop else {}))
+    source = ffmpeg.input(music.music, **({"stream_loop": -1} if music.loop else {}))
     bed = (
         source.audio.filter(
             "aformat", sample_fmts="fltp", sample_rates=SAMPLE_RATE, channel_layouts=CHANNELS
@@ -283,14 +273,14 @@ def _finish_audio(audio: Any, gain: Gain | None) -> Any:
     )
 
 
-def film_audio(pieces: Sequence[Piece], music: Music | None) -> Any:
+def film_audio(pieces: Sequence[Piece], music: Audio | None) -> Any:
     """The film's sound before loudness correction, from sound-only inputs."""
     inputs = _Inputs()
     audio = [_piece_audio(inputs.sound(p), p) for p in pieces]
     return _with_music(_join(pieces, audio, video=False), music, film_frames(pieces))
 
 
-def loudness_args(pieces: Sequence[Piece], music: Music | None, report: Path) -> list[str]:
+def loudness_args(pieces: Sequence[Piece], music: Audio | None, report: Path) -> list[str]:
     """Measure the film's sound (BS.1770 integrated loudness and true peak), writing
     ebur128's running values to `report`; nothing else is decoded or written."""
     audio = (
@@ -314,7 +304,7 @@ def _audio_options(enc: Encoding) -> dict[str, Any]:
 
 def copy_args(
     pieces: Sequence[Piece],
-    music: Music | None,
+    music: Audio | None,
     gain: Gain | None,
     enc: Encoding,
     concat: Path,
@@ -330,7 +320,7 @@ def copy_args(
 
 def encode_args(
     pieces: Sequence[Piece],
-    music: Music | None,
+    music: Audio | None,
     gain: Gain | None,
     enc: Encoding,
     out: Path,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from storyboard.language.model import CutEntry, Storyboard
+from storyboard.language.model import CutEntry
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem, Severity, did_you_mean
+from storyboard.provider import api
 
 HEAD = (
     "storyboard: 1\nscenes:\n  - {id: a, prompt: x, duration: 5}\n"
@@ -62,19 +63,7 @@ RULES = {
     )
 }
 
-MIN_CLIP = 1 / 24
-
-
-def clip_seconds(
-    story: Storyboard, scene_id: str, seen: frozenset[str] = frozenset()
-) -> int | None:
-    """A scene's clip length: its shots, or for an edit its source's."""
-    scene = story.scene(scene_id)
-    if scene is None or scene_id in seen:
-        return None
-    if scene.is_edit and scene.video is not None and scene.video.scene:
-        return clip_seconds(story, scene.video.scene, seen | {scene_id})
-    return scene.duration
+MIN_CLIP = 1 / api.OUTPUT_FPS  # a trim keeps at least one frame (R14: clips are 24 fps)
 
 
 def check(ctx: Context) -> Iterator[Problem]:
@@ -91,7 +80,7 @@ def check(ctx: Context) -> Iterator[Problem]:
             )
             previous = None
             continue
-        total = clip_seconds(story, entry.scene)
+        total = story.clip_seconds(entry.scene)
         length = float(total) if total is not None else None
         if entry.trim is not None and length is not None:
             start, end = entry.trim
