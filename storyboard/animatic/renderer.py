@@ -367,4 +367,5 @@ def _base_edit_args(
         audio = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi")
     audio = audio.filter("atrim", end_sample=frames * SAMPLE_RATE // FPS)
     output = ffmpeg.output(video, audio, str(out), **ENCODE, **{"frames:v": frames})
-    return output.overwrite_output().get_args()
+    args: list[str] = output.overwrite_output().get_args()
+    return args

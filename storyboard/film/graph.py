@@ -89,6 +89,11 @@ class Encoding:
     audio_bitrate: str
 
 
+def _args(output: Any) -> list[str]:
+    """An ffmpeg-python output node's command-line arguments (the library is untyped)."""
+    return [str(arg) for arg in output.get_args()]
+
+
 def film_frames(pieces: Sequence[Piece]) -> int:
     """The cut's arithmetic: every piece's frames, less the overlaps."""
     return sum(p.frames - p.overlap for p in pieces)
@@ -288,7 +293,7 @@ def loudness_args(pieces: Sequence[Piece], music: Audio | None, report: Path) ->
         .filter("ebur128", peak="true", metadata=1)
         .filter("ametadata", mode="print", file=str(report))
     )
-    return ffmpeg.output(audio, "-", f="null").get_args()
+    return _args(ffmpeg.output(audio, "-", f="null"))
 
 
 def _audio_options(enc: Encoding) -> dict[str, Any]:
@@ -315,7 +320,7 @@ def copy_args(
     video = ffmpeg.input(str(concat), f="concat", safe=0).video
     audio = _finish_audio(film_audio(pieces, music), gain)
     output = ffmpeg.output(video, audio, str(out), vcodec="copy", **_audio_options(enc))
-    return output.overwrite_output().get_args()
+    return _args(output.overwrite_output())
 
 
 def encode_args(
@@ -340,7 +345,7 @@ def encode_args(
         r=FPS,
         **_audio_options(enc),
     )
-    return output.overwrite_output().get_args()
+    return _args(output.overwrite_output())
 
 
 def check_args(
@@ -361,4 +366,4 @@ def check_args(
         ffmpeg.output(big, str(poster_png), fps_mode="passthrough", update=1),
         ffmpeg.output(source.audio, "-", f="null"),
     )
-    return ["-xerror", *outputs.overwrite_output().get_args()]
+    return ["-xerror", *_args(outputs.overwrite_output())]

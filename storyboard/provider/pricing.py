@@ -15,17 +15,15 @@ a JSON or TOML file, given by path or by the `STORYBOARD_PRICES` variable::
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
 from storyboard.errors import EnvironmentProblem
 from storyboard.provider import api
+from storyboard.provider.config import override_file, read_overrides
 from storyboard.provider.shape import edits_base
 
 PRICES_ENV = "STORYBOARD_PRICES"
@@ -57,21 +55,10 @@ def load_prices(path: str | os.PathLike[str] | None = None) -> PriceTable:
     `prices` table; unknown keys and non-numbers are refused, because a typo
     in a price file would otherwise silently leave the default in force.
     """
-    source = path if path is not None else os.environ.get(PRICES_ENV)
-    if not source:
+    file = override_file(path, PRICES_ENV)
+    if file is None:
         return DEFAULT_PRICES
-    file = Path(source)
-    try:
-        text = file.read_text(encoding="utf-8")
-        data: Any = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
-    except OSError as exc:
-        raise EnvironmentProblem(f"price table {file}: cannot read ({exc.strerror})") from exc
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise EnvironmentProblem(f"price table {file}: not valid JSON/TOML ({exc})") from exc
-    if isinstance(data, Mapping) and isinstance(data.get("prices"), Mapping):
-        data = data["prices"]
-    if not isinstance(data, Mapping):
-        raise EnvironmentProblem(f"price table {file}: expected a table of prices")
+    data = read_overrides(file, "price table", "prices", "prices")
     known = {f.name for f in fields(PriceTable)}
     unknown = sorted(set(data) - known)
     if unknown:

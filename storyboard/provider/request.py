@@ -48,7 +48,8 @@ def schema_path() -> Path:
 @functools.cache
 def request_schema() -> dict[str, Any]:
     """The request schema as a dict (read once)."""
-    return json.loads(schema_path().read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    return schema
 
 
 @functools.cache

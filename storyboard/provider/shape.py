@@ -37,7 +37,7 @@ class TaskShape:
 
 def refers_base(item: Mapping[str, Any]) -> bool:
     """Is this `video_list` item a video to edit? R13: `refer_type` defaults to base."""
-    return item.get("refer_type", api.DEFAULT_REFER_TYPE) == "base"
+    return bool(item.get("refer_type", api.DEFAULT_REFER_TYPE) == "base")
 
 
 def edits_base(videos: Sequence[Any]) -> bool:
