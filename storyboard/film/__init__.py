@@ -7,6 +7,6 @@ ffmpeg arguments, `stitch` runs them, `verify` checks the result.
 
 May import compile's plan types, the language's `montage` types (one
 `Transition` and one `Audio` from the storyboard to the film) and its schema,
-animatic's cards (the contact sheet) and `storyboard.media`. Imports nothing
-from lint, run, mock, pipeline or cli.
+provider (the clips' frame rate), animatic's cards (the contact sheet) and
+`storyboard.media`. Imports nothing from lint, run, mock, pipeline or cli.
 """

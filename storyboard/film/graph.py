@@ -25,8 +25,9 @@ from typing import Any, Literal
 import ffmpeg
 
 from storyboard.language.montage import Audio
+from storyboard.provider import api
 
-FPS = 24
+FPS = api.OUTPUT_FPS  # the film plays at its clips' rate (R14), so no clip is retimed
 SAMPLE_RATE = 48_000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 CHANNELS = "stereo"
