@@ -47,3 +47,6 @@ MAX_PROBE_FRAMES: Final = 120  # decoded at each end at most (a long GOP is not 
 MAX_REDIRECTS: Final = 3
 URL_DEADLINE_SECONDS: Final = 10.0  # the whole check of one URL, redirects included
 URL_SNIFF_BYTES: Final = 64 * 2**10  # what is read of a body, whatever the server sends
+
+# --- override files (prices, provider profile) -----------------------------------
+MAX_CONFIG_BYTES: Final = 64 * 2**10  # one TOML or JSON file of settings

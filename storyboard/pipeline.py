@@ -27,8 +27,8 @@ from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
 from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, StitchError
 from storyboard.film.stitch import (
+    Audio,
     CutClip,
-    MusicBed,
     ShotMark,
     StitchOptions,
     StitchResult,
@@ -180,8 +180,8 @@ def stitch_plan(plan: Plan, build_dir: Path) -> StitchResult:
     music = None
     if plan.audio is not None:
         a = plan.audio
-        music = MusicBed(
-            path=(build_dir / a.music).resolve(),
+        music = Audio(
+            music=str((build_dir / a.music).resolve()),
             volume=a.volume,
             fade_in=a.fade_in,
             fade_out=a.fade_out,

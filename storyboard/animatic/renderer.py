@@ -36,6 +36,7 @@ from storyboard.animatic.cards import (
 from storyboard.errors import MediaError
 from storyboard.media import MediaInfo, extract_frame, probe, run_ffmpeg
 from storyboard.provider import api
+from storyboard.provider.shape import refers_base
 
 FPS = api.OUTPUT_FPS
 RENDERER_VERSION = 2
@@ -121,7 +122,7 @@ def _references(payload: Mapping[str, Any], resolve: ResolveMedia) -> list[Refer
     for i, item in enumerate(payload.get("element_list", []), start=1):
         refs.append(Reference(f"element_{i}", f"#{item['element_id']}"))
     for i, item in enumerate(payload.get("video_list", []), start=1):
-        role = item.get("refer_type", "base")
+        role = item.get("refer_type", api.DEFAULT_REFER_TYPE)
         refs.append(Reference(f"video_{i}", role, resolve(item["video_url"])))
     return refs
 
@@ -170,7 +171,7 @@ def render_preview(
     """
     out = Path(out)
     refs = _references(payload, resolve_media)
-    mode = str(payload.get("mode", "pro"))
+    mode = str(payload.get("mode", api.DEFAULT_MODE))
     base = next((r for r in refs if r.role == "base"), None)
     with scratch.work_dir(out) as work:
         if base is not None and base.path is not None:
@@ -357,7 +358,7 @@ def _base_edit_args(
     video = video.overlay(over, format="yuv420", eof_action="pass")
     video = _timecode(video, CardLayout.for_size(size, with_picture=False), frames, [0], work)
     keep = any(
-        item.get("refer_type", "base") == "base" and item.get("keep_original_sound") == "yes"
+        refers_base(item) and item.get("keep_original_sound") == "yes"
         for item in payload.get("video_list", [])
     )
     if keep and info.has_audio:
@@ -366,4 +367,5 @@ def _base_edit_args(
         audio = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi")
     audio = audio.filter("atrim", end_sample=frames * SAMPLE_RATE // FPS)
     output = ffmpeg.output(video, audio, str(out), **ENCODE, **{"frames:v": frames})
-    return output.overwrite_output().get_args()
+    args: list[str] = output.overwrite_output().get_args()
+    return args

@@ -9,6 +9,7 @@ it once), so the same storyboard and table always give the same plan.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from storyboard.compile.plan import (
     CutEntry,
     Estimate,
     Plan,
-    PlanAudio,
     PlanShot,
     PlanTask,
     Segment,
@@ -33,9 +33,10 @@ from storyboard.compile.plan import (
     topological_order,
     total_cost,
 )
-from storyboard.compile.specs import TaskSpec, clip_seconds
+from storyboard.compile.specs import TaskSpec
 from storyboard.errors import CompilerBug
 from storyboard.language.model import Storyboard
+from storyboard.language.montage import UNPLACED
 from storyboard.provider.pricing import PriceTable, estimate_cost
 from storyboard.provider.request import validate_request
 
@@ -75,7 +76,7 @@ class Compilation:
                 if a.music.startswith(("http://", "https://"))
                 else _rel(story.base_dir / a.music, build_dir)
             )
-            audio = PlanAudio(music, a.volume, a.fade_in, a.fade_out, a.loop, a.duck)
+            audio = dataclasses.replace(a, music=music, pos=UNPLACED)
         return Plan(
             storyboard=_rel(story.path, build_dir),
             title=story.title,
@@ -119,7 +120,7 @@ def compile_specs(story: Storyboard, specs: list[TaskSpec], prices: PriceTable) 
         payload["external_task_id"] = external_task_id(key)
         length = _task_seconds(spec, story, seconds)
         seconds[task_id] = length
-        base_edit = spec.video is not None and spec.video.refer == "base"
+        base_edit = spec.is_edit
         cost = estimate_cost(payload, source_seconds=length if base_edit else None, prices=prices)
         tasks.append(
             PlanTask(
@@ -144,7 +145,7 @@ def _task_seconds(spec: TaskSpec, story: Storyboard, known: dict[str, float]) ->
     source = spec.video_source
     if source is not None and source in known:
         return known[source]
-    length = clip_seconds(story, spec.scene.id)
+    length = story.clip_seconds(spec.scene.id)
     return float(length or 0)
 
 

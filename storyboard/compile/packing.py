@@ -1,81 +1,37 @@
 """Splitting a scene's shots into the fewest valid tasks.
 
 `task_violations` states, for one candidate task, every API rule it would
-break (R5, R7, R10-R12, R19, R20), as (rule, message) pairs: lint reports
-them and the packer uses them to accept or refuse a part. `pack_shots` is a
-dynamic programme over shot boundaries: fewest parts first, then the most
-even durations (least sum of squares), never splitting a shot. Greedy
-packing is wrong here: shots of 7, 7 and 2 s pack as [7] [7, 2], not
-[7, 7] [2] (a 2 s task is invalid).
+break (R5, R19, and through `storyboard.provider.shape` R10-R12 and R20),
+as (rule, message) pairs: lint reports them and the packer uses them to
+accept or refuse a part. `pack_shots` is a dynamic programme over shot
+boundaries: fewest parts first, then the most even durations (least sum of
+squares), never splitting a shot. Greedy packing is wrong here: shots of 7,
+7 and 2 s pack as [7] [7, 2], not [7, 7] [2] (a 2 s task is invalid).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from storyboard.provider import api
+from storyboard.provider.shape import TaskShape, shape_violations
 
-
-@dataclass(frozen=True)
-class TaskShape:
-    """What the API rules need to know about one task."""
-
-    shots: int
-    seconds: int
-    images: int = 0
-    elements: int = 0
-    first_frame: bool = False
-    end_frame: bool = False
-    has_video: bool = False
-    video_role_elements: int = 0
+__all__ = ["TaskShape", "pack_shots", "task_violations"]
 
 
 def task_violations(shape: TaskShape) -> list[tuple[str, str]]:
-    """Every rule this task would break, as (rule id, message)."""
+    """Every rule this task would break, as (rule id, message).
+
+    R5 and R19 are the packer's to state (the request schema holds them for a
+    payload); the rules of a task's shape, R20 and R10-R12, are the API's,
+    the same ones the request check states (`provider.shape`)."""
     out: list[tuple[str, str]] = []
     if shape.shots > api.MAX_SHOTS:
         out.append(("R5", f"{shape.shots} shots in one task; at most {api.MAX_SHOTS}"))
     lo, hi = api.MIN_TASK_SECONDS, api.MAX_TASK_SECONDS
-    if shape.has_video:
-        lo, hi, rule = api.MIN_VIDEO_REF_SECONDS, api.MAX_VIDEO_REF_SECONDS, "R20"
-    else:
-        rule = "R19"
-    if not lo <= shape.seconds <= hi:
-        extra = " with a reference video" if shape.has_video else ""
-        out.append((rule, f"a task lasts {shape.seconds} s; it must last {lo}-{hi} s{extra}"))
-    if shape.end_frame and not shape.first_frame:
-        out.append(("R10", "an end frame needs a first frame"))
-    if shape.end_frame and shape.images > api.MAX_IMAGES_WITH_END_FRAME:
-        out.append(
-            (
-                "R10",
-                f"{shape.images} images with an end frame; at most "
-                f"{api.MAX_IMAGES_WITH_END_FRAME} images when an end frame is set",
-            )
-        )
-    limit = api.MAX_REFS_WITH_VIDEO if shape.has_video else api.MAX_REFS_WITHOUT_VIDEO
-    refs = shape.images + shape.elements
-    if refs > limit:
-        extra = "with" if shape.has_video else "without"
-        out.append(
-            (
-                "R11",
-                f"{shape.images} images + {shape.elements} elements = {refs}; at most "
-                f"{limit} {extra} a reference video",
-            )
-        )
-    if shape.first_frame and shape.elements > api.MAX_ELEMENTS_WITH_FRAME:
-        out.append(
-            (
-                "R12",
-                f"{shape.elements} elements with a first frame; at most "
-                f"{api.MAX_ELEMENTS_WITH_FRAME}",
-            )
-        )
-    if shape.has_video and shape.video_role_elements:
-        out.append(("R12", "video-role subjects cannot be used with a reference video"))
-    return out
+    if not shape.has_video and shape.seconds is not None and not lo <= shape.seconds <= hi:
+        out.append(("R19", f"a task lasts {shape.seconds} s; it must last {lo}-{hi} s"))
+    return out + shape_violations(shape)
 
 
 def pack_shots(

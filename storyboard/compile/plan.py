@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from storyboard.language.model import Film, Transition
+from storyboard.language.montage import Audio, Film, Transition
 
 PLAN_VERSION = 1
 ESTIMATE_NOTE = "list prices per output second; the bill is usage.cost"
@@ -158,40 +158,6 @@ class CutEntry:
 
 
 @dataclass(frozen=True)
-class PlanAudio:
-    """The music bed as plan.json holds it: `music` a URL, or a path relative to
-    the build directory."""
-
-    music: str
-    volume: float
-    fade_in: float
-    fade_out: float
-    loop: bool
-    duck: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "music": self.music,
-            "volume": self.volume,
-            "fade_in": self.fade_in,
-            "fade_out": self.fade_out,
-            "loop": self.loop,
-            "duck": self.duck,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PlanAudio:
-        return cls(
-            data["music"],
-            data["volume"],
-            data["fade_in"],
-            data["fade_out"],
-            data["loop"],
-            data["duck"],
-        )
-
-
-@dataclass(frozen=True)
 class Estimate:
     """What the plan would cost at list prices, if no clip were cached."""
 
@@ -251,7 +217,7 @@ class Plan:
     output: str
     tasks: tuple[PlanTask, ...]
     cut: tuple[CutEntry, ...]
-    audio: PlanAudio | None
+    audio: Audio | None
     film: Film
     estimate: Estimate
     version: int = PLAN_VERSION
@@ -307,7 +273,7 @@ class Plan:
             output=data["output"],
             tasks=tuple(PlanTask.from_json(t) for t in data["tasks"]),
             cut=tuple(CutEntry.from_json(c) for c in data["cut"]),
-            audio=PlanAudio.from_json(audio) if audio is not None else None,
+            audio=Audio.from_json(audio) if audio is not None else None,
             film=film_from_json(data["film"]),
             estimate=Estimate.from_json(data["estimate"]),
         )

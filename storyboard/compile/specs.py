@@ -38,9 +38,14 @@ class TaskSpec:
     video_source: str | None = None  # task whose output is the reference video
 
     @property
+    def is_edit(self) -> bool:
+        """The task edits its reference video (R15): it lasts as long as the video."""
+        return self.video is not None and self.video.is_base
+
+    @property
     def seconds(self) -> int | None:
         """The task's duration; None for a base edit (the source's length)."""
-        if self.video is not None and self.video.refer == "base":
+        if self.is_edit:
             return None
         return sum(s.duration or 0 for s in self.shots)
 
@@ -58,19 +63,6 @@ class ScenePlan:
     failures: list[ShotFailure]
     split: list[tuple[int, int]] | None  # None: no valid split
     whole: list[tuple[str, str]]  # violations of the scene as one task
-
-
-def clip_seconds(
-    story: Storyboard, scene_id: str, seen: frozenset[str] = frozenset()
-) -> int | None:
-    """A scene's clip length: its shots, or for an edit its source's (None when
-    unknown, or for a scene in an edit cycle, which lint reports)."""
-    scene = story.scene(scene_id)
-    if scene is None or scene_id in seen:
-        return None
-    if scene.is_edit and scene.video is not None and scene.video.scene:
-        return clip_seconds(story, scene.video.scene, seen | {scene_id})
-    return scene.duration
 
 
 def scene_context(scene: Scene) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Gives out: the film (MP4), its poster and contact sheet, and what was
 verified. `cutplan` normalises every clip first, `graph` turns the cut into
 ffmpeg arguments, `stitch` runs them, `verify` checks the result.
 
-May import compile's plan types, animatic's cards (the contact sheet) and
+May import compile's plan types, the language's `montage` types (one
+`Transition` and one `Audio` from the storyboard to the film) and its schema,
+provider (the clips' frame rate), animatic's cards (the contact sheet) and
 `storyboard.media`. Imports nothing from lint, run, mock, pipeline or cli.
 """

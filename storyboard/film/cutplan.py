@@ -27,6 +27,7 @@ from pathlib import Path
 from storyboard.errors import ProbeError, StitchError
 from storyboard.film.graph import FPS, Piece, film_frames
 from storyboard.film.verify import Still
+from storyboard.language.montage import Transition
 from storyboard.language.schema import storyboard_schema
 from storyboard.media import MediaInfo, probe, video_packets
 
@@ -45,15 +46,6 @@ XFADES = frozenset(storyboard_schema()["$defs"]["transition"]["properties"]["typ
     THROUGH_BLACK,
     OVERLAPPING,
 }
-
-
-@dataclass(frozen=True)
-class Transition:
-    """How a clip is entered: "cut", "fade" (through black, no overlap), "crossfade"
-    or an ffmpeg xfade name (overlapping), over `duration` seconds."""
-
-    type: str
-    duration: float
 
 
 @dataclass(frozen=True)

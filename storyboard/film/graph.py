@@ -24,7 +24,10 @@ from typing import Any, Literal
 
 import ffmpeg
 
-FPS = 24
+from storyboard.language.montage import Audio
+from storyboard.provider import api
+
+FPS = api.OUTPUT_FPS  # the film plays at its clips' rate (R14), so no clip is retimed
 SAMPLE_RATE = 48_000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 CHANNELS = "stereo"
@@ -72,18 +75,6 @@ class Piece:
 
 
 @dataclass(frozen=True)
-class Music:
-    """The music bed; `fade_in`/`fade_out` in seconds, `volume` a linear gain."""
-
-    path: Path
-    volume: float
-    fade_in: float
-    fade_out: float
-    loop: bool
-    duck: bool
-
-
-@dataclass(frozen=True)
 class Gain:
     """Loudness correction: `db` of gain, then a peak limiter at `limit` (linear) if set."""
 
@@ -97,6 +88,11 @@ class Encoding:
     crf: int
     preset: str
     audio_bitrate: str
+
+
+def _args(output: Any) -> list[str]:
+    """An ffmpeg-python output node's command-line arguments (the library is untyped)."""
+    return [str(arg) for arg in output.get_args()]
 
 
 def film_frames(pieces: Sequence[Piece]) -> int:
@@ -235,12 +231,12 @@ def _join(pieces: Sequence[Piece], streams: list[Any], *, video: bool) -> Any:
     return joined
 
 
-def _with_music(clips: Any, music: Music | None, frames: int) -> Any:
+def _with_music(clips: Any, music: Audio | None, frames: int) -> Any:
     """The clips' sound with the music bed under it, looped or cut to the film."""
     if music is None:
         return clips
     samples = frames * SAMPLES_PER_FRAME
-    source = ffmpeg.input(str(music.path), **({"stream_loop": -1} if music.loop else {}))
+    source = ffmpeg.input(music.music, **({"stream_loop": -1} if music.loop else {}))
     bed = (
         source.audio.filter(
             "aformat", sample_fmts="fltp", sample_rates=SAMPLE_RATE, channel_layouts=CHANNELS
@@ -283,14 +279,14 @@ def _finish_audio(audio: Any, gain: Gain | None) -> Any:
     )
 
 
-def film_audio(pieces: Sequence[Piece], music: Music | None) -> Any:
+def film_audio(pieces: Sequence[Piece], music: Audio | None) -> Any:
     """The film's sound before loudness correction, from sound-only inputs."""
     inputs = _Inputs()
     audio = [_piece_audio(inputs.sound(p), p) for p in pieces]
     return _with_music(_join(pieces, audio, video=False), music, film_frames(pieces))
 
 
-def loudness_args(pieces: Sequence[Piece], music: Music | None, report: Path) -> list[str]:
+def loudness_args(pieces: Sequence[Piece], music: Audio | None, report: Path) -> list[str]:
     """Measure the film's sound (BS.1770 integrated loudness and true peak), writing
     ebur128's running values to `report`; nothing else is decoded or written."""
     audio = (
@@ -298,7 +294,7 @@ def loudness_args(pieces: Sequence[Piece], music: Music | None, report: Path) ->
         .filter("ebur128", peak="true", metadata=1)
         .filter("ametadata", mode="print", file=str(report))
     )
-    return ffmpeg.output(audio, "-", f="null").get_args()
+    return _args(ffmpeg.output(audio, "-", f="null"))
 
 
 def _audio_options(enc: Encoding) -> dict[str, Any]:
@@ -314,7 +310,7 @@ def _audio_options(enc: Encoding) -> dict[str, Any]:
 
 def copy_args(
     pieces: Sequence[Piece],
-    music: Music | None,
+    music: Audio | None,
     gain: Gain | None,
     enc: Encoding,
     concat: Path,
@@ -325,12 +321,12 @@ def copy_args(
     video = ffmpeg.input(str(concat), f="concat", safe=0).video
     audio = _finish_audio(film_audio(pieces, music), gain)
     output = ffmpeg.output(video, audio, str(out), vcodec="copy", **_audio_options(enc))
-    return output.overwrite_output().get_args()
+    return _args(output.overwrite_output())
 
 
 def encode_args(
     pieces: Sequence[Piece],
-    music: Music | None,
+    music: Audio | None,
     gain: Gain | None,
     enc: Encoding,
     out: Path,
@@ -350,7 +346,7 @@ def encode_args(
         r=FPS,
         **_audio_options(enc),
     )
-    return output.overwrite_output().get_args()
+    return _args(output.overwrite_output())
 
 
 def check_args(
@@ -371,4 +367,4 @@ def check_args(
         ffmpeg.output(big, str(poster_png), fps_mode="passthrough", update=1),
         ffmpeg.output(source.audio, "-", f="null"),
     )
-    return ["-xerror", *outputs.overwrite_output().get_args()]
+    return ["-xerror", *_args(outputs.overwrite_output())]

@@ -44,12 +44,11 @@ from PIL import Image
 from storyboard import scratch
 from storyboard.animatic.cards import contact_sheet
 from storyboard.errors import FFmpegError, ProbeError, StitchError
-from storyboard.film.cutplan import CutClip, CutPlan, ShotMark, Transition, plan_cut, stills
+from storyboard.film.cutplan import CutClip, CutPlan, ShotMark, plan_cut, stills
 from storyboard.film.graph import (
     FPS,
     Encoding,
     Gain,
-    Music,
     concat_list,
     copy_args,
     encode_args,
@@ -63,11 +62,12 @@ from storyboard.film.verify import (
     rejected_path,
     verify,
 )
+from storyboard.language.montage import Audio, Transition
 from storyboard.media import probe, run_ffmpeg, video_packets
 
 __all__ = [
+    "Audio",
     "CutClip",
-    "MusicBed",
     "ShotMark",
     "StitchOptions",
     "StitchResult",
@@ -92,18 +92,6 @@ CONTACT_SUFFIX = ".contact.png"
 # ffmpeg runs may take this long, plus this much per second of film.
 TIMEOUT_BASE = 120.0
 TIMEOUT_PER_SECOND = 10.0
-
-
-@dataclass(frozen=True)
-class MusicBed:
-    """Music under the clips' own sound: linear `volume`, fades in seconds."""
-
-    path: Path
-    volume: float = 1.0
-    fade_in: float = 0.0
-    fade_out: float = 0.0
-    loop: bool = True
-    duck: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +132,7 @@ def stitch(
     clips: Sequence[CutClip],
     out: Path,
     *,
-    music: MusicBed | None = None,
+    music: Audio | None = None,
     options: StitchOptions = StitchOptions(),
 ) -> StitchResult:
     """Cut `clips` into one film at `out` (MP4, H.264/AAC), verify it, and write
@@ -152,7 +140,7 @@ def stitch(
     began = time.monotonic()
     out = Path(out)
     plan = plan_cut(clips, options.size)
-    bed = _music(music)
+    _check_music(music)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch.sweep(out.parent)  # what a killed stitch left beside the film
     partial = scratch.tagged(out, "partial", ".mp4")
@@ -167,7 +155,7 @@ def stitch(
             if plan.copy:
                 copies = side.submit(_copies, plan)
                 pictures = side.submit(clip_pictures, thumb_stills, poster_still, plan.size)
-            measured, gain = _make(plan, bed, options, partial, work)
+            measured, gain = _make(plan, music, options, partial, work)
             info = verify(
                 partial,
                 out,
@@ -212,7 +200,7 @@ def _timeout(plan: CutPlan) -> float:
 
 
 def _make(
-    plan: CutPlan, bed: Music | None, options: StitchOptions, partial: Path, work: Path
+    plan: CutPlan, bed: Audio | None, options: StitchOptions, partial: Path, work: Path
 ) -> tuple[float | None, Gain | None]:
     """Measure the sound, then write the film to `partial` in one ffmpeg run;
     return the measured loudness and the gain applied."""
@@ -231,25 +219,25 @@ def _make(
     return measured, gain
 
 
-def _music(bed: MusicBed | None) -> Music | None:
+def _check_music(bed: Audio | None) -> None:
+    """The music must be a readable file with sound, its volume and fades not negative."""
     if bed is None:
-        return None
+        return
     try:
-        info = probe(bed.path)
+        info = probe(bed.music)
     except ProbeError as exc:
         raise StitchError(f"music: {exc}") from exc
     if not info.has_audio:
-        raise StitchError(f"music {bed.path} has no sound")
+        raise StitchError(f"music {bed.music} has no sound")
     if bed.volume < 0 or bed.fade_in < 0 or bed.fade_out < 0:
         raise StitchError("music: volume and fades cannot be negative")
-    return Music(bed.path, bed.volume, bed.fade_in, bed.fade_out, bed.loop, bed.duck)
 
 
 # --- loudness -----------------------------------------------------------------
 
 
 def _loudness(
-    plan: CutPlan, bed: Music | None, options: StitchOptions, work: Path
+    plan: CutPlan, bed: Audio | None, options: StitchOptions, work: Path
 ) -> tuple[float | None, Gain | None]:
     """Measure the mix and return (integrated LUFS, the gain to reach the target)."""
     if options.loudness is None:

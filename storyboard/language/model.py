@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.language.load import Document, NodePath
+from storyboard.language.montage import TRANSITION_SECONDS, Audio, Film, Transition
 from storyboard.problems import Pos
 from storyboard.provider import api
-
-DEFAULT_MODE = "std"
-DEFAULT_ASPECT_RATIO = "16:9"
 
 
 class AssetKind(StrEnum):
@@ -50,8 +48,12 @@ class Asset:
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str = DEFAULT_MODE
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    """A scene's settings, `defaults:` cascaded. These field defaults are the
+    language's, as the schema states them (a test holds the two equal): `std`,
+    the cheaper mode, where the API itself would assume `pro` (api.DEFAULT_MODE)."""
+
+    mode: str = "std"
+    aspect_ratio: str = "16:9"
     aspect_ratio_set: bool = False
     sound: bool = False
     watermark: bool = False
@@ -79,6 +81,11 @@ class VideoRef:
     scene: str | None = None
     keep_sound: bool | None = None
     via_edit: bool = False  # written as `edit: X`
+
+    @property
+    def is_base(self) -> bool:
+        """A video to edit (R13 `refer_type: base`), not one to take features from."""
+        return self.refer == "base"
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class Scene:
 
     @property
     def is_edit(self) -> bool:
-        return self.video is not None and self.video.refer == "base"
+        return self.video is not None and self.video.is_base
 
     @property
     def duration(self) -> int | None:
@@ -137,54 +144,11 @@ class Scene:
 
 
 @dataclass(frozen=True)
-class Transition:
-    type: str = "cut"
-    duration: float = 0.0
-
-
-@dataclass(frozen=True)
 class CutItem:
     scene: str
     pos: Pos
     trim: tuple[float, float] | None = None
-    transition: Transition = Transition()
-
-
-@dataclass(frozen=True)
-class Audio:
-    music: str
-    pos: Pos
-    volume: float = 1.0
-    fade_in: float = 0.0
-    fade_out: float = 0.0
-    loop: bool = True
-    duck: bool = False
-
-
-@dataclass(frozen=True)
-class Film:
-    """The `film:` settings the author gave; None leaves the stitcher's default."""
-
-    size: tuple[int, int] | None = None  # None: the first clip's size
-    loudness: float | None = None
-    normalise: bool = True  # `loudness: false` turns normalisation off
-    crf: int | None = None
-    preset: str | None = None
-    audio_bitrate: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Only what was set, so the plan shows the author's choices, not our defaults."""
-        data: dict[str, Any] = {}
-        if self.size is not None:
-            data["size"] = list(self.size)
-        if not self.normalise:
-            data["loudness"] = None
-        elif self.loudness is not None:
-            data["loudness"] = self.loudness
-        for name in ("crf", "preset", "audio_bitrate"):
-            if getattr(self, name) is not None:
-                data[name] = getattr(self, name)
-        return data
+    transition: Transition = field(default_factory=Transition)
 
 
 @dataclass
@@ -209,6 +173,16 @@ class Storyboard:
 
     def scene(self, scene_id: str) -> Scene | None:
         return next((s for s in self.scenes if s.id == scene_id), None)
+
+    def clip_seconds(self, scene_id: str, seen: frozenset[str] = frozenset()) -> int | None:
+        """How long a scene's clip lasts: its shots, or for an edit its source's;
+        None when unknown (a missing scene or duration, or edits in a loop)."""
+        scene = self.scene(scene_id)
+        if scene is None or scene_id in seen:
+            return None
+        if scene.is_edit and scene.video is not None and scene.video.scene:
+            return self.clip_seconds(scene.video.scene, seen | {scene_id})
+        return scene.duration
 
 
 def _get(data: Any, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -253,13 +227,14 @@ def _asset(doc: Document, name: str, raw: Any) -> Asset | None:
             raw["video"],
             doc.pos((*path, "video")),
             base_dir,
-            keep_sound=_get(raw, "keep_sound", bool, False),
+            keep_sound=_get(raw, "keep_sound", bool, Asset.keep_sound),
         )
     element = raw.get("element")
     if isinstance(element, int) and not isinstance(element, bool):
         return Asset(name, AssetKind.ELEMENT, pos, base_dir=base_dir, element_id=element)
     if isinstance(element, dict) and isinstance(element.get("id"), int):
-        role = str(element["kind"]) if element.get("kind") in ("image", "video") else "image"
+        kind = element.get("kind")
+        role = str(kind) if kind in ("image", "video") else Asset.element_role
         return Asset(
             name,
             AssetKind.ELEMENT,
@@ -276,7 +251,7 @@ def _frame(doc: Document, path: NodePath, raw: Any) -> FrameRef | None:
     if isinstance(raw, str):
         return FrameRef(pos, asset=raw)
     if isinstance(raw, dict) and isinstance(raw.get("from"), str):
-        frame = str(raw["frame"]) if raw.get("frame") in ("first", "last") else "last"
+        frame = str(raw["frame"]) if raw.get("frame") in ("first", "last") else FrameRef.frame
         return FrameRef(pos, scene=raw["from"], frame=frame)
     return None
 
@@ -287,7 +262,7 @@ def _video(doc: Document, path: NodePath, raw: dict[str, Any]) -> VideoRef | Non
     video = raw.get("video")
     if not isinstance(video, dict):
         return None
-    refer = str(video["refer"]) if video.get("refer") in api.REFER_TYPES else "feature"
+    refer = str(video["refer"]) if video.get("refer") in api.REFER_TYPES else VideoRef.refer
     asset = video.get("asset") if isinstance(video.get("asset"), str) else None
     scene = video.get("from") if isinstance(video.get("from"), str) else None
     if asset is None and scene is None:
@@ -415,7 +390,7 @@ def _cut(doc: Document, raw: Any, scenes: list[Scene]) -> list[CutItem]:
         tr = item.get("transition")
         if isinstance(tr, dict) and isinstance(tr.get("type"), str):
             dur = _get(tr, "duration", (int, float), None)
-            default = 0.0 if tr["type"] == "cut" else 0.5
+            default = Transition.duration if tr["type"] == "cut" else TRANSITION_SECONDS
             transition = Transition(tr["type"], float(default if dur is None else dur))
         entries.append(CutItem(item["scene"], pos, trim_pair, transition))
     return entries
@@ -427,12 +402,12 @@ def _audio(doc: Document, raw: Any) -> Audio | None:
     num = (int, float)
     return Audio(
         music=raw["music"],
+        volume=float(_get(raw, "volume", num, Audio.volume)),
+        fade_in=float(_get(raw, "fade_in", num, Audio.fade_in)),
+        fade_out=float(_get(raw, "fade_out", num, Audio.fade_out)),
+        loop=_get(raw, "loop", bool, Audio.loop),
+        duck=_get(raw, "duck", bool, Audio.duck),
         pos=doc.pos(("audio", "music")),
-        volume=float(_get(raw, "volume", num, 1.0)),
-        fade_in=float(_get(raw, "fade_in", num, 0.0)),
-        fade_out=float(_get(raw, "fade_out", num, 0.0)),
-        loop=_get(raw, "loop", bool, True),
-        duck=_get(raw, "duck", bool, False),
     )
 
 

@@ -31,6 +31,7 @@ MAX_REFS_WITHOUT_VIDEO: Final = 7  # R11
 MAX_ELEMENTS_WITH_FRAME: Final = 3  # R12
 MAX_VIDEOS: Final = 1  # R13
 REFER_TYPES: Final = ("feature", "base")  # R13
+DEFAULT_REFER_TYPE: Final = "base"  # R13: an item without refer_type is a video to edit
 
 IMAGE_FORMATS: Final = ("JPEG", "PNG")  # R9 (read from content)
 IMAGE_EXTENSIONS: Final = (".jpg", ".jpeg", ".png")  # R9
@@ -49,6 +50,7 @@ OUTPUT_FPS: Final = 24  # R14
 
 SOUND_VALUES: Final = ("on", "off")  # R16
 MODES: Final = ("std", "pro")  # R17
+DEFAULT_MODE: Final = "pro"  # R17: what the API renders a payload without `mode` in
 ASPECT_RATIOS: Final = ("16:9", "9:16", "1:1")  # R18
 
 # R17: output resolution by mode, as (width, height) of the 16:9 frame.

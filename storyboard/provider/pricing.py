@@ -15,17 +15,16 @@ a JSON or TOML file, given by path or by the `STORYBOARD_PRICES` variable::
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
 from storyboard.errors import EnvironmentProblem
 from storyboard.provider import api
+from storyboard.provider.config import override_file, read_overrides
+from storyboard.provider.shape import edits_base
 
 PRICES_ENV = "STORYBOARD_PRICES"
 
@@ -56,21 +55,10 @@ def load_prices(path: str | os.PathLike[str] | None = None) -> PriceTable:
     `prices` table; unknown keys and non-numbers are refused, because a typo
     in a price file would otherwise silently leave the default in force.
     """
-    source = path if path is not None else os.environ.get(PRICES_ENV)
-    if not source:
+    file = override_file(path, PRICES_ENV)
+    if file is None:
         return DEFAULT_PRICES
-    file = Path(source)
-    try:
-        text = file.read_text(encoding="utf-8")
-        data: Any = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
-    except OSError as exc:
-        raise EnvironmentProblem(f"price table {file}: cannot read ({exc.strerror})") from exc
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise EnvironmentProblem(f"price table {file}: not valid JSON/TOML ({exc})") from exc
-    if isinstance(data, Mapping) and isinstance(data.get("prices"), Mapping):
-        data = data["prices"]
-    if not isinstance(data, Mapping):
-        raise EnvironmentProblem(f"price table {file}: expected a table of prices")
+    data = read_overrides(file, "price table", "prices", "prices")
     known = {f.name for f in fields(PriceTable)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -92,11 +80,7 @@ def billed_seconds(payload: Mapping[str, Any], source_seconds: float | None = No
     nearest second (halves round up), which only the caller can know; every
     other task on its `duration` (R19 default when absent).
     """
-    videos = payload.get("video_list") or []
-    base_edit = any(
-        isinstance(v, Mapping) and v.get("refer_type", "base") == "base" for v in videos
-    )
-    if base_edit:
+    if edits_base(payload.get("video_list") or []):
         if source_seconds is None:
             raise ValueError("R15: a base edit is billed on its source length; pass source_seconds")
         return math.floor(source_seconds + 0.5)
@@ -116,6 +100,6 @@ def estimate_cost(
     `mode` defaults to pro (R17) and `sound` to off (R16), as the API does.
     """
     table = prices if prices is not None else load_prices()
-    mode = payload.get("mode", "pro")
+    mode = payload.get("mode", api.DEFAULT_MODE)
     sound = payload.get("sound", "off") == "on"
     return round(billed_seconds(payload, source_seconds) * table.per_second(mode, sound), 6)

@@ -26,9 +26,7 @@ Field paths are dotted: a name picks a key, a number picks a list item, and
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -36,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from storyboard.errors import EnvironmentProblem
+from storyboard.provider.config import override_file, read_overrides
 
 PROVIDER_ENV = "STORYBOARD_PROVIDER"
 BASE_URL_ENV = "KIRIN_BASE_URL"
@@ -153,9 +152,9 @@ def load_profile(
     """
     environ = os.environ if env is None else env
     profile = ProviderProfile()
-    source = path if path is not None else environ.get(PROVIDER_ENV)
-    if source:
-        profile = replace(profile, **_read_overrides(Path(source)))
+    file = override_file(path, PROVIDER_ENV, environ)
+    if file is not None:
+        profile = replace(profile, **_read_overrides(file))
     if environ.get(BASE_URL_ENV):
         profile = replace(profile, base_url=environ[BASE_URL_ENV])
     if base_url:
@@ -165,17 +164,7 @@ def load_profile(
 
 
 def _read_overrides(file: Path) -> dict[str, Any]:
-    try:
-        text = file.read_text(encoding="utf-8")
-        data: Any = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
-    except OSError as exc:
-        raise EnvironmentProblem(f"provider profile {file}: cannot read ({exc.strerror})") from exc
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise EnvironmentProblem(f"provider profile {file}: not valid JSON/TOML ({exc})") from exc
-    if isinstance(data, Mapping) and isinstance(data.get("provider"), Mapping):
-        data = data["provider"]
-    if not isinstance(data, Mapping):
-        raise EnvironmentProblem(f"provider profile {file}: expected a table of settings")
+    data = read_overrides(file, "provider profile", "provider", "settings")
     types = {f.name: type(f.default) for f in fields(ProviderProfile)}
     out: dict[str, Any] = {}
     for key, value in data.items():

@@ -33,6 +33,7 @@ import jsonschema
 
 import storyboard
 from storyboard.provider import api
+from storyboard.provider.shape import TaskShape, edits_base, shape_violations
 
 SCHEMA_FILE = "kirin-omni-video.request.schema.json"
 _RULE_ID = re.compile(r"^((?:R|T|S)\d+(?:/R\d+)*):\s*(.*)$", re.S)
@@ -47,7 +48,8 @@ def schema_path() -> Path:
 @functools.cache
 def request_schema() -> dict[str, Any]:
     """The request schema as a dict (read once)."""
-    return json.loads(schema_path().read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    return schema
 
 
 @functools.cache
@@ -164,8 +166,7 @@ def _semantic_problems(p: Mapping[str, Any]) -> Iterator[str]:
     videos = _dicts(p.get("video_list"))
     frames = {i.get("type") for i in images} & set(api.FRAME_TYPES)
     has_first = "first_frame" in frames
-    # R13: refer_type defaults to base, so an item without it is an edit.
-    base_edit = any(v.get("refer_type", "base") == "base" for v in videos)
+    base_edit = edits_base(videos)
     explicit = "duration" in p
     seconds = _whole_seconds(p.get("duration", str(api.DEFAULT_TASK_SECONDS)))
     multi = p.get("multi_shot") is True
@@ -177,34 +178,21 @@ def _semantic_problems(p: Mapping[str, Any]) -> Iterator[str]:
         indexes = [s.get("index") for s in shots]
         if indexes != list(range(1, len(shots) + 1)):
             yield f"R5: multi_prompt indexes are {indexes}, expected 1..{len(shots)} in order"
-    if len(images) > api.MAX_IMAGES_WITH_END_FRAME and "end_frame" in frames:
-        yield (
-            f"R10: {len(images)} images with an end frame; an end frame is allowed only "
-            f"with at most {api.MAX_IMAGES_WITH_END_FRAME} images"
-        )
-    refs, limit = (
-        len(images) + len(elements),
-        (api.MAX_REFS_WITH_VIDEO if videos else api.MAX_REFS_WITHOUT_VIDEO),
+    shape = TaskShape(
+        shots=len(shots) if multi else 1,
+        seconds=None if base_edit else seconds,
+        images=len(images),
+        elements=len(elements),
+        first_frame=has_first,
+        end_frame="end_frame" in frames,
+        has_video=bool(videos),
     )
-    if refs > limit:
-        context = "with a reference video" if videos else "without a reference video"
-        yield f"R11: {refs} images + elements {context}, at most {limit} allowed"
-    if has_first and len(elements) > api.MAX_ELEMENTS_WITH_FRAME:
-        yield (
-            f"R12: {len(elements)} elements with a first frame, "
-            f"at most {api.MAX_ELEMENTS_WITH_FRAME} allowed"
-        )
+    for rule, message in shape_violations(shape):
+        yield f"{rule}: {message}"
     if base_edit and frames:
         yield "R15: a base video edit (refer_type base) cannot set a first or end frame"
     if "aspect_ratio" not in p and not has_first and not base_edit:
         yield "R18: aspect_ratio is required without a first frame or a base video edit"
-    if videos and not base_edit and seconds is not None:
-        low, high = api.MIN_VIDEO_REF_SECONDS, api.MAX_VIDEO_REF_SECONDS
-        if not low <= seconds <= high:
-            yield (
-                f"R20: duration is {seconds} s with a reference video; "
-                f"only {low}-{high} s are supported"
-            )
     texts = [(f"shot {s.get('index', n)}", s.get("prompt")) for n, s in enumerate(shots, 1)]
     if not multi:
         texts = [("prompt", p.get("prompt"))]

@@ -22,8 +22,8 @@ from PIL import Image
 
 from storyboard.errors import ProbeError, StitchError, VerificationError
 from storyboard.film.stitch import (
+    Audio,
     CutClip,
-    MusicBed,
     ShotMark,
     StitchOptions,
     StitchResult,
@@ -389,7 +389,7 @@ def test_mixed_sizes_pad_to_a_given_size(media: Path, tmp_path: Path) -> None:
 # --- music and loudness ----------------------------------------------------------------
 
 
-def music_film(media: Path, out: Path, bed: MusicBed) -> tuple[np.ndarray, float]:
+def music_film(media: Path, out: Path, bed: Audio) -> tuple[np.ndarray, float]:
     cut = [clip(media / "silent.mp4"), clip(media / "tone01.mp4"), clip(media / "silent.mp4")]
     result = stitch(cut, out, music=bed, options=QUICK)
     assert_film(result, 1.5 + 1.5 + 1.5)
@@ -397,7 +397,9 @@ def music_film(media: Path, out: Path, bed: MusicBed) -> tuple[np.ndarray, float
 
 
 def test_music_loops_under_the_film(media: Path, tmp_path: Path) -> None:
-    bed = MusicBed(media / "music1s.m4a", volume=1.0, fade_in=0, fade_out=0, loop=True, duck=False)
+    bed = Audio(
+        str(media / "music1s.m4a"), volume=1.0, fade_in=0, fade_out=0, loop=True, duck=False
+    )
     sound = music_film(media, tmp_path / "film.mp4", bed)
     for t in (0.2, 1.2, 3.2, 4.2):  # a 1 s tune heard all through a 4.5 s film
         assert level(sound, 300, t, t + 0.2) > 0.1
@@ -405,17 +407,19 @@ def test_music_loops_under_the_film(media: Path, tmp_path: Path) -> None:
 
 
 def test_music_without_loop_ends_and_a_long_one_is_cut(media: Path, tmp_path: Path) -> None:
-    short = MusicBed(media / "music1s.m4a", 1.0, 0, 0, loop=False, duck=False)
+    short = Audio(str(media / "music1s.m4a"), 1.0, 0, 0, loop=False, duck=False)
     sound = music_film(media, tmp_path / "short.mp4", short)
     assert level(sound, 300, 0.3, 0.7) > 0.1 and level(sound, 300, 3.5, 4.4) < 0.005
-    long = MusicBed(media / "music10s.m4a", 1.0, 0, 0, loop=False, duck=False)
+    long = Audio(str(media / "music10s.m4a"), 1.0, 0, 0, loop=False, duck=False)
     sound = music_film(media, tmp_path / "long.mp4", long)  # asserts the film's length
     assert level(sound, 300, 4.0, 4.4) > 0.1
 
 
 def test_music_volume_and_fades(media: Path, tmp_path: Path) -> None:
-    loud = MusicBed(media / "music10s.m4a", 1.0, 0, 0, loop=True, duck=False)
-    faded = MusicBed(media / "music10s.m4a", 0.5, fade_in=1.0, fade_out=1.0, loop=True, duck=False)
+    loud = Audio(str(media / "music10s.m4a"), 1.0, 0, 0, loop=True, duck=False)
+    faded = Audio(
+        str(media / "music10s.m4a"), 0.5, fade_in=1.0, fade_out=1.0, loop=True, duck=False
+    )
     a = music_film(media, tmp_path / "a.mp4", loud)
     b = music_film(media, tmp_path / "b.mp4", faded)
     ratio = level(b, 300, 1.6, 2.9) / level(a, 300, 1.6, 2.9)
@@ -425,7 +429,7 @@ def test_music_volume_and_fades(media: Path, tmp_path: Path) -> None:
 
 
 def test_music_ducks_under_the_clips_sound(media: Path, tmp_path: Path) -> None:
-    bed = MusicBed(media / "music10s.m4a", 1.0, 0, 0, loop=True, duck=True)
+    bed = Audio(str(media / "music10s.m4a"), 1.0, 0, 0, loop=True, duck=True)
     sound = music_film(media, tmp_path / "film.mp4", bed)
     under, alone = level(sound, 300, 2.0, 2.8), level(sound, 300, 0.5, 1.3)
     assert under < alone / 2  # at least 6 dB down while the clip speaks

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from storyboard.compile.specs import clip_seconds
 from storyboard.language.model import CutItem
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem, Severity, did_you_mean
+from storyboard.provider import api
 
 HEAD = (
     "storyboard: 1\nscenes:\n  - {id: a, prompt: x, duration: 5}\n"
@@ -63,7 +63,7 @@ RULES = {
     )
 }
 
-MIN_CLIP = 1 / 24
+MIN_CLIP = 1 / api.OUTPUT_FPS  # a trim keeps at least one frame (R14: clips are 24 fps)
 
 
 def check(ctx: Context) -> Iterator[Problem]:
@@ -80,7 +80,7 @@ def check(ctx: Context) -> Iterator[Problem]:
             )
             previous = None
             continue
-        total = clip_seconds(story, entry.scene)
+        total = story.clip_seconds(entry.scene)
         length = float(total) if total is not None else None
         if entry.trim is not None and length is not None:
             start, end = entry.trim

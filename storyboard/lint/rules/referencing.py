@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from storyboard.compile.references import HANDWRITTEN
-from storyboard.compile.specs import clip_seconds
 from storyboard.language.model import AssetKind, FrameRef, NamedRef, Scene
 from storyboard.lint.rules import Context, Rule, locate, problem
 from storyboard.problems import Pos, Problem, Severity, did_you_mean
+from storyboard.provider import api
 
 IMG = "assets:\n  pic: {image: https://example.com/p.png}\n  hero: {element: 42}\n"
 HEAD = "storyboard: 1\n" + IMG + "scenes:\n"
 RESERVED = ("scene", "shot")
+LOW, HIGH = api.MIN_VIDEO_REF_SECONDS, api.MAX_VIDEO_REF_SECONDS  # R20
+VIDEO_SECONDS = f"{LOW}-{HIGH}"
 
 RULES = {
     r.code: r
@@ -114,7 +116,7 @@ RULES = {
         Rule(
             "SB311",
             "R20",
-            "a referenced or edited scene is one task of 3-10 s",
+            f"a referenced or edited scene is one task of {VIDEO_SECONDS} s",
             HEAD + "  - {id: a, prompt: x, duration: 12}\n  - {id: b, edit: a, prompt: y}\n",
             (7, 19),
             HEAD + "  - {id: a, prompt: x, duration: 8}\n  - {id: b, edit: a, prompt: y}\n",
@@ -251,17 +253,17 @@ def _scene_ref(
             RULES["SB311"],
             pos,
             f"scene {target!r} is split into {len(plan.split)} tasks; a reference or edit "
-            "needs one clip of 3-10 s",
-            hint=f"shorten {target!r} to 10 s or less",
+            f"needs one clip of {VIDEO_SECONDS} s",
+            hint=f"shorten {target!r} to {HIGH} s or less",
         )
         return
-    seconds = clip_seconds(ctx.story, target)
-    if seconds is not None and not 3 <= seconds <= 10:
+    seconds = ctx.story.clip_seconds(target)
+    if seconds is not None and not LOW <= seconds <= HIGH:
         yield problem(
             RULES["SB311"],
             pos,
-            f"scene {target!r} lasts {seconds} s; a reference video must last 3-10 s",
-            hint=f"make {target!r} 3-10 s long",
+            f"scene {target!r} lasts {seconds} s; a reference video must last {VIDEO_SECONDS} s",
+            hint=f"make {target!r} {VIDEO_SECONDS} s long",
         )
 
 

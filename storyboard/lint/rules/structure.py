@@ -22,6 +22,7 @@ from storyboard.language.load import NodePath
 from storyboard.language.model import Scene
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem
+from storyboard.provider import api
 
 HEAD = "storyboard: 1\nscenes:\n"
 
@@ -118,7 +119,7 @@ def check(ctx: Context) -> Iterator[Problem]:
                 RULES["SB202"],
                 scene.pos,
                 f"scene {scene.id!r} has a prompt but no duration",
-                hint="add duration: whole seconds, 3-15",
+                hint=f"add duration: whole seconds, {api.MIN_TASK_SECONDS}-{api.MAX_TASK_SECONDS}",
             )
         if not scene.multi and "duration" in keys and "prompt" not in keys:
             yield problem(

@@ -4,7 +4,7 @@ Checked on the tasks the compiler would emit (same code), so a scene that
 is split into parts is judged part by part, and lengths are measured on the
 rendered text with indexed tokens, as it would be sent (R4, R6).
 
-FAIL (SB211): a one-shot task lasts 3-15 s (R19).
+FAIL (SB211): a task lasts 3-15 s (R19), so no task can hold a longer shot.
 
     scenes:
       - {id: a, prompt: x, duration: 20}
@@ -25,7 +25,9 @@ from storyboard.provider import api
 HEAD = "storyboard: 1\nscenes:\n"
 IMGS = "".join(f"  i{n}: {{image: https://example.com/{n}.png}}\n" for n in range(1, 9))
 REFS = "storyboard: 1\nassets:\n" + IMGS + "scenes:\n"
-LONG = "x" * 513
+LONG = "x" * (api.MAX_SHOT_PROMPT_CHARS + 1)
+TASK = f"{api.MIN_TASK_SECONDS}-{api.MAX_TASK_SECONDS} s"  # R19
+VIDEO_TASK = f"{api.MIN_VIDEO_REF_SECONDS}-{api.MAX_VIDEO_REF_SECONDS} s"  # R20
 
 RULES = {
     r.code: r
@@ -33,7 +35,7 @@ RULES = {
         Rule(
             "SB211",
             "R19",
-            "a task lasts 3-15 s",
+            f"a task lasts {TASK}",
             HEAD + "  - {id: a, prompt: x, duration: 20}\n",
             (3, 34),
             HEAD + "  - {id: a, prompt: x, duration: 15}\n",
@@ -41,7 +43,7 @@ RULES = {
         Rule(
             "SB212",
             "R20",
-            "with a reference video a task lasts 3-10 s",
+            f"with a reference video a task lasts {VIDEO_TASK}",
             "storyboard: 1\nassets: {v: {video: https://example.com/v.mp4}}\nscenes:\n"
             "  - {id: a, video: {asset: v}, prompt: x, duration: 12}\n",
             (4, 53),
@@ -50,8 +52,8 @@ RULES = {
         ),
         Rule(
             "SB213",
-            "R5",
-            "a one-shot scene cannot be split; more than 15 s needs shots",
+            "R19",
+            f"a one-shot scene lasts at least {api.MIN_TASK_SECONDS} s (it cannot be split)",
             HEAD + "  - {id: a, prompt: x, duration: 2}\n",
             (3, 34),
             HEAD + "  - {id: a, prompt: x, duration: 3}\n",
@@ -59,7 +61,8 @@ RULES = {
         Rule(
             "SB214",
             "R10",
-            "an end frame needs a first frame; no end frame with 3+ images",
+            "an end frame needs a first frame; no end frame with "
+            f"{api.MAX_IMAGES_WITH_END_FRAME + 1}+ images",
             REFS + "  - {id: a, end_frame: i1, prompt: x, duration: 5}\n",
             (12, 24),
             REFS + "  - {id: a, first_frame: i2, end_frame: i1, prompt: x, duration: 5}\n",
@@ -67,7 +70,8 @@ RULES = {
         Rule(
             "SB215",
             "R11",
-            "images + elements: at most 7, or 4 with a reference video",
+            f"images + elements: at most {api.MAX_REFS_WITHOUT_VIDEO}, "
+            f"or {api.MAX_REFS_WITH_VIDEO} with a reference video",
             REFS + "  - {id: a, images: [i1, i2, i3, i4, i5, i6, i7, i8], prompt: x, "
             "duration: 5}\n",
             (12, 21),
@@ -76,7 +80,8 @@ RULES = {
         Rule(
             "SB216",
             "R12",
-            "at most 3 elements with a first frame; no video-role subject with a reference video",
+            f"at most {api.MAX_ELEMENTS_WITH_FRAME} elements with a first frame; "
+            "no video-role subject with a reference video",
             "storyboard: 1\nassets:\n  f: {image: https://example.com/f.png}\n"
             "  e1: {element: 1}\n  e2: {element: 2}\n  e3: {element: 3}\n  e4: {element: 4}\n"
             "scenes:\n  - {id: a, first_frame: f, elements: [e1, e2, e3, e4], prompt: x, "
@@ -100,15 +105,15 @@ RULES = {
         Rule(
             "SB218",
             "R4",
-            "a prompt is at most 2500 characters as sent",
-            HEAD + "  - {id: a, prompt: '" + "x" * 2501 + "', duration: 5}\n",
+            f"a prompt is at most {api.MAX_PROMPT_CHARS} characters as sent",
+            HEAD + "  - {id: a, prompt: '" + "x" * (api.MAX_PROMPT_CHARS + 1) + "', duration: 5}\n",
             (3, 21),
-            HEAD + "  - {id: a, prompt: '" + "x" * 2500 + "', duration: 5}\n",
+            HEAD + "  - {id: a, prompt: '" + "x" * api.MAX_PROMPT_CHARS + "', duration: 5}\n",
         ),
         Rule(
             "SB219",
             "R6",
-            "a shot prompt is at most 512 characters as sent",
+            f"a shot prompt is at most {api.MAX_SHOT_PROMPT_CHARS} characters as sent",
             HEAD + "  - id: a\n    shots:\n      - {duration: 2, prompt: " + LONG + "}\n"
             "      - {duration: 2, prompt: y}\n",
             (5, 31),
@@ -188,10 +193,16 @@ def _packing(ctx: Context, plan: ScenePlan) -> Iterator[Problem]:
                 hint = f"a task lasts at least {api.MIN_TASK_SECONDS} s"
             yield problem(RULES[code], _where(ctx, scene, rule_id), message, hint)
         return
+    # A shot no task can hold is reported where it is, not at the scene: no split helps.
+    too_long = list(_too_long_shots(scene))
+    yield from too_long
     fits_one = len(scene.shots) <= api.MAX_SHOTS and (scene.duration or 0) <= api.MAX_TASK_SECONDS
     if fits_one:
         for rule_id, message in plan.whole:
-            yield problem(RULES[CODE_BY_RULE[rule_id]], _where(ctx, scene, rule_id), message)
+            if not (too_long and rule_id in ("R19", "R20")):
+                yield problem(RULES[CODE_BY_RULE[rule_id]], _where(ctx, scene, rule_id), message)
+        return
+    if too_long:
         return
     reasons = "; ".join(sorted({m for _, m in plan.whole}))
     durations = ", ".join(str(s.duration) for s in scene.shots)
@@ -200,6 +211,31 @@ def _packing(ctx: Context, plan: ScenePlan) -> Iterator[Problem]:
         _key(ctx, scene, "shots"),
         f"scene {scene.id!r} ({len(scene.shots)} shots: {durations} s) cannot be split into "
         f"valid tasks; as one task: {reasons}",
-        hint="each part needs 1-6 whole shots lasting 3-15 s (3-10 s with a reference video) "
-        "and its references within R10-R12; regroup or resize the shots",
+        hint=f"each part needs 1-{api.MAX_SHOTS} whole shots lasting {TASK} ({VIDEO_TASK} with "
+        "a reference video) and its references within R10-R12; regroup or resize the shots",
     )
+
+
+def _a(number: int) -> str:
+    """The article before a number said aloud: an 8, an 11, an 18, a 16."""
+    return "an" if str(number).startswith("8") or number in (11, 18) else "a"
+
+
+def _too_long_shots(scene: Scene) -> Iterator[Problem]:
+    """Shots longer than any task may last (R19; R20 with a reference video), at their
+    own duration: the packer never splits a shot, so no split can hold them."""
+    if scene.video is not None:
+        code, low, high = "SB212", api.MIN_VIDEO_REF_SECONDS, api.MAX_VIDEO_REF_SECONDS
+        extra = " with a reference video"
+    else:
+        code, low, high, extra = "SB211", api.MIN_TASK_SECONDS, api.MAX_TASK_SECONDS, ""
+    for shot in scene.shots:
+        if shot.duration is not None and shot.duration > high:
+            yield problem(
+                RULES[code],
+                shot.duration_pos,
+                f"no task can hold {_a(shot.duration)} {shot.duration} s shot{extra} "
+                f"({low}-{high} s)",
+                hint=f"make shot {shot.index} of scene {scene.id!r} {high} s or shorter "
+                "(split it into several shots)",
+            )
