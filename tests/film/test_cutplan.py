@@ -17,14 +17,15 @@ from storyboard.film import cutplan
 from storyboard.film.cutplan import CutClip, CutPlan, ShotMark, stills
 from storyboard.film.graph import Join, Piece
 from storyboard.film.verify import Still
+from storyboard.language.montage import Transition
 from storyboard.media import MediaInfo
 
 CLIP = Path("clips/a.mp4")
 
 
-def into(kind: str, seconds: float) -> cutplan.Transition:
+def into(kind: str, seconds: float) -> Transition:
     """The transition leading into a clip (the one place its type is named)."""
-    return cutplan.Transition(kind, seconds)
+    return Transition(kind, seconds)
 
 
 def info(seconds: float = 5.0, *, fps: float = 24.0, frames: int | None = 120) -> MediaInfo:

@@ -23,6 +23,7 @@ from storyboard.film.graph import (
     film_frames,
     loudness_args,
 )
+from storyboard.language.montage import Audio
 
 A, B, C = Path("/clips/a.mp4"), Path("/clips/b.mp4"), Path("/clips/c.mp4")
 SIZE = (640, 360)
@@ -32,9 +33,9 @@ OUT = Path("/build/film.mp4")
 
 def music(
     *, loop: bool = True, duck: bool = False, fade_in: float = 0.0, fade_out: float = 0.0
-) -> graph.Music:
+) -> Audio:
     """The music bed under the film (the one place its type is named)."""
-    return graph.Music(Path("/score.wav"), 0.5, fade_in, fade_out, loop, duck)
+    return Audio("/score.wav", 0.5, fade_in, fade_out, loop, duck)
 
 
 def filters(args: list[str]) -> list[str]:
