@@ -254,12 +254,12 @@ def render(
     as_json: bool,
 ) -> None:
     """Lint, compile, render every task and stitch the film: one command."""
-    from storyboard.compile.compiler import uses_local_video
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
     from storyboard.run.cache import ClipCache
     from storyboard.run.executor import RunOptions
     from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
+    from storyboard.spend import assess
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
@@ -268,42 +268,24 @@ def render(
     forced = _selection(plan, force)
     only = (_selection(plan, select) | forced) if select else None
     options = RunOptions(jobs=jobs, max_cost=max_cost, force=forced, only=only)
-    if backend == "kirin":
-        from storyboard.provider.profile import load_profile
-        from storyboard.run.backends.kirin import is_loopback
-
-        profile = load_profile(base_url=base_url)
-        local = uses_local_video(plan)
-        if local and not is_loopback(profile.url("/")):
-            raise UsageError(
-                f"tasks {', '.join(local)} use local video files, and the API takes videos by "
-                "URL only (R13): set assets_base_url: in the storyboard to where its folder is "
-                "published. Nothing was sent."
-            )
-        chosen = create_backend("kirin", work_dir=build, profile=profile)
-        shelf = cache.for_source(chosen.source)
-        to_pay = sum(
-            t.estimated_cost_usd
-            for t in plan.tasks
-            if (only is None or t.id in only) and (t.id in forced or not shelf.has(t.cache_key))
-        )
+    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url)
+    spend = assess(plan, chosen, cache, options, confirmed=yes)
+    if spend.spends_money:
         click.echo(
-            f"estimated cost: ${to_pay:.2f} for {len(plan.tasks)} task(s) "
+            f"estimated cost: ${spend.to_pay:.2f} for {spend.tasks} task(s) "
             f"(list prices; the bill is the provider's usage.cost)",
             err=True,
         )
-        if max_cost is not None and to_pay > max_cost:
-            click.echo(
-                f"storyboard: ${to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
-                err=True,
-            )
-            sys.exit(EXIT_PROBLEMS)
-        if to_pay > 0 and not yes:
-            if not sys.stdin.isatty():
-                raise UsageError("real spend needs confirmation: pass --yes")
-            click.confirm("Spend it?", abort=True, err=True)
-    else:
-        chosen = create_backend("preview", work_dir=build / "preview")
+    if spend.over_budget:
+        click.echo(
+            f"storyboard: ${spend.to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEMS)
+    if spend.needs_confirmation:
+        if not sys.stdin.isatty():
+            raise UsageError("real spend needs confirmation: pass --yes")
+        click.confirm("Spend it?", abort=True, err=True)
     if as_json:
         sink: Any = JsonEvents(sys.stdout)
     elif sys.stderr.isatty():
