@@ -150,7 +150,7 @@ def compile_command(storyboard: str, build_dir: str | None) -> None:
     plan = _compile_or_report(path)
     out = write_plan(plan, _build_dir(path, build_dir))
     click.echo(
-        f"{out}: {len(plan.tasks)} task(s), {sum(t.seconds for t in plan.tasks):g} s, "
+        f"{out}: {len(plan.tasks)} task(s), {plan.total_seconds:g} s, "
         f"estimated ${plan.total_cost:.2f}"
     )
 
@@ -380,34 +380,6 @@ def mock_server(host: str, port: int, api_key: str | None, config_json: str | No
     serve(host, port, config)
 
 
-STARTER = """\
-# yaml-language-server: $schema={schema}
-storyboard: 1
-title: {title}
-defaults:
-  mode: std            # std (720p) | pro (1080p)
-  aspect_ratio: "16:9" # 16:9 | 9:16 | 1:1
-  sound: false
-vars:
-  style: cinematic, soft natural light, 35mm film grain
-assets: {{}}            # name: {{image: path.png}} | {{element: 123}} | {{video: clip.mp4}}
-scenes:
-  - id: opening
-    prompt: "A quiet street at dawn, mist over the rooftops, {{{{ style }}}}"
-    duration: 5
-  - id: walk
-    first_frame: {{from: opening}}
-    shots:
-      - duration: 3
-        prompt: "A cyclist crosses the frame from left to right, {{{{ style }}}}"
-      - duration: 4
-        prompt: "Close-up of the bicycle bell catching the first sunlight"
-cut:
-  - opening
-  - {{scene: walk, transition: {{type: crossfade, duration: 0.5}}}}
-"""
-
-
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False), default="storyboard.yaml")
 @click.option("--title", default="My first film", show_default=True)
@@ -415,10 +387,11 @@ cut:
 @friendly
 def init(path: str, title: str, force: bool) -> None:
     """Write a starter storyboard that lints clean and renders with the preview backend."""
+    from storyboard.language.starter import starter_storyboard
+
     target = Path(path)
     if target.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    schema = STORYBOARD_SCHEMA.as_uri()
-    target.write_text(STARTER.format(schema=schema, title=json.dumps(title)), encoding="utf-8")
+    target.write_text(starter_storyboard(title), encoding="utf-8")
     click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")

@@ -207,6 +207,11 @@ class Plan:
     def total_cost(self) -> float:
         return round(sum(t.estimated_cost_usd for t in self.tasks), 4)
 
+    @property
+    def total_seconds(self) -> float:
+        """Output seconds of every task (what is priced; not the film's length)."""
+        return sum(t.seconds for t in self.tasks)
+
     def to_json(self, build_dir: Path) -> dict[str, Any]:
         story = self.story
         output = (
@@ -241,7 +246,7 @@ class Plan:
             "film": story.film.to_json(),
             "estimate": {
                 "tasks": len(self.tasks),
-                "seconds": sum(t.seconds for t in self.tasks),
+                "seconds": self.total_seconds,
                 "total_usd": self.total_cost,
                 "currency": "USD",
                 "note": "list prices per output second; the bill is usage.cost",
