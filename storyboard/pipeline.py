@@ -41,7 +41,6 @@ from storyboard.run.journal import Journal
 
 @dataclass
 class RenderOutcome:
-    plan_path: Path
     report: RunReport
     film: StitchResult | None
 
@@ -254,7 +253,7 @@ def render_plan(
     events: EventSink | None = None,
 ) -> RenderOutcome:
     """Write the plan, run it, and stitch the film when every clip is there."""
-    plan_path, data = written_plan(plan, build_dir)
+    _, data = written_plan(plan, build_dir)
     journal = Journal(build_dir / "journal.sqlite")
     try:
         executor = Executor(
@@ -305,4 +304,4 @@ def render_plan(
             }
         )
     write_run_record(build_dir, data, report, backend.name, film)
-    return RenderOutcome(plan_path, report, film)
+    return RenderOutcome(report, film)
