@@ -257,8 +257,8 @@ def render(
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
     from storyboard.run.cache import ClipCache
-    from storyboard.run.executor import RunOptions
     from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
+    from storyboard.run.record import RunOptions
     from storyboard.spend import assess
 
     path = _existing_file(storyboard)

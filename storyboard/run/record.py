@@ -32,7 +32,7 @@ def pending_cost(
     reckoning of what a run would spend: the executor's budget check and the
     spend gate before a run (`storyboard.spend`) both ask it."""
     return sum(
-        t["estimated_cost_usd"]
+        float(t["estimated_cost_usd"])
         for t in tasks
         if (options.only is None or t["id"] in options.only)
         and (t["id"] in options.force or shelf.get(t["cache_key"]) is None)
