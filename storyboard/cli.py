@@ -153,7 +153,7 @@ def compile_command(storyboard: str, build_dir: str | None) -> None:
     plan = _compile_or_report(path)
     out = write_plan(plan, _build_dir(path, build_dir))
     click.echo(
-        f"{out}: {len(plan.tasks)} task(s), {sum(t.seconds for t in plan.tasks):g} s, "
+        f"{out}: {len(plan.tasks)} task(s), {plan.total_seconds:g} s, "
         f"estimated ${plan.total_cost:.2f}"
     )
 
@@ -253,12 +253,12 @@ def render(
     as_json: bool,
 ) -> None:
     """Lint, compile, render every task and stitch the film: one command."""
-    from storyboard.compile.compiler import uses_local_video
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
     from storyboard.run.cache import ClipCache
-    from storyboard.run.executor import RunOptions
     from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
+    from storyboard.run.record import RunOptions
+    from storyboard.spend import assess
 
     path = _existing_file(storyboard)
     plan = _compile_or_report(path)
@@ -267,42 +267,24 @@ def render(
     forced = _selection(plan, force)
     only = (_selection(plan, select) | forced) if select else None
     options = RunOptions(jobs=jobs, max_cost=max_cost, force=forced, only=only)
-    if backend == "kirin":
-        from storyboard.provider.profile import load_profile
-        from storyboard.run.backends.kirin import is_loopback
-
-        profile = load_profile(base_url=base_url)
-        local = uses_local_video(plan)
-        if local and not is_loopback(profile.url("/")):
-            raise UsageError(
-                f"tasks {', '.join(local)} use local video files, and the API takes videos by "
-                "URL only (R13): set assets_base_url: in the storyboard to where its folder is "
-                "published. Nothing was sent."
-            )
-        chosen = create_backend("kirin", work_dir=build, profile=profile)
-        shelf = cache.for_source(chosen.source)
-        to_pay = sum(
-            t.estimated_cost_usd
-            for t in plan.tasks
-            if (only is None or t.id in only) and (t.id in forced or not shelf.has(t.cache_key))
-        )
+    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url)
+    spend = assess(plan, chosen, cache, options, confirmed=yes)
+    if spend.spends_money:
         click.echo(
-            f"estimated cost: ${to_pay:.2f} for {len(plan.tasks)} task(s) "
+            f"estimated cost: ${spend.to_pay:.2f} for {spend.tasks} task(s) "
             f"(list prices; the bill is the provider's usage.cost)",
             err=True,
         )
-        if max_cost is not None and to_pay > max_cost:
-            click.echo(
-                f"storyboard: ${to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
-                err=True,
-            )
-            sys.exit(EXIT_PROBLEMS)
-        if to_pay > 0 and not yes:
-            if not sys.stdin.isatty():
-                raise UsageError("real spend needs confirmation: pass --yes")
-            click.confirm("Spend it?", abort=True, err=True)
-    else:
-        chosen = create_backend("preview", work_dir=build / "preview")
+    if spend.over_budget:
+        click.echo(
+            f"storyboard: ${spend.to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEMS)
+    if spend.needs_confirmation:
+        if not sys.stdin.isatty():
+            raise UsageError("real spend needs confirmation: pass --yes")
+        click.confirm("Spend it?", abort=True, err=True)
     if as_json:
         sink: Any = JsonEvents(sys.stdout)
     elif sys.stderr.isatty():
@@ -397,34 +379,6 @@ def mock_server(host: str, port: int, api_key: str | None, config_json: str | No
     serve(host, port, config)
 
 
-STARTER = """\
-# yaml-language-server: $schema={schema}
-storyboard: 1
-title: {title}
-defaults:
-  mode: std            # std (720p) | pro (1080p)
-  aspect_ratio: "16:9" # 16:9 | 9:16 | 1:1
-  sound: false
-vars:
-  style: cinematic, soft natural light, 35mm film grain
-assets: {{}}            # name: {{image: path.png}} | {{element: 123}} | {{video: clip.mp4}}
-scenes:
-  - id: opening
-    prompt: "A quiet street at dawn, mist over the rooftops, {{{{ style }}}}"
-    duration: 5
-  - id: walk
-    first_frame: {{from: opening}}
-    shots:
-      - duration: 3
-        prompt: "A cyclist crosses the frame from left to right, {{{{ style }}}}"
-      - duration: 4
-        prompt: "Close-up of the bicycle bell catching the first sunlight"
-cut:
-  - opening
-  - {{scene: walk, transition: {{type: crossfade, duration: 0.5}}}}
-"""
-
-
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False), default="storyboard.yaml")
 @click.option("--title", default="My first film", show_default=True)
@@ -432,10 +386,11 @@ cut:
 @friendly
 def init(path: str, title: str, force: bool) -> None:
     """Write a starter storyboard that lints clean and renders with the preview backend."""
+    from storyboard.language.starter import starter_storyboard
+
     target = Path(path)
     if target.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    schema = STORYBOARD_SCHEMA.as_uri()
-    target.write_text(STARTER.format(schema=schema, title=json.dumps(title)), encoding="utf-8")
+    target.write_text(starter_storyboard(title), encoding="utf-8")
     click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")

@@ -57,7 +57,6 @@ def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Co
 
 @dataclass
 class RenderOutcome:
-    plan_path: Path
     report: RunReport
     film: StitchResult | None
 
@@ -272,7 +271,7 @@ def render_plan(
     events: EventSink | None = None,
 ) -> RenderOutcome:
     """Write the plan, run it, and stitch the film when every clip is there."""
-    plan_path, plan = written_plan(compiled, build_dir)
+    _, plan = written_plan(compiled, build_dir)
     journal = Journal(build_dir / "journal.sqlite")
     try:
         executor = Executor(
@@ -323,4 +322,4 @@ def render_plan(
             }
         )
     write_run_record(build_dir, plan, report, backend.name, film)
-    return RenderOutcome(plan_path, report, film)
+    return RenderOutcome(report, film)

@@ -56,6 +56,11 @@ class Compilation:
     def total_cost(self) -> float:
         return total_cost(self.tasks)
 
+    @property
+    def total_seconds(self) -> float:
+        """Output seconds of every task (what is priced; not the film's length)."""
+        return sum(t.seconds for t in self.tasks)
+
     @cached_property
     def graph(self) -> nx.DiGraph:
         """The task graph, as `Plan.graph` (one function builds both)."""

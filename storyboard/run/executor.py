@@ -46,7 +46,7 @@ from storyboard.run.backends.base import Backend, Outcome, RemoteTask, attempt_e
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
 from storyboard.run.fetch import damaged_source, fetch_clip
 from storyboard.run.journal import Journal, record_key
-from storyboard.run.record import RunOptions, RunReport, TaskResult
+from storyboard.run.record import RunOptions, RunReport, TaskResult, pending_cost
 from storyboard.run.resolve import RunTimeValues
 from storyboard.run.slots import AdaptiveLimit, critical_paths
 
@@ -115,12 +115,7 @@ class Executor:
     # --- budget -------------------------------------------------------------------
     def pending_cost(self) -> float:
         """Estimated cost of every task the cache cannot serve (what a run would spend)."""
-        return sum(
-            t.estimated_cost_usd
-            for t in self.plan.tasks
-            if self._wanted(t.id)
-            and (t.id in self.options.force or self.cache.get(t.cache_key) is None)
-        )
+        return pending_cost(self.plan.tasks, self.cache, self.options)
 
     def _check_budget(self, task: PlanTask) -> None:
         cap = self.options.max_cost

@@ -3,9 +3,13 @@ and the report that run.json and the CLI's summary are written from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from storyboard.compile.plan import PlanTask
+from storyboard.run.cache import ClipCache
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,19 @@ class RunOptions:
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     seed: int | None = None
+
+
+def pending_cost(tasks: Iterable[PlanTask], shelf: ClipCache, options: RunOptions) -> float:
+    """Estimated cost of every task a run would send: the selected ones that the
+    backend's shelf of the cache cannot serve, and the forced ones. The one
+    reckoning of what a run would spend: the executor's budget check and the
+    spend gate before a run (`storyboard.spend`) both ask it."""
+    return sum(
+        t.estimated_cost_usd
+        for t in tasks
+        if (options.only is None or t.id in options.only)
+        and (t.id in options.force or shelf.get(t.cache_key) is None)
+    )
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 `preview` renders animatics locally (no network, no key, no cost); `kirin`
 calls the real API. The executor receives a `Backend` and never asks which
-one it has; the CLI picks one with `create_backend`.
+one it has; the CLI picks one with `create_backend`, and the spend gate
+(`storyboard.spend`) asks it what it costs and what it can read.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from storyboard.run.backends.base import (
 BACKENDS = ("preview", "kirin")
 
 
-def create_backend(name: str, *, work_dir: Path, **options: Any) -> Backend:
+def create_backend(
+    name: str, *, work_dir: Path, base_url: str | None = None, **options: Any
+) -> Backend:
     """The backend called `name`.
 
     `work_dir` is where the preview backend keeps its renders (the build
-    directory's scratch folder); `options` go to the backend's constructor
+    directory's scratch folder); `base_url` is kirin's provider (else the
+    profile's or `$KIRIN_BASE_URL`); `options` go to the backend's constructor
     (kirin: `profile`, `api_key`). Imports are lazy so that the preview path
     never loads the HTTP client.
     """
@@ -35,8 +39,11 @@ def create_backend(name: str, *, work_dir: Path, **options: Any) -> Backend:
 
         return PreviewBackend(work_dir, **options)
     if name == "kirin":
+        from storyboard.provider.profile import load_profile
         from storyboard.run.backends.kirin import KirinBackend
 
+        if "profile" not in options:
+            options["profile"] = load_profile(base_url=base_url)
         return KirinBackend(**options)
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 

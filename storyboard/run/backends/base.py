@@ -14,8 +14,8 @@ its journal between them and resume after a crash without paying twice:
         journal.record_finished(task.id, outcome.to_json())
         info = await backend.download(outcome, build / "clips" / f"{task.id}.mp4")
 
-Contract of every step (the same for every backend; the executor never asks
-which one it has, only `spends_money` for the cost gate):
+Contract of every step (the same for every backend; nothing asks which one
+it is: the spend gate before a run asks `spends_money` and `reads_local_files`):
 
 - Every failure is a `storyboard.errors.ProviderError`. `exc.transient`
   says whether the same call may succeed later: `ResourceInsufficient` (E1)
@@ -136,15 +136,18 @@ class Backend(abc.ABC):
     name: str
     """Short name (`preview`, `kirin`), recorded in `RemoteTask.backend` and run.json."""
     spends_money: bool
-    """True if submitting costs real money: the CLI shows the estimate and asks first."""
+    """True if submitting costs real money: the spend gate (`storyboard.spend`) shows
+    the estimate, holds it to --max-cost and asks before anything is sent."""
     source: str
     """Where its clips come from, as a cache partition: clips of one source are
     never served for another (a preview animatic, or a mock's clip, must never
     stand in for a clip the real provider would have made)."""
     reads_local_files: bool = False
     """True if the backend can open this machine's files (file:// URLs): the preview
-    renderer, and a provider on loopback (the mock). Then the executor sends local
-    copies of published assets (`assets_base_url`) instead of their public URLs."""
+    renderer, and a provider on loopback (the mock); the real API cannot. Then the
+    executor sends local copies of published assets (`assets_base_url`) instead of
+    their public URLs; else the spend gate refuses a plan that names a local video
+    (R13: videos travel by URL only) before anything is sent."""
 
     @abc.abstractmethod
     async def submit(

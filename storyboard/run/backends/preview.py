@@ -16,7 +16,7 @@ import inspect
 import json
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -47,12 +47,9 @@ class PreviewBackend(Backend):
     reads_local_files = True
     source = f"preview-r{RENDERER_VERSION}"
 
-    def __init__(
-        self, work_dir: Path, *, resolve_media: Callable[[str], Path] | None = None
-    ) -> None:
-        """`work_dir` holds one folder per task; `resolve_media` overrides URL → file mapping."""
+    def __init__(self, work_dir: Path) -> None:
+        """`work_dir` holds one folder per task."""
         self.work_dir = Path(work_dir)
-        self._resolve = resolve_media or self._resolve_local
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _folder(self, external_task_id: str) -> Path:
@@ -122,7 +119,7 @@ class PreviewBackend(Backend):
                     request["payload"],
                     tmp,
                     label=request["label"],
-                    resolve_media=self._resolve,
+                    resolve_media=self._resolve_local,
                 )
         except TaskCreationError:
             raise
