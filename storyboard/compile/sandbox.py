@@ -27,7 +27,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.runtime import BlockReference, LoopContext, Macro, Undefined
-from jinja2.sandbox import SandboxedEnvironment, SandboxedFormatter, SecurityError
+from jinja2.sandbox import SandboxedEnvironment, SandboxedFormatter
 from jinja2.utils import Namespace, generate_lorem_ipsum
 from markupsafe import EscapeFormatter, Markup
 
@@ -42,10 +42,7 @@ from storyboard.bounds import (
     MAX_STORYBOARD_WORK,
     MAX_TEMPLATE_WORK,
 )
-
-
-class TemplateBound(SecurityError):
-    """A prompt went past one of the bounds in limits.py (translated by templates.py)."""
+from storyboard.errors import TemplateBound
 
 
 # --- the budget of one render ------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from storyboard.errors import EnvironmentProblem
+from storyboard.errors import EnvironmentProblem, PricingError
 from storyboard.provider import api
 
 PRICES_ENV = "STORYBOARD_PRICES"
@@ -42,7 +42,7 @@ class PriceTable:
     def per_second(self, mode: str, sound: bool) -> float:
         """The price of one output second in `mode`, with or without sound."""
         if mode not in api.MODES:
-            raise ValueError(f"R17: unknown mode {mode!r}")
+            raise PricingError(f"R17: unknown mode {mode!r}")
         return float(getattr(self, f"{mode}_sound" if sound else mode))
 
 
@@ -98,11 +98,13 @@ def billed_seconds(payload: Mapping[str, Any], source_seconds: float | None = No
     )
     if base_edit:
         if source_seconds is None:
-            raise ValueError("R15: a base edit is billed on its source length; pass source_seconds")
+            raise PricingError(
+                "R15: a base edit is billed on its source length; pass source_seconds"
+            )
         return math.floor(source_seconds + 0.5)
     duration = payload.get("duration", str(api.DEFAULT_TASK_SECONDS))
     if not str(duration).isdigit():
-        raise ValueError(f"R19: duration {duration!r} is not whole seconds")
+        raise PricingError(f"R19: duration {duration!r} is not whole seconds")
     return int(duration)
 
 
