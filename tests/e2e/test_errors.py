@@ -3,6 +3,8 @@ and an exit code (1 for the storyboard, 2 for the machine), never a traceback.
 
 - a NUL byte in any path the storyboard names is a problem at its line and
   column, from lint and from every command that compiles;
+- a lone surrogate (a YAML escape no UTF-8 file can hold) is a problem at its
+  place, not a UnicodeEncodeError when plan.json is written;
 - an ffmpeg that is missing or cannot run stops `render` with one line, exit 2
   (it once ended as an "Exception Group Traceback" and exit 1).
 """
@@ -78,6 +80,21 @@ def test_a_nul_byte_in_the_output_stops_plan_and_render(command: str, tmp_path: 
     result = cli(command, str(path), "--cache-dir", str(tmp_path / "cache"))
     no_traceback(result)
     assert result.returncode == 1 and "storyboard.yaml:2:9: SB502" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["lint", "compile"])
+def test_a_lone_surrogate_is_a_problem_at_its_place(command: str, tmp_path: Path) -> None:
+    path = tmp_path / "storyboard.yaml"
+    path.write_text(f'storyboard: 1\ntitle: "a\\ud800b"\n{SCENE}', encoding="utf-8")
+    result = cli(
+        command, str(path), *(["--build-dir", str(tmp_path)] if command == "compile" else [])
+    )
+    no_traceback(result)
+    assert result.returncode == 1
+    assert (
+        "storyboard.yaml:2:8: SB001 the text holds a lone surrogate"
+        in result.stdout + result.stderr
+    )
 
 
 def unusable_ffmpeg(kind: str, tmp_path: Path) -> tuple[str, str]:
