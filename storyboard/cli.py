@@ -29,31 +29,39 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def friendly(func: F) -> F:
-    """Turn our own errors into a message and an exit code, never a traceback."""
+    """Turn our own errors and the machine's into one line and an exit code, never a
+    traceback; an exception group (asyncio's task groups) is judged by its first
+    error. Anything else is a bug, and keeps its traceback."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (UsageError, EnvironmentProblem) as exc:
-            click.echo(f"storyboard: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except StoryboardError as exc:
-            click.echo(f"storyboard: {exc}", err=True)
-            sys.exit(EXIT_PROBLEMS)
-        except KeyboardInterrupt:
-            how = interrupted_by()
-            click.echo(
-                "storyboard: interrupted" + (f" ({how.name})" if how != signal.SIGINT else ""),
-                err=True,
-            )
-            sys.exit(128 + how)
-        except OSError as exc:  # the disk, not the storyboard: a full disk, a bad --build-dir
-            where = f" {exc.filename}" if exc.filename else ""
-            click.echo(f"storyboard: cannot use{where}: {exc.strerror or exc}", err=True)
-            sys.exit(EXIT_USAGE)
+        except (StoryboardError, KeyboardInterrupt, OSError, BaseExceptionGroup) as exc:
+            first: BaseException = exc
+            while isinstance(first, BaseExceptionGroup) and first.exceptions:
+                first = first.exceptions[0]
+            said = _said(first)
+            if said is None:
+                raise
+            click.echo(f"storyboard: {said[0]}", err=True)
+            sys.exit(said[1])
 
     return wrapper  # type: ignore[return-value]
+
+
+def _said(exc: BaseException) -> tuple[str, int] | None:
+    """What to say about `exc` and the exit code; None for a bug."""
+    if isinstance(exc, StoryboardError):
+        usage = isinstance(exc, UsageError | EnvironmentProblem)
+        return str(exc), EXIT_USAGE if usage else EXIT_PROBLEMS
+    if isinstance(exc, KeyboardInterrupt):
+        how = interrupted_by()
+        return "interrupted" + (f" ({how.name})" if how != signal.SIGINT else ""), 128 + how
+    if isinstance(exc, OSError):  # the disk, not the storyboard: a full disk, a bad --build-dir
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot use{where}: {exc.strerror or exc}", EXIT_USAGE
+    return None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,8 +1,9 @@
 """Every exception storyboard raises on purpose, in one tree.
 
-Foreign errors (ruamel, jsonschema, httpx, av, ffmpeg) are translated into
-these at the boundary where they arise, so callers catch only our own.
-The CLI maps families to exit codes: input problems 1, usage/environment 2.
+Foreign errors (ruamel, jsonschema, jinja2, httpx, av, PIL, ffmpeg, paths the
+OS refuses, asyncio's exception groups) are translated into these at the
+boundary where they arise, so callers catch only our own. The CLI maps
+families to exit codes: input problems 1, usage/environment 2.
 """
 
 from __future__ import annotations
@@ -61,6 +62,29 @@ class FileTooLarge(FileRefused):
 
 class CompilerBug(StoryboardError):
     """The compiler produced a payload the API would reject: never written, never sent."""
+
+
+# --- prompt templates (lint turns them into problems at the prompt's line) -------
+class TemplateFailure(StoryboardError):
+    """A prompt failed to render: `kind` is syntax, undefined, sandbox or error;
+    `line` is 1-based within the template; `needle` is text to find for a column."""
+
+    def __init__(self, kind: str, message: str, line: int = 1, needle: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.line = line
+        self.needle = needle
+
+
+class TemplateBound(StoryboardError):
+    """A prompt went past a bound of bounds.py while it rendered (made a TemplateFailure)."""
+
+
+# --- pricing --------------------------------------------------------------------
+class PricingError(StoryboardError, ValueError):
+    """A payload cannot be priced: an unknown mode (R17), a duration that is not whole
+    seconds (R19), a base edit without its source's length (R15)."""
 
 
 # --- media --------------------------------------------------------------------

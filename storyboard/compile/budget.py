@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
 from jinja2.utils import Namespace
 
@@ -35,10 +34,7 @@ from storyboard.bounds import (
     MAX_STORYBOARD_WORK,
     MAX_TEMPLATE_WORK,
 )
-
-
-class TemplateBound(SecurityError):
-    """A prompt went past one of the bounds in bounds.py (translated by templates.py)."""
+from storyboard.errors import TemplateBound
 
 
 # --- the budget of one render ------------------------------------------------------

@@ -16,7 +16,6 @@ from jinja2.utils import generate_lorem_ipsum
 
 from storyboard.bounds import MAX_INT_BITS, MAX_POWER, MAX_RANGE, MAX_RENDERED_CHARS
 from storyboard.compile.budget import (
-    TemplateBound,
     check_percent,
     check_result,
     check_width,
@@ -25,6 +24,7 @@ from storyboard.compile.budget import (
     weigh,
     weight,
 )
+from storyboard.errors import TemplateBound
 
 
 # --- filters and globals -------------------------------------------------------------

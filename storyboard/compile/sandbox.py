@@ -23,7 +23,6 @@ from markupsafe import EscapeFormatter, Markup
 
 from storyboard.bounds import MAX_RENDERED_CHARS
 from storyboard.compile.budget import (
-    TemplateBound,
     budget,
     check_int,
     check_result,
@@ -40,6 +39,7 @@ from storyboard.compile.guards import (
     check_binop,
     check_method,
 )
+from storyboard.errors import TemplateBound
 
 # What callers take from here: the environment, the render, and the budget it runs in.
 __all__ = ["BoundedSandbox", "TemplateBound", "budget", "render"]

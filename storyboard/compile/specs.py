@@ -13,7 +13,8 @@ from typing import Any
 from storyboard.compile.packing import TaskShape, pack_shots, task_violations
 from storyboard.compile.placeholders import Placeholder
 from storyboard.compile.references import FrameSource, Resolved, resolve_references
-from storyboard.compile.templates import TemplateFailure, prompt_context, render_prompt
+from storyboard.compile.templates import prompt_context, render_prompt
+from storyboard.errors import TemplateFailure
 from storyboard.language.model import FrameRef, Scene, Shot, Storyboard, VideoRef
 
 

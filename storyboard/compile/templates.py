@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
@@ -21,7 +20,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from storyboard.bounds import MAX_TEMPLATE_CHARS
 from storyboard.compile import sandbox
-from storyboard.compile.sandbox import BoundedSandbox, TemplateBound
+from storyboard.compile.sandbox import BoundedSandbox
+from storyboard.errors import TemplateBound, TemplateFailure
 
 NAMED_REF = re.compile(r"<<<([A-Za-z_][A-Za-z0-9_]*)>>>")
 
@@ -29,19 +29,6 @@ NAMED_REF = re.compile(r"<<<([A-Za-z_][A-Za-z0-9_]*)>>>")
 @functools.cache
 def environment() -> SandboxedEnvironment:
     return BoundedSandbox()
-
-
-@dataclass(frozen=True)
-class TemplateFailure(Exception):
-    """A prompt failed to render. `needle` is text to find in the source for a column."""
-
-    kind: str  # syntax | undefined | sandbox | error
-    message: str
-    line: int = 1  # 1-based line within the template source
-    needle: str | None = None
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @functools.lru_cache(maxsize=4096)

@@ -3,11 +3,11 @@
 The loader is the only place that touches ruamel.yaml. It refuses, with a
 positioned problem and quickly, everything that would make later stages
 crash or hang: anything but a regular file (a FIFO, /dev/zero), binary or
-oversized input, syntax errors, duplicate keys, a document that is not a
-mapping, deep nesting and alias bombs (aliases are expanded under a node
-budget). `include:` files are merged here, keeping the positions of the file
-each node came from, under one budget of nodes, files and bytes for the
-whole storyboard.
+oversized input, syntax errors, duplicate keys, lone surrogates (text no
+UTF-8 file can hold), a document that is not a mapping, deep nesting and
+alias bombs (aliases are expanded under a node budget). `include:` files
+are merged here, keeping the positions of the file each node came from,
+under one budget of nodes, files and bytes for the whole storyboard.
 """
 
 from __future__ import annotations
@@ -85,6 +85,32 @@ class _TooBig(Exception):
     def __init__(self, pos: Pos, message: str) -> None:
         super().__init__(message)
         self.pos = pos
+
+
+class _NotText(Exception):
+    """A string holds a lone surrogate (a YAML escape such as "\\ud800"): not a
+    character, so no UTF-8 file, plan or JSON request can carry it."""
+
+    def __init__(self, pos: Pos, code_point: int) -> None:
+        super().__init__(
+            f"the text holds a lone surrogate (\\u{code_point:04x}), which is not a character"
+        )
+        self.pos = pos
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: str, pos: Pos) -> str:
+    """`value` with each surrogate pair (two escapes, as JSON writes a character past
+    U+FFFF) made the one character it means; a lone surrogate is refused."""
+    if not _SURROGATE.search(value):
+        return value
+    joined = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    lone = _SURROGATE.search(joined)
+    if lone:
+        raise _NotText(pos, ord(lone.group()))
+    return joined
 
 
 def _yaml() -> YAML:
@@ -200,8 +226,10 @@ def _plain(
             key = k if isinstance(k, str | int | bool | float) or k is None else str(k)
             # A YAML key may also be a float or null; jsonschema reports it as it is,
             # so the path keeps it unchanged to find its position again.
-            child = cast(NodePath, (*path, key))
             kpos, vpos = _item_positions(node, k, file, here)
+            if isinstance(key, str):
+                key = _text(key, kpos)
+            child = cast(NodePath, (*path, key))
             doc.keys[child] = kpos
             doc.values[child] = vpos
             out[key] = _plain(v, child, file, doc, budget, vpos, depth + 1)
@@ -222,7 +250,9 @@ def _plain(
         # ruamel subclasses (ScalarFloat, LiteralScalarString...) become plain types
         if isinstance(node, bool) or node is None:
             return node
-        for plain_type in (int, float, str):
+        if isinstance(node, str):
+            return _text(str(node), here)
+        for plain_type in (int, float):
             if isinstance(node, plain_type):
                 return plain_type(node)
     if isinstance(node, datetime | date):
@@ -256,6 +286,9 @@ def _load_one(
         data = _plain(tree, (), str(path), doc, budget, start)
     except _TooBig as exc:
         return None, [Problem.at(exc.pos, "SB005", str(exc))]
+    except _NotText as exc:
+        hint = "write the character itself, or a surrogate pair as one \\U escape"
+        return None, [Problem.at(exc.pos, "SB001", str(exc), hint=hint)]
     except RecursionError:
         return None, [Problem.at(start, "SB005", "document nested too deeply")]
     if not isinstance(data, dict):

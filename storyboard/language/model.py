@@ -363,8 +363,17 @@ def build_storyboard(doc: Document) -> Storyboard:
         audio=_audio(doc, data.get("audio")),
         film=_film(data.get("film")),
         assets_base_url=_get(data, "assets_base_url", str),
-        asset_root=(base_dir / root_raw).resolve() if root_raw else base_dir.resolve(),
+        asset_root=_resolved(base_dir / root_raw if root_raw else base_dir),
     )
+
+
+def _resolved(path: Path) -> Path:
+    """`path` resolved, or as written when the OS refuses it (a NUL byte, a symlink
+    loop): lint reports that at the line that names it."""
+    try:
+        return path.resolve()
+    except (ValueError, OSError, RuntimeError):
+        return path
 
 
 def _cut(doc: Document, raw: Any, scenes: list[Scene]) -> list[CutItem]:

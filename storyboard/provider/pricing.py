@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from storyboard.errors import EnvironmentProblem
+from storyboard.errors import EnvironmentProblem, PricingError
 from storyboard.provider import api
 from storyboard.provider.config import override_file, read_overrides
 from storyboard.provider.shape import edits_base
@@ -41,7 +41,7 @@ class PriceTable:
     def per_second(self, mode: str, sound: bool) -> float:
         """The price of one output second in `mode`, with or without sound."""
         if mode not in api.MODES:
-            raise ValueError(f"R17: unknown mode {mode!r}")
+            raise PricingError(f"R17: unknown mode {mode!r}")
         return float(getattr(self, f"{mode}_sound" if sound else mode))
 
 
@@ -82,11 +82,13 @@ def billed_seconds(payload: Mapping[str, Any], source_seconds: float | None = No
     """
     if edits_base(payload.get("video_list") or []):
         if source_seconds is None:
-            raise ValueError("R15: a base edit is billed on its source length; pass source_seconds")
+            raise PricingError(
+                "R15: a base edit is billed on its source length; pass source_seconds"
+            )
         return math.floor(source_seconds + 0.5)
     duration = payload.get("duration", str(api.DEFAULT_TASK_SECONDS))
     if not str(duration).isdigit():
-        raise ValueError(f"R19: duration {duration!r} is not whole seconds")
+        raise PricingError(f"R19: duration {duration!r} is not whole seconds")
     return int(duration)
 
 

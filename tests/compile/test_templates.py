@@ -19,7 +19,8 @@ from storyboard.bounds import (
     MAX_LOOP_ITERATIONS,
     MAX_RENDERED_CHARS,
 )
-from storyboard.compile.templates import TemplateFailure, render_prompt
+from storyboard.compile.templates import render_prompt
+from storyboard.errors import TemplateFailure
 from tests.conftest import run_bounded
 
 DOUBLE_LIST = "{% set l = [1] %}" + "{% set l = [l, l] %}" * 40

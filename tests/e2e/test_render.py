@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from storyboard.media import decode_check, probe
+from storyboard.media import decode_check_ffmpeg, probe
 from storyboard.mock.server import MockConfig, MockHandle, running_mock
 from tests.conftest import EXAMPLES
 
@@ -88,7 +88,7 @@ def check_film(build: Path, plan: dict[str, Any]) -> None:
     first_task = plan["cut"][0]["segments"][0]["task"]
     first_clip = probe(build / "clips" / f"{first_task}.mp4")
     assert (info.width, info.height) == (first_clip.width, first_clip.height)
-    decode_check(film)
+    decode_check_ffmpeg(film)
 
 
 # --- every example, both ways ---------------------------------------------------------

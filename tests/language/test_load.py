@@ -107,3 +107,20 @@ def test_syntax_duplicates_non_mapping_and_deep_nesting(tmp_path: Path) -> None:
 def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     problems = lint_file(tmp_path / "nope.yaml").problems
     assert [p.code for p in problems] == ["SB006"]
+
+
+def test_a_lone_surrogate_in_a_key_or_a_value_is_refused_at_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    scene = "scenes:\n  - {id: a, prompt: x, duration: 5}\n"
+    for text, place in (
+        ('storyboard: 1\nvars: {"\\udfffk": 1}\n' + scene, (2, 8)),
+        ('storyboard: 1\nvars:\n  k: ["ok", "x\\ud800"]\n' + scene, (3, 13)),
+    ):
+        path.write_text(text, encoding="utf-8")
+        doc, problems = load_document(path)
+        assert doc is None
+        assert [(p.code, p.line, p.column) for p in problems] == [("SB001", *place)]
+        assert "lone surrogate" in problems[0].message
+    path.write_text('storyboard: 1\ntitle: "\\U0001F4A5 \\ud83d\\udca5"\n' + scene, "utf-8")
+    doc, problems = load_document(path)  # a pair written as two escapes is one character
+    assert doc is not None and not problems and doc.data["title"] == "💥 💥"

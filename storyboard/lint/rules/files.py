@@ -6,7 +6,8 @@ bytes, aspect: R9; pixels bounded from the header, then decoded whole);
 videos are probed with PyAV (container, duration, size, fps, bytes: R14,
 and 3-10 s because every video is a reference: R20), then their first and
 last second decoded. A file that does not decode fails here, not at render.
-URLs are only fetched with `--check-urls`.
+URLs are only fetched with `--check-urls`. Every path the storyboard names
+(`asset_root` and `output` too) is one the OS accepts: no NUL byte, no loop.
 
 FAIL (SB501): the file does not exist.
 
@@ -98,24 +99,48 @@ RULES = {
 }
 
 
+def usable_path(base_dir: Path, source: str) -> tuple[Path | None, str]:
+    """`source` resolved against `base_dir`, or None and why the OS refuses it."""
+    try:
+        return (base_dir / source).resolve(), ""
+    except ValueError:  # os.path.realpath refuses a NUL byte this way
+        return None, f"{source!r} is not a usable path: it contains a NUL byte"
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return None, f"{source!r} cannot be resolved: {exc}"
+
+
 def resolve_local(ctx: Context, source: str, base_dir: Path) -> tuple[Path | None, str]:
     """The file a local path names, or None and why it is refused."""
     root = ctx.story.asset_root
     story_dir = ctx.story.base_dir.resolve()
     if not story_dir.is_relative_to(root):
         return None, f"asset_root {root} is not an ancestor of the storyboard's folder"
-    try:
-        target = (base_dir / source).resolve()
-    except ValueError:  # os.path.realpath refuses a NUL byte this way
-        return None, f"{source!r} is not a usable path: it contains a NUL byte"
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        return None, f"{source!r} cannot be resolved: {exc}"
+    target, why = usable_path(base_dir, source)
+    if target is None:
+        return None, why
     if not target.is_relative_to(root):
         return None, f"{source!r} leads outside {root}"
     return target, ""
 
 
+# The storyboard's own paths (not assets): where the film goes, how far assets may reach.
+STORY_PATHS = ("asset_root", "output")
+
+
+def _story_paths(ctx: Context) -> Iterator[tuple[str, Problem]]:
+    for key in STORY_PATHS:
+        raw = ctx.doc.data.get(key)
+        if isinstance(raw, str):
+            _, why = usable_path(ctx.story.base_dir, raw)
+            if why:
+                yield key, problem(RULES["SB502"], ctx.doc.pos((key,)), f"{key}: {why}")
+
+
 def check(ctx: Context) -> Iterator[Problem]:
+    unusable = dict(_story_paths(ctx))
+    yield from unusable.values()
+    if "asset_root" in unusable:  # every local path is judged against it
+        return
     for asset in ctx.story.assets.values():
         if asset.source is None:
             continue

@@ -1,0 +1,182 @@
+"""Running ffmpeg and every other child process.
+
+ffmpeg is found on PATH, else the binary shipped by the `imageio-ffmpeg`
+wheel; `STORYBOARD_FFMPEG` overrides both. A failed run is an `FFmpegError`,
+an ffmpeg that cannot be found or started an `EnvironmentProblem`.
+
+Every child process starts in `run_child`, and dies with storyboard: on
+Linux the kernel kills it when storyboard dies, even by SIGKILL
+(`PR_SET_PDEATHSIG`); an interrupted run stops the ones still running
+(`stop_children`). A child sees storyboard's environment without its secrets
+(`child_env`): ffmpeg has no use for an API key.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fnmatch
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from storyboard.errors import EnvironmentProblem, FFmpegError
+
+FFMPEG_ENV = "STORYBOARD_FFMPEG"
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary to run."""
+    override = os.environ.get(FFMPEG_ENV)
+    if override:
+        if not Path(override).is_file():
+            raise EnvironmentProblem(f"{FFMPEG_ENV}={override} is not a file")
+        return override
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError) as exc:
+        raise EnvironmentProblem(
+            "ffmpeg not found: install the imageio-ffmpeg wheel or put ffmpeg on PATH"
+        ) from exc
+
+
+# Names of environment variables a child process never sees (matched without
+# regard to case): the provider's key and whatever else looks like a credential.
+SECRET_NAMES = (
+    "KIRIN_API_KEY",
+    "*_API_KEY",
+    "*_TOKEN",
+    "*_SECRET",
+    "*_SECRET_*",
+    "*PASSWORD",  # PGPASSWORD, DB_PASSWORD
+)
+
+
+def child_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`environ` (default: ours) without the variables `SECRET_NAMES` matches."""
+    source = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in source.items()
+        if not any(fnmatch.fnmatchcase(name.upper(), pattern) for pattern in SECRET_NAMES)
+    }
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+# Looked up once, here: the child between fork and exec must not import or load.
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, between fork and exec: ask the kernel for SIGKILL when the
+    parent goes, then make sure it has not gone already (it may die between the
+    fork and this call, and then no signal would ever come).
+
+    The kernel sends PDEATHSIG when the *thread* that forked exits, not the
+    process. That is safe here because a child is only ever forked by
+    `run_child`, which waits for it in that same thread: the forking thread
+    (the main thread for a stitch, an `asyncio.to_thread` worker for a preview
+    render) cannot end while the child runs, except by the whole process
+    dying, which is exactly when the child must die. A caller that started a
+    child and returned without waiting for it would break this; none may.
+    The setting survives the exec, so it holds for ffmpeg itself."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+# The children running now, across threads, and whether the process is on its
+# way out (then a new child is killed as soon as it is registered). Set and
+# tuple operations are atomic under the GIL: either `stop_children` sees a child
+# in the set or `run_child` sees the flag; no lock is needed.
+_children: set[subprocess.Popen[bytes]] = set()
+_stopping = False
+
+
+def stop_children() -> None:
+    """Kill every child still running, and any started from now on: for a
+    process on its way out (interrupted), never one that goes on working.
+
+    Each `run_child` waiting on one then returns (a non-zero exit code), so the
+    threads they run in end at once instead of making the interruption wait for
+    a render or a stitch to finish."""
+    global _stopping
+    _stopping = True
+    for proc in tuple(_children):
+        proc.kill()  # a no-op for one that has exited
+
+
+def run_child(
+    cmd: Sequence[str], *, timeout: float | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `cmd` to its end, capturing its output; the one place a child starts.
+
+    The child gets no stdin, `child_env()`, and dies with us (see
+    `_die_with_parent`). On a timeout or any exception here (KeyboardInterrupt
+    included) it is killed and reaped before this returns."""
+    parent = os.getpid()
+    with subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+        preexec_fn=lambda: _die_with_parent(parent),
+    ) as proc:
+        _children.add(proc)
+        try:
+            if _stopping:  # the process is on its way out: this one never gets going
+                proc.kill()
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            # Popen's exit does not reap after a KeyboardInterrupt (it assumes the
+            # terminal's SIGINT reached the child too): reap it here, it was killed.
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            _children.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> None:
+    """Run ffmpeg with `args` (without the program name); raise FFmpegError on failure."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    try:
+        proc = run_child(cmd, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise FFmpegError(f"ffmpeg did not finish within {timeout} s") from exc
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run ffmpeg ({cmd[0]}): {exc}") from exc
+    if proc.returncode != 0:
+        if _stopping:
+            raise FFmpegError("ffmpeg stopped: storyboard was interrupted")
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-8:]
+        raise FFmpegError(f"ffmpeg exited with {proc.returncode}: " + " | ".join(tail))
