@@ -20,22 +20,18 @@ import inspect
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from storyboard import __version__, scratch
 from storyboard.errors import (
-    AuthenticationError,
     ConnectionLost,
     DownloadError,
     EnvironmentProblem,
     MalformedResponse,
-    PermanentProviderError,
     ProbeError,
     ProviderError,
     ProviderTimeout,
@@ -43,36 +39,17 @@ from storyboard.errors import (
     ResourceInsufficient,
     ServerError,
     TaskCreationError,
-    TaskFailed,
-    TaskMismatch,
     TaskNotFound,
-    TaskResponseError,
     TransientProviderError,
 )
 from storyboard.media import MediaInfo, probe
-from storyboard.provider import api
 from storyboard.provider.profile import PollPlanner, ProviderProfile, extract, load_profile
+from storyboard.run.backends import answers
 from storyboard.run.backends.apikey import API_KEY_ENV, REDACTOR, BearerAuth, read_api_key
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
 
 log = logging.getLogger(__name__)
 
-# A clip whose probed length differs from the provider's S3 duration by more
-# than this is not the clip we were promised (a truncated file, a wrong URL).
-DURATION_TOLERANCE_SECONDS = 0.5
-# An answer whose output duration differs from what we asked for by more than the
-# executor forgives a clip (a frame and a half, plus rounding) is another task's:
-# tasks are asked for in whole seconds (R19), so two tasks differ by a second or more.
-ASKED_DURATION_TOLERANCE_SECONDS = 1.5 / api.OUTPUT_FPS + 0.05
-_REUSED_IDS = (
-    "a restarted or switched provider reuses task ids: this is not our task, "
-    "and ours must be made again"
-)
-_FAILURE_CODES: dict[str, type[ProviderError]] = {
-    api.E1_RESOURCE_INSUFFICIENT: ResourceInsufficient,
-    api.E2_TASK_RESPONSE_ERROR: TaskResponseError,
-    api.E3_TASK_CREATION_ERROR: TaskCreationError,
-}
 _POLL_TOLERATED = (ServerError, ProviderTimeout, ConnectionLost, MalformedResponse, RateLimited)
 
 
@@ -153,7 +130,7 @@ class KirinBackend(Backend):
         task_id = extract(doc, self.profile.task_id_field)
         status = extract(doc, self.profile.status_field)
         if isinstance(status, str) and status in self.profile.failed_statuses:
-            self._raise_failure(str(task_id or external_task_id), doc)
+            answers.raise_failure(self.profile, str(task_id or external_task_id), doc)
         if not isinstance(task_id, str | int) or isinstance(task_id, bool) or task_id == "":
             raise MalformedResponse(
                 f"create: answer has no task id at {self.profile.task_id_field!r}"
@@ -167,7 +144,7 @@ class KirinBackend(Backend):
             seconds=_seconds(payload),
             mode=_mode(payload),
         )
-        self._check_answer("create", doc, remote)
+        answers.check_answer(self.profile, "create", doc, remote)
         log.info("submitted %s as task %s (%s)", label or external_task_id, remote.task_id, status)
         self._polls.sent(remote.task_id, asyncio.get_running_loop().time(), _seconds(payload))
         return remote
@@ -188,7 +165,7 @@ class KirinBackend(Backend):
             return None
         status = extract(doc, self.profile.status_field)
         remote = RemoteTask(self.name, str(task_id), external_task_id, str(status or ""))
-        self._check_answer("query", doc, remote)
+        answers.check_answer(self.profile, "query", doc, remote)
         return remote
 
     async def wait(self, remote: RemoteTask, *, on_status: StatusCallback | None = None) -> Outcome:
@@ -201,7 +178,8 @@ class KirinBackend(Backend):
             polled_at = loop.time()
             try:
                 doc = await self._call("status", "GET", p.status_url(remote.task_id))
-                self._check_answer("status", doc, remote)  # before anything is believed
+                # checked before anything in it is believed
+                answers.check_answer(self.profile, "status", doc, remote)
                 status = extract(doc, p.status_field)
                 if not isinstance(status, str) or not (
                     p.is_terminal(status) or status in p.in_progress_statuses
@@ -227,9 +205,9 @@ class KirinBackend(Backend):
                         await result
             if status in p.completed_statuses:
                 self._polls.finished(remote.task_id, running_at, polled_at)
-                return self._outcome(remote, doc)
+                return answers.outcome(self.profile, self.name, remote, doc)
             if status in p.failed_statuses:
-                self._raise_failure(remote.task_id, doc)
+                answers.raise_failure(self.profile, remote.task_id, doc)
             running_at = polled_at
             interval = self._polls.delay(remote.task_id, loop.time(), interval)
             if loop.time() + interval > deadline:
@@ -247,7 +225,7 @@ class KirinBackend(Backend):
                 async with asyncio.timeout(self.profile.download_timeout):
                     await self._stream_to(url, tmp, shown)
                 info = await asyncio.to_thread(probe, tmp)
-                _check_clip(info, outcome, shown)
+                answers.check_clip(info, outcome, shown)
         except TimeoutError as exc:
             raise DownloadError(
                 f"{shown} did not finish within {self.profile.download_timeout:g} s"
@@ -267,7 +245,7 @@ class KirinBackend(Backend):
                 if response.status_code != httpx.codes.OK:
                     await response.aread()
                     if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
-                        raise RateLimited(f"{shown}: HTTP 429", _retry_after(response))
+                        raise RateLimited(f"{shown}: HTTP 429", answers.retry_after(response))
                     raise DownloadError(
                         f"{shown}: HTTP {response.status_code} (an expired output URL is "
                         "refused like this: wait() again for a fresh one)"
@@ -308,7 +286,7 @@ class KirinBackend(Backend):
         except ValueError:
             doc = None
         if not response.is_success:
-            self._raise_for_answer(what, response, doc)
+            answers.raise_for_answer(self.profile, what, response, doc)
         if doc is None:
             excerpt = REDACTOR.scrub(response.text[:80])
             raise MalformedResponse(
@@ -316,104 +294,6 @@ class KirinBackend(Backend):
             )
         envelope = self.profile.envelope
         return extract(doc, envelope) if envelope else doc
-
-    def _raise_for_answer(self, what: str, response: httpx.Response, doc: Any) -> NoReturn:
-        status = response.status_code
-        code, message = self._error_fields(doc)
-        if code in _FAILURE_CODES:
-            raise _FAILURE_CODES[code](f"{what}: error {code}: {message or 'no message'}")
-        detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
-        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
-            raise AuthenticationError(
-                f"{detail}. The provider refused the API key: check {API_KEY_ENV}"
-            )
-        if status == httpx.codes.NOT_FOUND:
-            raise TaskNotFound(detail)
-        if status == httpx.codes.TOO_MANY_REQUESTS:
-            raise RateLimited(detail, _retry_after(response))
-        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
-            raise ServerError(detail)
-        if what == "create":
-            raise TaskCreationError(detail)
-        raise PermanentProviderError(detail)
-
-    def _error_fields(self, doc: Any) -> tuple[str | None, str]:
-        """S2 `error.code` and message, looked for inside and outside the envelope."""
-        for scope in (extract(doc, self.profile.envelope) if self.profile.envelope else None, doc):
-            code = extract(scope, self.profile.error_code_field)
-            if code is not None:
-                text = str(code)
-                message = extract(scope, self.profile.error_message_field)
-                # JSON numbers lose the codes' leading zeros (6001094 for 006001094).
-                return (text.zfill(9) if text.isdigit() else text), REDACTOR.scrub(
-                    str(message or "")
-                )
-        return None, ""
-
-    def _raise_failure(self, task_id: str, doc: Any) -> NoReturn:
-        code, message = self._error_fields(doc)
-        text = f"task {task_id} failed with error {code}: {message or 'no message'}"
-        raise _FAILURE_CODES.get(code or "", TaskFailed)(text)
-
-    def _outcome(self, remote: RemoteTask, doc: Any) -> Outcome:
-        p = self.profile
-        url = extract(doc, p.video_url_field)
-        if not isinstance(url, str) or not url:
-            raise MalformedResponse(
-                f"task {remote.task_id} completed without a video URL at {p.video_url_field!r}"
-            )
-        return Outcome(
-            backend=self.name,
-            task_id=remote.task_id,
-            external_task_id=remote.external_task_id,
-            status=str(extract(doc, p.status_field)),
-            video_url=url,
-            duration=_number(extract(doc, p.output_duration_field)),
-            cost_usd=_number(extract(doc, p.usage_cost_field)),
-            raw=doc if isinstance(doc, Mapping) else {"answer": doc},
-        )
-
-    def _check_answer(self, what: str, doc: Any, remote: RemoteTask) -> None:
-        """Refuse an answer about another task than `remote` with TaskMismatch.
-
-        Checked where the answer says: its task id, its external id (the one
-        thing unique to what we sent, R23), its mode and its output duration
-        against what `remote` asked for. A provider restarted with an in-memory
-        counter, or another gateway under the same cache name, hands out the
-        same task ids again; believing it would store another task's clip (and
-        bill) as ours.
-        """
-        p = self.profile
-        ours = f"task {remote.task_id}"
-        answered = extract(doc, p.task_id_field)
-        if answered not in (None, "") and str(answered) != remote.task_id:
-            raise TaskMismatch(
-                f"{what}: asked about {ours}, the provider answered for task {answered}: "
-                + _REUSED_IDS
-            )
-        sent = remote.external_task_id
-        external = extract(doc, p.external_id_field) if p.external_id_field else None
-        if external not in (None, "") and str(external) != sent:
-            raise TaskMismatch(
-                f"{what}: the provider answered for {ours} with external id {external}, "
-                f"we sent {sent}: " + _REUSED_IDS
-            )
-        mode = extract(doc, p.mode_field) if p.mode_field else None
-        if remote.mode is not None and mode not in (None, "") and str(mode) != remote.mode:
-            raise TaskMismatch(
-                f"{what}: the provider answered for {ours} (external id {sent}) with a "
-                f"{mode} task, we asked for {remote.mode}: " + _REUSED_IDS
-            )
-        seconds = _number(extract(doc, p.output_duration_field))
-        if (
-            remote.seconds is not None
-            and seconds is not None
-            and abs(seconds - remote.seconds) > ASKED_DURATION_TOLERANCE_SECONDS
-        ):
-            raise TaskMismatch(
-                f"{what}: the provider answered for {ours} (external id {sent}) with a "
-                f"{seconds:g} s clip, we asked for {remote.seconds:g} s: " + _REUSED_IDS
-            )
 
     async def _find_quietly(self, external_task_id: str) -> RemoteTask | None:
         try:
@@ -435,42 +315,6 @@ def _mode(payload: Mapping[str, Any]) -> str | None:
     return mode if isinstance(mode, str) else None
 
 
-def _number(value: Any) -> float | None:
-    """S3 duration / S4 cost (a string of USD) as a float, None if absent or not a number."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds, whether given as seconds or as an HTTP date."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _without_query(url: str) -> str:
     """A URL fit for messages: signed output URLs carry tokens in the query."""
     return str(httpx.URL(url).copy_with(query=None, fragment=None))
-
-
-def _check_clip(info: MediaInfo, outcome: Outcome, shown: str) -> None:
-    if not info.has_video:
-        raise DownloadError(f"{shown}: the file has no video stream")
-    promised = outcome.duration
-    if promised and abs(info.duration - promised) > DURATION_TOLERANCE_SECONDS:
-        raise DownloadError(
-            f"{shown}: the clip lasts {info.duration:.2f} s, the provider said {promised:g} s"
-        )
