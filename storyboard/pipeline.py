@@ -35,7 +35,7 @@ from storyboard.film.stitch import (
     Transition,
     stitch,
 )
-from storyboard.language.model import Film
+from storyboard.language.montage import Film
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
 from storyboard.provider.pricing import PriceTable, load_prices

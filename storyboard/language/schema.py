@@ -25,7 +25,8 @@ STORYBOARD_SCHEMA = SCHEMA_DIR / "storyboard.schema.json"
 
 @functools.cache
 def storyboard_schema() -> dict[str, Any]:
-    return json.loads(STORYBOARD_SCHEMA.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(STORYBOARD_SCHEMA.read_text(encoding="utf-8"))
+    return schema
 
 
 @functools.cache

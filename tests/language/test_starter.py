@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from storyboard.compile.compiler import compile_storyboard
 from storyboard.language.starter import starter_storyboard
 from storyboard.lint.engine import lint_file
+from storyboard.pipeline import compile_storyboard
 
 
 @pytest.mark.parametrize(

@@ -31,9 +31,10 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from storyboard.bounds import MAX_TEMPLATE_CHARS
-from storyboard.compile.compiler import compile_storyboard, write_plan
+from storyboard.compile.compiler import write_plan
 from storyboard.lint.engine import LintResult, lint_file
 from storyboard.media import run_ffmpeg
+from storyboard.pipeline import compile_storyboard
 from tests.conftest import EXAMPLES, make_png
 from tests.e2e.test_lint_cli import TEN_MISTAKES
 
