@@ -109,6 +109,15 @@ def usable_path(base_dir: Path, source: str) -> tuple[Path | None, str]:
         return None, f"{source!r} cannot be resolved: {exc}"
 
 
+def _refused_hint(why: str) -> str:
+    """What to do about a local path `resolve_local` refused, by why it did."""
+    if "NUL byte" in why:
+        return "write the file's name without the NUL byte (\\u0000)"
+    if "cannot be resolved" in why:
+        return "fix the symbolic links on the way to the file"
+    return "keep assets inside this folder, or set asset_root: .."
+
+
 def resolve_local(ctx: Context, source: str, base_dir: Path) -> tuple[Path | None, str]:
     """The file a local path names, or None and why it is refused."""
     root = ctx.story.asset_root
@@ -155,7 +164,7 @@ def check(ctx: Context) -> Iterator[Problem]:
                 RULES["SB502"],
                 pos,
                 why,
-                hint="keep assets inside this folder, or set asset_root: ..",
+                hint=_refused_hint(why),
             )
             continue
         try:
