@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from storyboard import __version__
+from storyboard import __version__, scratch
 from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
 from storyboard.language.schema import STORYBOARD_SCHEMA
 from storyboard.lint.engine import expand_paths, lint_file
@@ -400,5 +400,5 @@ def init(path: str, title: str, force: bool) -> None:
     if target.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(starter_storyboard(title), encoding="utf-8")
+    scratch.atomic_write(target, starter_storyboard(title))
     click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")

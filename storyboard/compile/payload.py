@@ -91,7 +91,7 @@ def build_payload(spec: TaskSpec, story: Storyboard, inputs: Inputs) -> dict[str
     else:
         payload["multi_shot"] = False
         payload["prompt"] = prompts[0]
-    base_edit = spec.video is not None and spec.video.refer == "base"
+    base_edit = spec.is_edit
     if not base_edit:
         payload["duration"] = str(spec.seconds)
     if spec.resolved.images:

@@ -22,6 +22,7 @@ from storyboard.media import MediaInfo, local_media, probe
 from storyboard.mock.state import MockState, MockTask
 from storyboard.provider import api
 from storyboard.provider.pricing import estimate_cost, load_prices
+from storyboard.provider.shape import edits_base
 
 log = logging.getLogger("storyboard.mock.server")
 
@@ -63,9 +64,7 @@ async def render_task(state: MockState, task: MockTask, base_url: str) -> None:
             task.error = (api.E3_TASK_CREATION_ERROR, f"cannot use the task's media: {exc}")
             return
         task.clip, task.duration = out, info.duration
-        base_edit = any(
-            v.get("refer_type", "base") == "base" for v in task.payload.get("video_list", [])
-        )
+        base_edit = edits_base(task.payload.get("video_list", []))
         task.cost = state.config.bill_factor * estimate_cost(
             task.payload, source_seconds=info.duration if base_edit else None, prices=load_prices()
         )

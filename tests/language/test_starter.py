@@ -21,4 +21,4 @@ def test_the_starter_lints_clean_and_compiles(tmp_path: Path, title: str) -> Non
     plan = compile_storyboard(path)
     assert plan.story.title == title
     assert [t.id for t in plan.tasks] == ["opening", "walk"]
-    assert plan.tasks[1].depends_on == ["opening"]  # the walk starts on the opening's last frame
+    assert plan.tasks[1].depends_on == ("opening",)  # the walk starts on the opening's last frame
