@@ -45,9 +45,7 @@ def replacing(dest: Path, suffix: str | None = None) -> Iterator[Path]:
     gets its own name, so two writers of one file (threads of one process
     included) never share a temporary."""
     ending = dest.suffix if suffix is None else suffix
-    tmp = dest.with_name(
-        f".{dest.stem.lstrip('.')}.partial-{os.getpid()}.{secrets.token_hex(4)}{ending}"
-    )
+    tmp = tagged(dest, "partial", f".{secrets.token_hex(4)}{ending}")
     try:
         yield tmp
         os.replace(tmp, dest)

@@ -195,19 +195,6 @@ def total_cost(tasks: Iterable[PlanTask]) -> float:
     return round(sum(t.estimated_cost_usd for t in tasks), 4)
 
 
-def film_from_json(data: dict[str, Any]) -> Film:
-    """The `film:` settings from plan.json's `film` (only what the author set)."""
-    size = data.get("size")
-    return Film(
-        size=(size[0], size[1]) if size is not None else None,
-        loudness=data.get("loudness"),
-        normalise=not ("loudness" in data and data["loudness"] is None),
-        crf=data.get("crf"),
-        preset=data.get("preset"),
-        audio_bitrate=data.get("audio_bitrate"),
-    )
-
-
 @dataclass(frozen=True)
 class Plan:
     """plan.json: the tasks in a topological order, the cut, the audio, the film."""
@@ -274,6 +261,6 @@ class Plan:
             tasks=tuple(PlanTask.from_json(t) for t in data["tasks"]),
             cut=tuple(CutEntry.from_json(c) for c in data["cut"]),
             audio=Audio.from_json(audio) if audio is not None else None,
-            film=film_from_json(data["film"]),
+            film=Film.from_json(data["film"]),
             estimate=Estimate.from_json(data["estimate"]),
         )

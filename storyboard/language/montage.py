@@ -87,3 +87,16 @@ class Film:
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Film:
+        """The inverse of `to_json` (a missing key is the stitcher's default)."""
+        size = data.get("size")
+        return cls(
+            size=(size[0], size[1]) if size is not None else None,
+            loudness=data.get("loudness"),
+            normalise=not ("loudness" in data and data["loudness"] is None),
+            crf=data.get("crf"),
+            preset=data.get("preset"),
+            audio_bitrate=data.get("audio_bitrate"),
+        )

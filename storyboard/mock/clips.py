@@ -21,7 +21,7 @@ from storyboard.errors import MediaError
 from storyboard.media import MediaInfo, local_media, probe
 from storyboard.mock.state import MockState, MockTask
 from storyboard.provider import api
-from storyboard.provider.pricing import estimate_cost, load_prices
+from storyboard.provider.pricing import estimate_cost
 from storyboard.provider.shape import edits_base
 
 log = logging.getLogger("storyboard.mock.server")
@@ -66,7 +66,7 @@ async def render_task(state: MockState, task: MockTask, base_url: str) -> None:
         task.clip, task.duration = out, info.duration
         base_edit = edits_base(task.payload.get("video_list", []))
         task.cost = state.config.bill_factor * estimate_cost(
-            task.payload, source_seconds=info.duration if base_edit else None, prices=load_prices()
+            task.payload, source_seconds=info.duration if base_edit else None, prices=state.prices
         )
     except Exception as exc:  # the mock must answer, whatever the renderer did
         log.exception("mock render of %s failed", task.task_id)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.errors import UsageError
+from storyboard.provider.pricing import PriceTable, load_prices
 from storyboard.provider.profile import ProviderProfile
 
 FAULT_KINDS = ("drop", "hang", "slow", "http_429", "http_5xx", "malformed", "truncate")
@@ -157,6 +158,7 @@ class MockState:
     renders: asyncio.Semaphore | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
     streams: dict[str, random.Random] = field(default_factory=dict)
+    prices: PriceTable = field(default_factory=load_prices)  # read once, not per task
 
     def draw(self, stream: str) -> float:
         """The next number of one seeded stream (fates, e3, or an endpoint's faults)."""
