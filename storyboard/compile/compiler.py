@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from storyboard.compile.specs import TaskSpec
 from storyboard.errors import CompilerBug
 from storyboard.language.model import Storyboard
 from storyboard.language.montage import UNPLACED
+from storyboard.language.selection import Chosen, Pick, Selection
+from storyboard.language.takes import upstream_identity
 from storyboard.provider.pricing import PriceTable, estimate_cost
 from storyboard.provider.request import validate_request
 
@@ -51,6 +54,12 @@ class Compilation:
     story: Storyboard
     tasks: tuple[PlanTask, ...]
     cut: tuple[CutEntry, ...]
+    choices: Mapping[str, Chosen] = field(default_factory=dict)  # by task: the take used
+
+    @property
+    def stale_picks(self) -> list[tuple[str, Pick]]:
+        """Picks made for an old version of their task: reported, not applied."""
+        return [(tid, c.stale) for tid, c in self.choices.items() if c.stale is not None]
 
     @property
     def total_cost(self) -> float:
@@ -58,8 +67,8 @@ class Compilation:
 
     @property
     def total_seconds(self) -> float:
-        """Output seconds of every task (what is priced; not the film's length)."""
-        return sum(t.seconds for t in self.tasks)
+        """Output seconds of every take (what is priced; not the film's length)."""
+        return sum(t.seconds * len(t.take_numbers) for t in self.tasks)
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -98,9 +107,19 @@ def _rel(path: Path, build_dir: Path) -> str:
     return Path(os.path.relpath(path.resolve(), build_dir.resolve())).as_posix()
 
 
-def compile_specs(story: Storyboard, specs: list[TaskSpec], prices: PriceTable) -> Compilation:
-    """Payloads, keys and costs for every spec, in a deterministic topological order."""
+def compile_specs(
+    story: Storyboard,
+    specs: list[TaskSpec],
+    prices: PriceTable,
+    selection: Selection | None = None,
+) -> Compilation:
+    """Payloads, keys and costs for every spec, in a deterministic topological order.
+
+    `selection`: the picks (`<stem>.takes.yaml`). A task built from an upstream
+    task's output is built from its chosen take, and its key says which."""
     inputs = Inputs(story)
+    chooser = selection if selection is not None else Selection()
+    choices: dict[str, Chosen] = {}
     by_id = {s.id: s for s in specs}
     graph = dependency_graph((s.id, s.depends_on) for s in specs)
     if not nx.is_directed_acyclic_graph(graph):
@@ -121,7 +140,9 @@ def compile_specs(story: Storyboard, specs: list[TaskSpec], prices: PriceTable) 
             if digest:
                 files.append(digest)
         key = cache_key(payload, keys, files)
-        keys[task_id] = key
+        choice = chooser.choose(task_id, key)
+        choices[task_id] = choice
+        keys[task_id] = upstream_identity(key, choice.take)
         payload["external_task_id"] = external_task_id(key)
         length = _task_seconds(spec, story, seconds)
         seconds[task_id] = length
@@ -139,9 +160,11 @@ def compile_specs(story: Storyboard, specs: list[TaskSpec], prices: PriceTable) 
                 cache_key=key,
                 estimated_cost_usd=round(cost, 4),
                 payload=payload,
+                takes=spec.scene.settings.takes,
+                take=choice.take,
             )
         )
-    return Compilation(story, tuple(tasks), _cut(story, tasks))
+    return Compilation(story, tuple(tasks), _cut(story, tasks), choices)
 
 
 def _task_seconds(spec: TaskSpec, story: Storyboard, known: dict[str, float]) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 import networkx as nx
 
 from storyboard.language.montage import Audio, Film, Transition
+from storyboard.language.takes import Take, take_suffix
 
 PLAN_VERSION = 1
 ESTIMATE_NOTE = "list prices per output second; the bill is usage.cost"
@@ -75,12 +76,31 @@ class PlanTask:
     seconds: float
     shots: tuple[PlanShot, ...]
     cache_key: str
-    estimated_cost_usd: float
+    estimated_cost_usd: float  # one take's
     payload: dict[str, Any]  # the request body, placeholders unresolved
+    takes: int = 1  # the storyboard's `takes:`: take 1 to N are made
+    take: int = 1  # the chosen take: the one the film and the dependants use
 
     @property
     def external_task_id(self) -> str:
+        """Take 1's (R23); take k's is this with `-t<k>` (`take_external_id`)."""
         return str(self.payload["external_task_id"])
+
+    def take_external_id(self, number: int) -> str:
+        return self.external_task_id + take_suffix(number)
+
+    @property
+    def take_numbers(self) -> tuple[int, ...]:
+        """The takes the plan needs: 1 to `takes`, and the chosen one."""
+        return tuple(sorted({*range(1, self.takes + 1), self.take}))
+
+    @property
+    def chosen(self) -> Take:
+        return Take(self.id, self.take)
+
+    @property
+    def cost_of_takes(self) -> float:
+        return self.estimated_cost_usd * len(self.take_numbers)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +113,8 @@ class PlanTask:
             "shots": [s.to_json() for s in self.shots],
             "cache_key": self.cache_key,
             "estimated_cost_usd": self.estimated_cost_usd,
+            "takes": self.takes,
+            "take": self.take,
             "payload": self.payload,
         }
 
@@ -109,6 +131,8 @@ class PlanTask:
             cache_key=data["cache_key"],
             estimated_cost_usd=data["estimated_cost_usd"],
             payload=data["payload"],
+            takes=data.get("takes", 1),
+            take=data.get("take", 1),
         )
 
 
@@ -184,15 +208,17 @@ class Estimate:
 
     @classmethod
     def of(cls, tasks: Sequence[PlanTask]) -> Estimate:
+        """Every take counts: `tasks` is the requests the plan makes."""
         return cls(
-            tasks=len(tasks),
-            seconds=sum(t.seconds for t in tasks),
+            tasks=sum(len(t.take_numbers) for t in tasks),
+            seconds=sum(t.seconds * len(t.take_numbers) for t in tasks),
             total_usd=total_cost(tasks),
         )
 
 
 def total_cost(tasks: Iterable[PlanTask]) -> float:
-    return round(sum(t.estimated_cost_usd for t in tasks), 4)
+    """List price of every take the plan needs."""
+    return round(sum(t.cost_of_takes for t in tasks), 4)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from storyboard.language.load import Document, NodePath
 from storyboard.language.montage import TRANSITION_SECONDS, Audio, Film, Transition
+from storyboard.language.takes import MAX_TAKES
 from storyboard.problems import Pos
 from storyboard.provider import api
 
@@ -59,6 +60,7 @@ class Settings:
     watermark: bool = False
     model: str = api.MODEL
     continuity: bool = True
+    takes: int = 1  # generations of each of the scene's tasks (language.takes)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def _settings(raw: Any, base: Settings) -> Settings:
     mode = _get(raw, "mode", str)
     aspect = _get(raw, "aspect_ratio", str)
     continuity = _get(raw, "continuity", bool)
+    takes = _get(raw, "takes", int)
     return Settings(
         mode=mode if mode in api.MODES else base.mode,
         aspect_ratio=aspect if aspect in api.ASPECT_RATIOS else base.aspect_ratio,
@@ -208,6 +211,7 @@ def _settings(raw: Any, base: Settings) -> Settings:
         watermark=_get(raw, "watermark", bool, base.watermark),
         model=_get(raw, "model", str, base.model),
         continuity=base.continuity if continuity is None else continuity,
+        takes=takes if takes is not None and 1 <= takes <= MAX_TAKES else base.takes,
     )
 
 

@@ -6,6 +6,6 @@ verified clip per task under the build directory (`fetch`), the journal of
 what was sent and billed (`journal`), the content-addressed clip cache
 (`cache`), live progress (`progress`) and the run's report (`record`).
 
-May import compile's plan types, provider and animatic (for the preview
-backend). Imports nothing from lint, film, mock, pipeline or cli.
+May import language.takes (the names of takes), compile's plan types, provider
+and animatic (for the preview backend). Imports nothing from lint, film, mock, pipeline or cli.
 """

@@ -2,7 +2,9 @@
 and storyboards. A hit means the clip is never requested (or paid for) again.
 
 Layout: `<root>/clips/<source>/<key[:2]>/<key>.mp4` and `<key>.json`
-(metadata: task, duration, cost, remote ids, and the clip's `sha256`).
+(metadata: task, duration, cost, remote ids, and the clip's `sha256`). Take
+k > 1 of the same request (language.takes) is its own entry beside it,
+`<key>-t<k>.mp4`: every take that was paid for is kept, none overwrites another.
 `source` is the backend's (`preview-r2`, `kirin-api.example.com`): the same
 request made by another backend is another clip, so an animatic or a mock's
 clip is never served where the real provider's was asked for.
@@ -37,6 +39,7 @@ except ImportError:  # not POSIX: no lock; unique temporary names still keep wri
 
 from storyboard import scratch
 from storyboard.errors import CacheError
+from storyboard.language.takes import take_suffix
 
 CACHE_ENV = "STORYBOARD_CACHE"
 _SOURCE = re.compile(r"[A-Za-z0-9._-]+")
@@ -132,16 +135,33 @@ class ClipCache:
         """The same cache, seen by one backend: only its clips are hits."""
         return ClipCache(self.root, source)
 
-    def _base(self, key: str) -> Path:
+    def _folder(self, key: str) -> Path:
         if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
             raise CacheError(f"not a cache key: {key!r}")
         if not self.source:  # the root alone is no shelf: clips are only ever per backend
             raise CacheError("read or write the cache through for_source(<backend source>)")
-        return self.root / "clips" / self.source / key[:2] / key
+        return self.root / "clips" / self.source / key[:2]
 
-    def lookup(self, key: str) -> CacheEntry | DamagedEntry | None:
-        """The entry for `key`: sound, damaged (and why), or None if there is none."""
-        base = self._base(key)
+    def _base(self, key: str, take: int = 1) -> Path:
+        if take < 1:
+            raise CacheError(f"not a take number: {take}")
+        return self._folder(key) / (key + take_suffix(take))
+
+    def takes(self, key: str) -> list[int]:
+        """The take numbers this shelf has an entry for (sound or not), in order."""
+        folder = self._folder(key)
+        found = []
+        for meta in folder.glob(f"{key}*.json"):
+            rest = meta.stem[len(key) :]
+            if rest == "":
+                found.append(1)
+            elif rest.startswith("-t") and rest[2:].isdigit() and int(rest[2:]) > 1:
+                found.append(int(rest[2:]))
+        return sorted(found)
+
+    def lookup(self, key: str, take: int = 1) -> CacheEntry | DamagedEntry | None:
+        """The entry for take `take` of `key`: sound, damaged (and why), or None."""
+        base = self._base(key, take)
         clip, meta_path = base.with_suffix(".mp4"), base.with_suffix(".json")
         try:
             data = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -164,23 +184,24 @@ class ClipCache:
             return DamagedEntry(key, "its clip's bytes changed since it was stored", data)
         return CacheEntry(key, clip, data)
 
-    def get(self, key: str) -> CacheEntry | None:
-        entry = self.lookup(key)
+    def get(self, key: str, take: int = 1) -> CacheEntry | None:
+        entry = self.lookup(key, take)
         return entry if isinstance(entry, CacheEntry) else None
 
-    def has(self, key: str) -> bool:
-        return self.get(key) is not None
+    def has(self, key: str, take: int = 1) -> bool:
+        return self.get(key, take) is not None
 
-    def put(self, key: str, clip: Path, meta: dict[str, Any]) -> CacheEntry:
-        """Store a copy of `clip` with its metadata and content hash.
+    def put(self, key: str, clip: Path, meta: dict[str, Any], take: int = 1) -> CacheEntry:
+        """Store a copy of `clip` as take `take` of `key`, with its metadata and
+        content hash.
 
         The caller has verified the clip (it decodes, it is the right length).
         Raises CacheError when the cache folder cannot be written."""
-        base = self._base(key)
+        base = self._base(key, take)
         try:
             base.parent.mkdir(parents=True, exist_ok=True)
             with self._locked(base):
-                there = self.get(key)
+                there = self.get(key, take)
                 if there is not None:  # another writer stored it first: the same request
                     return there
                 digest = file_sha256(clip)
@@ -188,7 +209,13 @@ class ClipCache:
                 copy_clip(clip, target)
                 if file_sha256(target) != digest:
                     raise CacheError(f"{target}: the copy does not match {clip}")
-                data = {**meta, "key": key, "bytes": target.stat().st_size, "sha256": digest}
+                data = {
+                    **meta,
+                    "key": key,
+                    "take": take,
+                    "bytes": target.stat().st_size,
+                    "sha256": digest,
+                }
                 _write_json(base.with_suffix(".json"), data)
         except OSError as exc:
             raise CacheError(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.errors import JournalError
+from storyboard.language.takes import Take
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -99,6 +100,31 @@ class TaskRecord:
         return self.cache_key.rpartition(":")[2]
 
 
+_COLUMNS = (
+    "task_id, cache_key, state, attempt, external_task_id, remote, outcome, error,"
+    " cost_usd, cache_hit, seconds, started_at, finished_at, clip_sha256"
+)
+
+
+def _record(row: tuple[Any, ...]) -> TaskRecord:
+    return TaskRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        json.loads(row[5]) if row[5] else None,
+        json.loads(row[6]) if row[6] else None,
+        row[7],
+        row[8],
+        bool(row[9]),
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+    )
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -124,30 +150,26 @@ class Journal:
             raise JournalError(f"run journal {self.path}: {exc}") from exc
 
     def get(self, task_id: str) -> TaskRecord | None:
-        row = self._exec(
-            "SELECT task_id, cache_key, state, attempt, external_task_id, remote, outcome, error,"
-            " cost_usd, cache_hit, seconds, started_at, finished_at, clip_sha256"
-            " FROM tasks WHERE task_id = ?",
-            (task_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        return TaskRecord(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            json.loads(row[5]) if row[5] else None,
-            json.loads(row[6]) if row[6] else None,
-            row[7],
-            row[8],
-            bool(row[9]),
-            row[10],
-            row[11],
-            row[12],
-            row[13],
-        )
+        """The record of one take (`task_id` is its label: `TASK`, `TASK@2`)."""
+        row = self._exec(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def takes_of(self, task_id: str, identity: str) -> dict[int, TaskRecord]:
+        """Every take of `task_id` recorded for this identity (`record_key`), by number."""
+        rows = self._exec(
+            f"SELECT {_COLUMNS} FROM tasks WHERE cache_key = ?"
+            " AND (task_id = ? OR substr(task_id, 1, ?) = ?)",
+            (identity, task_id, len(task_id) + 1, task_id + "@"),
+        ).fetchall()
+        found: dict[int, TaskRecord] = {}
+        for row in rows:
+            try:
+                take = Take.parse(row[0])
+            except ValueError:
+                continue
+            if take.task == task_id:
+                found[take.number] = _record(row)
+        return dict(sorted(found.items()))
 
     def begin(self, task_id: str, cache_key: str) -> TaskRecord:
         """The task's record, fresh when it is new or its payload changed since."""

@@ -62,6 +62,7 @@ CODE: dict[str, Callable[[Storyboard], object]] = {
     "$defs/watermark": lambda s: s.scenes[0].settings.watermark,
     "$defs/model": lambda s: s.scenes[0].settings.model,
     "$defs/continuity": lambda s: s.scenes[0].settings.continuity,
+    "$defs/takes": lambda s: s.scenes[0].settings.takes,
     "$defs/elementAsset/properties/element/oneOf/1/properties/kind": lambda s: (
         s.assets["e"].element_role
     ),

@@ -1,0 +1,183 @@
+"""The `storyboard` command line. Exit codes: 0 clean, 1 problems (or a failed
+task), 2 usage or environment error. No traceback reaches the user.
+
+This module holds the group and the small commands; the others live beside it
+(`render`: render and stitch), all sharing `common`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from storyboard import __version__, scratch
+from storyboard.cli import render as render_commands
+from storyboard.cli.common import (
+    BUILD_DIR,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    backend_option,
+    build_dir_of,
+    compile_or_report,
+    existing_file,
+    friendly,
+)
+from storyboard.errors import UsageError
+from storyboard.language.schema import STORYBOARD_SCHEMA
+from storyboard.lint.engine import expand_paths, lint_file
+from storyboard.lint.formatters import FORMATTERS
+from storyboard.signals import interrupt_on_sigterm
+
+__all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "friendly", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="storyboard")
+def main() -> None:
+    """Turn a storyboard written in YAML into a finished film."""
+    interrupt_on_sigterm()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="text", show_default=True
+)
+@click.option("--strict", is_flag=True, help="Warnings count as errors for the exit code.")
+@click.option("--check-urls", is_flag=True, help="Also fetch http(s) assets to check them.")
+@click.option(
+    "--allow-private-urls",
+    is_flag=True,
+    help="With --check-urls, also fetch from loopback and private hosts (intranet assets).",
+)
+@friendly
+def lint(
+    paths: tuple[str, ...], fmt: str, strict: bool, check_urls: bool, allow_private_urls: bool
+) -> None:
+    """Check storyboards (files, directories or globs) against the language and API rules."""
+    files, missing = expand_paths(paths)
+    for arg in missing:
+        click.echo(f"storyboard: no storyboard found at {arg}", err=True)
+    if missing:
+        sys.exit(EXIT_USAGE)
+    problems = []
+    for file in files:
+        result = lint_file(file, check_urls=check_urls, allow_private_urls=allow_private_urls)
+        problems.extend(result.problems)
+    output = FORMATTERS[fmt](problems, [str(f) for f in files])
+    if output:
+        click.echo(output)
+    failing = [p for p in problems if p.is_error or strict]
+    sys.exit(EXIT_PROBLEMS if failing else EXIT_OK)
+
+
+@main.command()
+@friendly
+def schema() -> None:
+    """Print the storyboard JSON Schema (for editors and validators)."""
+    click.echo(json.dumps(json.loads(STORYBOARD_SCHEMA.read_text(encoding="utf-8")), indent=2))
+
+
+@main.command(name="compile")
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@BUILD_DIR
+@friendly
+def compile_command(storyboard: str, build_dir: str | None) -> None:
+    """Write plan.json and tasks/<id>.json: the exact requests, their graph and cost."""
+    from storyboard.compile.compiler import write_plan
+
+    path = existing_file(storyboard)
+    plan = compile_or_report(path)
+    out = write_plan(plan, build_dir_of(path, build_dir))
+    click.echo(
+        f"{out}: {len(plan.tasks)} task(s), {plan.total_seconds:g} s, "
+        f"estimated ${plan.total_cost:.2f}"
+    )
+
+
+@main.command()
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@backend_option("Whose clips count as cached (each backend has its own).")
+@click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@friendly
+def plan(
+    storyboard: str, backend: str, base_url: str | None, cache_dir: str | None, as_json: bool
+) -> None:
+    """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
+    from storyboard.report import plan_rows, plan_table
+    from storyboard.run.backends import backend_source
+    from storyboard.run.cache import ClipCache
+
+    path = existing_file(storyboard)
+    compiled = compile_or_report(path).plan(build_dir_of(path, None))
+    cache = ClipCache(Path(cache_dir) if cache_dir else None, backend_source(backend, base_url))
+    rows = plan_rows(compiled, cache)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    plan_table(compiled, rows)
+
+
+@main.command()
+@click.argument("storyboard", type=click.Path(dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
+@friendly
+def graph(storyboard: str, fmt: str) -> None:
+    """Print the task graph as Mermaid or Graphviz DOT."""
+    from storyboard.report import graph_dot, graph_mermaid
+
+    path = existing_file(storyboard)
+    compiled = compile_or_report(path).plan(build_dir_of(path, None))
+    click.echo(graph_mermaid(compiled) if fmt == "mermaid" else graph_dot(compiled))
+
+
+@main.command(name="mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--api-key", help="Accept only this bearer key (default: any non-empty key).")
+@click.option(
+    "--config",
+    "config_json",
+    help="Mock settings as JSON text or a JSON file (latency, fault rates, seed, ...).",
+)
+@friendly
+def mock_server(host: str, port: int, api_key: str | None, config_json: str | None) -> None:
+    """Serve the provider API on this machine, rendering previews, with fault injection."""
+    from storyboard.mock.server import MockConfig, serve
+
+    config = MockConfig.from_json(config_json) if config_json else MockConfig()
+    if api_key:
+        import dataclasses
+
+        config = dataclasses.replace(config, api_key=api_key)
+    click.echo(f"mock provider on http://{host}:{port} (stats: /_mock/stats)", err=True)
+    serve(host, port, config)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False), default="storyboard.yaml")
+@click.option("--title", default="My first film", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@friendly
+def init(path: str, title: str, force: bool) -> None:
+    """Write a starter storyboard that lints clean and renders with the preview backend."""
+    from storyboard.language.starter import starter_storyboard
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch.atomic_write(target, starter_storyboard(title))
+    click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")
+
+
+for command in (render_commands.render, render_commands.stitch_command):
+    main.add_command(command)
