@@ -15,6 +15,7 @@ import click
 
 from storyboard import __version__, scratch
 from storyboard.cli import render as render_commands
+from storyboard.cli import takes as take_commands
 from storyboard.cli.common import (
     BUILD_DIR,
     EXIT_OK,
@@ -179,5 +180,5 @@ def init(path: str, title: str, force: bool) -> None:
     click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")
 
 
-for command in (render_commands.render, render_commands.stitch_command):
+for command in (*render_commands.COMMANDS, *take_commands.COMMANDS):
     main.add_command(command)

@@ -160,3 +160,6 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
         f"clips from {', '.join(sources)}"
     )
     click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}")
+
+
+COMMANDS: tuple[click.Command, ...] = (render, stitch_command)
