@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +26,8 @@ from storyboard.media import decode_check_ffmpeg, probe
 from storyboard.mock.server import MockConfig, MockHandle, running_mock
 from tests.conftest import EXAMPLES
 
-KEY = "sk-render-test-5c1d"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "storyboard.yaml").is_file())
 FRAME = 1 / 24
-FAST = MockConfig(queue_seconds=0.05, process_seconds=0.1, render_workers=2)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a user's shell: a private clip cache, fast polling for the mock."""
-    profile = tmp_path / "provider.json"
-    profile.write_text(json.dumps({"poll_initial": 0.05, "poll_max": 0.25}), encoding="utf-8")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))}
-    return {
-        **base,
-        "STORYBOARD_CACHE": str(tmp_path / "cache"),
-        "STORYBOARD_PROVIDER": str(profile),
-        "KIRIN_API_KEY": KEY,
-    }
 
 
 def storyboard(
@@ -65,12 +47,6 @@ def storyboard(
 def copy_example(name: str, dest: Path) -> Path:
     shutil.copytree(EXAMPLES / name, dest, ignore=shutil.ignore_patterns("build"))
     return dest / "storyboard.yaml"
-
-
-@pytest.fixture
-def mock() -> Iterator[MockHandle]:
-    with running_mock(FAST) as handle:
-        yield handle
 
 
 def run_record(build: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from storyboard.media import frame_image
 from storyboard.mock.server import MockHandle
-from tests.e2e.test_render import env, mock, run_record, storyboard  # noqa: F401
+from tests.e2e.test_render import run_record, storyboard
 
 STORY = """\
 storyboard: 1
