@@ -131,7 +131,10 @@ def _plain(node: Any, path: NodePath, file: str, doc: Document, seen: set[int], 
     here = doc.pos(path)
     if isinstance(node, CommentedMap | CommentedSeq):
         if id(node) in seen:
-            raise _Refused(here, "aliases (*name) are not allowed in a selection file")
+            raise _Refused(
+                here,
+                "this node is used again through an alias (*name): a selection file has no aliases",
+            )
         seen.add(id(node))
         if depth > MAX_DEPTH:
             raise _Refused(here, f"nested deeper than {MAX_DEPTH} levels")

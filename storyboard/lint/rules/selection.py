@@ -54,7 +54,7 @@ RULES = {
             "",
             "the selection file is as takes.schema.json says",
             _HEAD + "    pick: {take: 1, key: abc}\n",
-            (4, 29),
+            (4, 26),
             _OK,
         ),
         Rule(
