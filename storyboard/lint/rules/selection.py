@@ -20,7 +20,7 @@ prompt has changed since; it is not applied (the film uses take 1).
     version: 1
     tasks:
       a:
-        pick: {take: 1, key: 0000...0000}
+        pick: {take: 1, key: ffff...ffff}
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ RULES = {
             "SB805",
             "",
             "picks and verdicts made for an earlier version of a task are stale: not applied",
-            _HEAD + "    pick: {take: 1, key: " + "0" * 64 + "}\n",
+            _HEAD + "    pick: {take: 1, key: " + "f" * 64 + "}\n",
             (4, 5),
             _OK,
             Severity.WARNING,
