@@ -46,13 +46,19 @@ from storyboard.run.journal import Journal
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
-    """Lint, then compile. Raises InputProblems when lint finds errors. `prices`:
-    the price table (default: `load_prices()`, read once here)."""
+    """Lint, then compile, following the picks of the selection file beside the
+    storyboard (a stale pick is not applied: `Compilation.stale_picks`). Raises
+    InputProblems when lint finds errors, the selection file's included. `prices`:
+    the price table (default: `load_prices()`, read once here). Lint compiles to
+    judge the selection; that compilation is the one returned, unless the caller
+    gave its own prices (or lint could not compile: then the error surfaces here)."""
     result = lint_file(path)
     if result.errors or result.story is None or result.context is None:
         raise InputProblems(result.problems)
+    if prices is None and result.compilation is not None:
+        return result.compilation
     table = prices if prices is not None else load_prices()
-    return compile_specs(result.story, result.context.specs, table)
+    return compile_specs(result.story, result.context.specs, table, result.selection)
 
 
 @dataclass

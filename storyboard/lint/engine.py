@@ -2,24 +2,31 @@
 
 `lint_file` never raises for bad input: every malformed file ends as
 problems with positions. It returns the normalised storyboard too, so the
-compiler can start from what lint proved.
+compiler can start from what lint proved: with the selection file beside it
+(`<stem>.takes.yaml`), linted too, and, when the storyboard has no errors,
+the compilation made to judge that file (`pipeline.compile_storyboard` uses
+it rather than compiling twice).
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storyboard.bounds import MAX_SNIFF_BYTES
 from storyboard.compile.budget import storyboard_budget
+from storyboard.compile.compiler import Compilation
 from storyboard.errors import FileRefused
 from storyboard.language.load import load_document
 from storyboard.language.model import Storyboard, build_storyboard
 from storyboard.language.schema import schema_problems
+from storyboard.language.selection import Selection, load_selection, selection_path
 from storyboard.lint.rules import Context, families
+from storyboard.lint.rules import selection as selection_rules
 from storyboard.localfile import open_regular
 from storyboard.problems import Problem
 
@@ -32,10 +39,18 @@ class LintResult:
     problems: list[Problem]
     story: Storyboard | None
     context: Context | None
+    selection: Selection = field(default_factory=Selection)  # empty when there is no file
+    compilation: Compilation | None = None  # with the selection; None on errors
 
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.is_error]
+
+    @property
+    def files(self) -> list[Path]:
+        """The files linted: the storyboard, and its selection file when there is one."""
+        extra = self.selection.path
+        return [self.path, *([extra] if extra is not None and os.path.lexists(extra) else [])]
 
 
 def lint_file(
@@ -46,8 +61,11 @@ def lint_file(
     URLs are fetched only with `check_urls`; loopback and private hosts only
     with `allow_private_urls` as well (storyboard.urlcheck)."""
     doc, problems = load_document(path)
+    selection = _selection_beside(Path(path))
     if doc is None:
-        return LintResult(Path(path), _sorted(problems), None, None)
+        return LintResult(
+            Path(path), _sorted([*problems, *selection.problems]), None, None, selection
+        )
     problems.extend(schema_problems(doc))
     # one problem per node: a node the schema refused is not judged again by the rules
     refused = {(p.file, p.line, p.column) for p in problems}
@@ -58,7 +76,23 @@ def lint_file(
     with storyboard_budget():  # all its prompts together are bounded, not only each
         for _rules, check in families():
             problems.extend(p for p in check(ctx) if (p.file, p.line, p.column) not in refused)
-    return LintResult(Path(path), _sorted(problems), story, ctx)
+    compilation = None
+    if not any(p.is_error for p in problems):
+        compilation = selection_rules.compile_for_lint(ctx, selection)
+        if compilation is not None:
+            problems.extend(selection_rules.check(selection, compilation))
+    problems.extend(selection.problems)
+    return LintResult(Path(path), _sorted(problems), story, ctx, selection, compilation)
+
+
+def _selection_beside(path: Path) -> Selection:
+    """The selection file of the storyboard `path` (empty if there is none, or if
+    `path` has no name to put one beside, as `/`)."""
+    try:
+        beside = selection_path(path)
+    except ValueError:
+        return Selection()
+    return load_selection(beside)
 
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:

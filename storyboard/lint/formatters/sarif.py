@@ -14,8 +14,9 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 def format_problems(problems: Sequence[Problem], files: Sequence[str]) -> str:
     from storyboard.lint.rules import all_rules
+    from storyboard.lint.rules.selection import RULES as SELECTION_RULES
 
-    known = all_rules()
+    known = {**all_rules(), **SELECTION_RULES}
     codes = sorted({p.code for p in problems})
     rules = []
     for code in codes:
