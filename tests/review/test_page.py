@@ -142,8 +142,8 @@ def test_pick_on_the_page_writes_the_selection_and_the_page_follows(
 ) -> None:
     url, folder = served
     page, errors = _open(browser, url)
-    with page.expect_navigation(wait_until="load"):
-        page.locator('[data-address="opening@2"] button.pick').click()
+    page.locator('[data-address="opening@2"] button.pick').click()
+    page.wait_for_selector('[data-address="opening@2"][data-picked="yes"]', timeout=PLAY_GUARD_MS)
     chosen = load_selection(selection_path(folder / STORY)).tasks["opening"].pick
     assert chosen is not None and chosen.take == 2
     picked = page.locator('.take[data-picked="yes"]')
