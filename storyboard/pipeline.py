@@ -107,8 +107,8 @@ def cut_clips(plan: Plan, build_dir: Path) -> list[CutClip]:
             lead_in = entry.transition if i == 0 else None  # None: a hard cut
             clips.append(
                 CutClip(
-                    path=build_dir / "clips" / f"{task.id}.mp4",
-                    label=task.id,
+                    path=build_dir / "clips" / f"{task.chosen.label}.mp4",
+                    label=task.chosen.label,
                     trim=None if whole else (start, end),
                     transition=(
                         Transition(lead_in.type, float(lead_in.duration))
@@ -122,8 +122,8 @@ def cut_clips(plan: Plan, build_dir: Path) -> list[CutClip]:
 
 
 def gather_clips(plan: Plan, build_dir: Path) -> tuple[list[str], list[str]]:
-    """Check that `build_dir/clips/` holds a clip for every task, for `storyboard
-    stitch`. A clip the journal records under another cache key was rendered
+    """Check that `build_dir/clips/` holds the chosen take of every task, for
+    `storyboard stitch`. A clip the journal records under another cache key was rendered
     before the storyboard changed: it is refused, never stitched in silently.
     A clip whose bytes are not the ones the journal recorded when its task was
     done was damaged since: refused too (`render` fetches it again, free).
@@ -135,16 +135,17 @@ def gather_clips(plan: Plan, build_dir: Path) -> tuple[list[str], list[str]]:
     stale, missing, damaged, sources, unknown = [], [], [], set(), []
     try:
         for task in plan.tasks:
-            clip = build_dir / "clips" / f"{task.id}.mp4"
-            record = journal.get(task.id) if journal is not None else None
+            label = task.chosen.label
+            clip = build_dir / "clips" / f"{label}.mp4"
+            record = journal.get(label) if journal is not None else None
             if not clip.is_file():
-                missing.append(task.id)
+                missing.append(label)
             elif record is None:
-                unknown.append(task.id)
+                unknown.append(label)
             elif record.payload_key != task.cache_key:
-                stale.append(task.id)
+                stale.append(label)
             elif record.clip_sha256 and file_sha256(clip) != record.clip_sha256:
-                damaged.append(task.id)
+                damaged.append(label)
             else:
                 sources.add(record.source)
     finally:
@@ -234,16 +235,18 @@ def write_run_record(
     Two sums of money, never mixed up: what the provider billed in this run, and
     what the film's clips cost when they were made (in this run or before)."""
     results = report.results
+    order = {t.id: i for i, t in enumerate(plan.tasks)}
+    ranked = sorted(results.values(), key=lambda r: (order.get(r.task, len(order)), r.take))
     data = {
         "backend": backend,
         "state": state,
         "ok": report.ok,
         "wall_seconds": round(report.wall_seconds, 3),
-        "tasks": {
-            tid: results[tid].to_json() for tid in (t.id for t in plan.tasks) if tid in results
-        },
+        "tasks": {r.id: r.to_json() for r in ranked},  # every take, by label (TASK, TASK@2)
+        "film_takes": {t.id: t.chosen.address for t in plan.tasks},
         "totals": {
             "tasks": len(plan.tasks),
+            "takes": len(results),
             "rendered": report.count("done"),
             "cached": report.count("cached"),
             "failed": report.count("failed"),
@@ -269,8 +272,10 @@ def render_plan(
     cache: ClipCache,
     options: RunOptions,
     events: EventSink | None = None,
+    stitch_film: bool = True,
 ) -> RenderOutcome:
-    """Write the plan, run it, and stitch the film when every clip is there."""
+    """Write the plan, run it, and stitch the film when every clip it uses is there
+    (unless `stitch_film` is False: `retake` adds takes and leaves the film as it is)."""
     _, plan = written_plan(compiled, build_dir)
     journal = Journal(build_dir / "journal.sqlite")
     try:
@@ -307,7 +312,7 @@ def render_plan(
     finally:
         journal.close()
     film = None
-    if report.complete:
+    if report.complete and stitch_film:
         write_run_record(build_dir, plan, report, backend.name, None, state="stitching")
         emit = events or (lambda event: None)
         emit({"event": "stitch_started", "clips": sum(len(e.segments) for e in plan.cut)})

@@ -12,9 +12,11 @@ from storyboard.run.cache import ClipCache
 
 
 def plan_rows(plan: Plan, cache: ClipCache) -> list[dict[str, Any]]:
+    """A row per task: its takes (how many the plan needs, which one the film uses,
+    how many the cache has) and what the missing ones would cost."""
     rows = []
     for task in plan.tasks:
-        cached = cache.has(task.cache_key)
+        missing = [n for n in task.take_numbers if not cache.has(task.cache_key, n)]
         rows.append(
             {
                 "task": task.id,
@@ -23,8 +25,11 @@ def plan_rows(plan: Plan, cache: ClipCache) -> list[dict[str, Any]]:
                 "seconds": task.seconds,
                 "mode": task.payload.get("mode"),
                 "depends_on": task.depends_on,
-                "cached": cached,
-                "estimated_cost_usd": 0.0 if cached else task.estimated_cost_usd,
+                "takes": len(task.take_numbers),
+                "take": task.chosen.address,
+                "cached_takes": len(task.take_numbers) - len(missing),
+                "cached": not missing,
+                "estimated_cost_usd": round(task.estimated_cost_usd * len(missing), 4),
             }
         )
     return rows
@@ -40,6 +45,7 @@ def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None =
         ("seconds", "right"),
         ("mode", "left"),
         ("depends on", "left"),
+        ("takes", "left"),
         ("cached", "left"),
         ("est. cost", "right"),
     ):
@@ -52,12 +58,16 @@ def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None =
             f"{row['seconds']:g}",
             row["mode"],
             ", ".join(row["depends_on"]) or "-",
-            "yes" if row["cached"] else "no",
+            f"{row['takes']}, uses {row['take']}"
+            if row["takes"] > 1 or "@1" not in row["take"]
+            else "1",
+            _cached(row),
             f"${row['estimated_cost_usd']:.3f}",
         )
     to_pay = sum(r["estimated_cost_usd"] for r in rows)
-    cached = sum(1 for r in rows if r["cached"])
-    seconds = sum(r["seconds"] for r in rows)
+    cached = sum(r["cached_takes"] for r in rows)
+    takes = sum(r["takes"] for r in rows)
+    seconds = sum(r["seconds"] * r["takes"] for r in rows)
     table.add_section()
     table.add_row(
         "total",
@@ -66,10 +76,17 @@ def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None =
         f"{seconds:g}",
         "",
         "",
-        f"{cached}/{len(rows)}",
+        str(takes),
+        f"{cached}/{takes}",
         f"${to_pay:.3f}",
     )
     console.print(table)
+
+
+def _cached(row: dict[str, Any]) -> str:
+    if row["takes"] == 1:
+        return "yes" if row["cached"] else "no"
+    return f"{row['cached_takes']}/{row['takes']}"
 
 
 def _label(task_id: str) -> str:

@@ -35,7 +35,7 @@ class Spend:
     to_pay: float
     """List price of the tasks that would be sent (0 on a backend that bills nothing)."""
     tasks: int
-    """Tasks in the plan, sent or not."""
+    """Takes the run settles (every task's planned takes and the new ones), sent or not."""
     max_cost: float | None
     """`--max-cost`, if given."""
     confirmed: bool
@@ -75,7 +75,7 @@ def assess(
     """The gate's decision for running `plan` on `backend` with `options`.
 
     Raises `UsageError` for a plan the backend cannot take (R13). Clips already in
-    the backend's shelf of `cache` cost nothing (unless forced), and tasks left out
+    the backend's shelf of `cache` cost nothing (a new take always does), and tasks left out
     by `--select` are not counted; on a backend that does not spend money, nothing
     is looked up and nothing is to pay."""
     refuse_local_videos(plan, backend)
@@ -86,7 +86,7 @@ def assess(
     return Spend(
         spends_money=backend.spends_money,
         to_pay=to_pay,
-        tasks=len(plan.tasks),
+        tasks=sum(len(t.take_numbers) for t in plan.tasks) + sum(options.retakes.values()),
         max_cost=options.max_cost,
         confirmed=confirmed,
     )

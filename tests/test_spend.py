@@ -126,7 +126,7 @@ def test_max_cost_below_the_estimate_refuses_even_with_yes(
 def test_only_what_would_be_sent_is_counted(
     plan: Plan, tmp_path: Path, local_kirin: KirinBackend
 ) -> None:
-    """A clip on the backend's own shelf is free, unless forced; tasks left out by
+    """A clip on the backend's own shelf is free; a new take never is; tasks left out by
     --select are not sent; a preview clip never counts as the provider's."""
     cache = ClipCache(tmp_path / "cache")
     cache_clip(cache, PreviewBackend(tmp_path / "preview"), plan, "calm", tmp_path)
@@ -137,9 +137,10 @@ def test_only_what_would_be_sent_is_counted(
     spend = assess(plan, local_kirin, cache, RunOptions(), confirmed=False)
     assert spend.to_pay == pytest.approx(cost(plan, "squall"))
 
-    forced = RunOptions(force=frozenset({"calm"}))
-    spend = assess(plan, local_kirin, cache, forced, confirmed=False)
-    assert spend.to_pay == pytest.approx(cost(plan, "calm", "squall"))
+    retake = RunOptions(retakes={"calm": 2})
+    spend = assess(plan, local_kirin, cache, retake, confirmed=False)
+    assert spend.to_pay == pytest.approx(2 * cost(plan, "calm") + cost(plan, "squall"))
+    assert spend.tasks == len(plan.tasks) + 2
 
     only_calm = RunOptions(only=frozenset({"calm"}))
     spend = assess(plan, local_kirin, cache, only_calm, confirmed=False)

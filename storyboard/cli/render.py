@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,32 +21,110 @@ from storyboard.cli.common import (
     friendly,
 )
 from storyboard.errors import UsageError
+from storyboard.language.takes import MAX_TAKES, Take
+
+if TYPE_CHECKING:
+    from storyboard.compile.compiler import Compilation
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_options(func: F) -> F:
+    """The options `render` and `retake` share: where, on what, how fast, how much."""
+    for option in reversed(
+        [
+            click.argument("storyboard", type=click.Path(dir_okay=False)),
+            backend_option("preview renders locally for free; kirin spends money."),
+            BUILD_DIR,
+            click.option(
+                "--jobs",
+                type=click.IntRange(1, 64),
+                default=4,
+                show_default=True,
+                help="Takes in flight at once (lowered automatically on E1/429).",
+            ),
+            click.option(
+                "--max-cost", type=click.FloatRange(min=0), help="Refuse to spend more (USD)."
+            ),
+            click.option("--yes", is_flag=True, help="Do not ask before spending money."),
+            click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
+            click.option(
+                "--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
 
 
 @click.command()
-@click.argument("storyboard", type=click.Path(dir_okay=False))
-@backend_option("preview renders locally for free; kirin spends money.")
-@BUILD_DIR
+@run_options
 @click.option(
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Tasks in flight at once (lowered automatically on E1/429).",
+    "--force",
+    multiple=True,
+    help="Make a new take of this task or scene (as `retake X --count 1`; repeatable).",
 )
-@click.option("--max-cost", type=click.FloatRange(min=0), help="Refuse to spend more (USD).")
-@click.option("--yes", is_flag=True, help="Do not ask before spending money.")
-@click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
-@click.option("--force", multiple=True, help="Re-render this task or scene (repeatable).")
 @click.option(
     "--select",
     multiple=True,
     help="Only render this task, scene, or +scene with its downstream (repeatable).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout.")
 @friendly
-def render(
+def render(force: tuple[str, ...], select: tuple[str, ...], **common: Any) -> None:
+    """Lint, compile, render every take and stitch the film: one command."""
+    path = existing_file(common["storyboard"])
+    plan = compile_or_report(path)
+    forced = chosen_tasks(plan, force)
+    if forced:
+        click.echo(
+            f"storyboard: --force {', '.join(force)} makes a new take of "
+            f"{', '.join(sorted(forced))} (as `storyboard retake ... --count 1`); "
+            "no clip is overwritten, and the film keeps its picked take",
+            err=True,
+        )
+    only = (chosen_tasks(plan, select) | forced) if select else None
+    _run(plan, path, retakes=dict.fromkeys(forced, 1), only=only, stitch_film=True, **common)
+
+
+@click.command()
+@run_options
+@click.argument("targets", nargs=-1, required=True, metavar="TASK|SCENE...")
+@click.option(
+    "--count",
+    type=click.IntRange(1, MAX_TAKES),
+    default=1,
+    show_default=True,
+    help="New takes to make of each task.",
+)
+@friendly
+def retake(targets: tuple[str, ...], count: int, **common: Any) -> None:
+    """Add COUNT new takes to a task (a scene: each of its tasks), sent at once.
+
+    Nothing is deleted or overwritten: every take is kept as TASK@K, and the
+    film keeps the take it uses until you `storyboard pick` another."""
+    path = existing_file(common["storyboard"])
+    plan = compile_or_report(path)
+    chosen = chosen_tasks(plan, targets)
+    _run(
+        plan,
+        path,
+        retakes=dict.fromkeys(chosen, count),
+        only=frozenset(),
+        stitch_film=False,
+        **common,
+    )
+
+
+def _run(
+    plan: Compilation,
+    path: Path,
+    *,
+    retakes: dict[str, int],
+    only: frozenset[str] | None,
+    stitch_film: bool,
     storyboard: str,
     backend: str,
     build_dir: str | None,
@@ -54,11 +133,8 @@ def render(
     yes: bool,
     base_url: str | None,
     cache_dir: str | None,
-    force: tuple[str, ...],
-    select: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Lint, compile, render every task and stitch the film: one command."""
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
     from storyboard.run.cache import ClipCache
@@ -66,18 +142,21 @@ def render(
     from storyboard.run.record import RunOptions
     from storyboard.spend import assess
 
-    path = existing_file(storyboard)
-    plan = compile_or_report(path)
+    for task_id, pick in plan.stale_picks:
+        click.echo(
+            f"storyboard: warning: the pick of {Take(task_id, pick.take)} was made for an "
+            f"earlier version of {task_id}; not applied (the film uses "
+            f"{Take(task_id, plan.choices[task_id].take)})",
+            err=True,
+        )
     build = build_dir_of(path, build_dir)
     cache = ClipCache(Path(cache_dir) if cache_dir else None)
-    forced = chosen_tasks(plan, force)
-    only = (chosen_tasks(plan, select) | forced) if select else None
-    options = RunOptions(jobs=jobs, max_cost=max_cost, force=forced, only=only)
+    options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)
     chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url)
     spend = assess(plan, chosen, cache, options, confirmed=yes)
     if spend.spends_money:
         click.echo(
-            f"estimated cost: ${spend.to_pay:.2f} for {spend.tasks} task(s) "
+            f"estimated cost: ${spend.to_pay:.2f} for {spend.tasks} take(s) "
             f"(list prices; the bill is the provider's usage.cost)",
             err=True,
         )
@@ -94,16 +173,26 @@ def render(
     if as_json:
         sink: Any = JsonEvents(sys.stdout)
     elif sys.stderr.isatty():
-        sink = LiveProgress(plan.tasks)
+        sink = LiveProgress(spend.tasks)
     else:
         sink = PlainProgress(sys.stderr)
     with build_lock(build), sink:
-        outcome = render_plan(plan, build, chosen, cache=cache, options=options, events=sink)
-    _render_summary(outcome, as_json)
+        outcome = render_plan(
+            plan,
+            build,
+            chosen,
+            cache=cache,
+            options=options,
+            events=sink,
+            stitch_film=stitch_film,
+        )
+    _render_summary(outcome, as_json, retake=not stitch_film)
+    if not stitch_film:
+        _retake_summary(outcome, path, as_json)
     sys.exit(EXIT_OK if outcome.report.ok else EXIT_PROBLEMS)
 
 
-def _render_summary(outcome: Any, as_json: bool) -> None:
+def _render_summary(outcome: Any, as_json: bool, *, retake: bool = False) -> None:
     report = outcome.report
     out = sys.stderr if as_json else sys.stdout
     failed = [r for r in report.results.values() if r.status in ("failed", "skipped")]
@@ -115,8 +204,10 @@ def _render_summary(outcome: Any, as_json: bool) -> None:
         f"billed ${report.billed:.2f} this run"
     )
     if report.clips_cost > report.billed + 1e-9:
-        line += f" (the film's clips cost ${report.clips_cost:.2f} when they were made)"
-    if outcome.film is not None:
+        line += f" (these takes cost ${report.clips_cost:.2f} when they were made)"
+    if retake:
+        click.echo(f"retake: {line}", file=out)
+    elif outcome.film is not None:
         film = outcome.film
         click.echo(f"film: {film.path} ({film.duration:.2f} s); {line}", file=out)
         click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}", file=out)
@@ -127,6 +218,18 @@ def _render_summary(outcome: Any, as_json: bool) -> None:
         )
     else:
         click.echo(f"no film: some tasks did not render; {line}", file=out)
+
+
+def _retake_summary(outcome: Any, path: Path, as_json: bool) -> None:
+    out = sys.stderr if as_json else sys.stdout
+    made = [r for r in outcome.report.results.values() if r.status == "done" and not r.chosen]
+    for result in made:
+        take = Take(result.task, result.take)
+        click.echo(
+            f"new take {take} ({result.duration or 0:.2f} s); the film still uses its "
+            f"picked take: `storyboard pick {path} {take.task} {take.number}` to use it",
+            file=out,
+        )
 
 
 @click.command(name="stitch")
@@ -162,4 +265,4 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
     click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}")
 
 
-COMMANDS: tuple[click.Command, ...] = (render, stitch_command)
+COMMANDS: tuple[click.Command, ...] = (render, retake, stitch_command)

@@ -49,11 +49,11 @@ from storyboard.run.journal import Journal, record_key
 from storyboard.run.record import RunOptions, RunReport, TaskResult, pending_cost
 from storyboard.run.resolve import RunTimeValues
 from storyboard.run.slots import AdaptiveLimit, critical_paths
+from storyboard.run.units import Unit, Units, chosen_labels, plan_units
 
 __all__ = ["EventSink", "Executor", "RunOptions", "RunReport", "TaskResult"]
 
 EventSink = Callable[[dict[str, Any]], None]  # the events are JSON lines, free-form
-FORCEABLE = ("done", "pending", "failed", "skipped")  # --force starts these afresh
 
 
 @dataclass
@@ -83,7 +83,6 @@ class Executor:
         options: RunOptions | None = None,
     ) -> None:
         self.plan = plan
-        self.tasks = plan.by_id
         self.build_dir = build_dir
         self.clips_dir = build_dir / "clips"
         self.backend = backend
@@ -95,15 +94,17 @@ class Executor:
         self.priority = critical_paths(plan)
         self.random = random.Random(self.options.seed)
         self.run_id = uuid.uuid4().hex
-        self.results: dict[str, TaskResult] = {}
-        self.remotes: dict[str, RemoteTask] = {}
+        self.results: dict[str, TaskResult] = {}  # by take label
+        self.remotes: dict[str, RemoteTask] = {}  # by take label
         self.values = RunTimeValues(
             backend,
             build_dir=build_dir,
             story_dir=story_dir,
             assets_base_url=assets_base_url,
             remotes=self.remotes,
+            chosen=chosen_labels(plan),
         )
+        self.units: Units = plan_units(plan, self.cache, journal, self.options.retakes)
         self.in_flight: dict[str, float] = {}
         self.billed = 0.0  # this run's bills, for --max-cost
         self.billed_by_task: dict[str, float] = {}
@@ -114,7 +115,7 @@ class Executor:
 
     # --- budget -------------------------------------------------------------------
     def pending_cost(self) -> float:
-        """Estimated cost of every task the cache cannot serve (what a run would spend)."""
+        """Estimated cost of every take the cache cannot serve (what a run would spend)."""
         return pending_cost(self.plan.tasks, self.cache, self.options)
 
     def _check_budget(self, task: PlanTask) -> None:
@@ -129,8 +130,11 @@ class Executor:
             )
 
     # --- the graph ------------------------------------------------------------------
-    def _wanted(self, task_id: str) -> bool:
-        return self.options.only is None or task_id in self.options.only
+    def _wanted(self, unit: Unit) -> bool:
+        """Selected (`--select`), or a take this run must settle whatever was selected:
+        one `retake` adds, one an earlier run sent and did not finish."""
+        only = self.options.only
+        return unit.new or unit.resumed or only is None or unit.task.id in only
 
     async def run(self) -> RunReport:
         cap = self.options.max_cost
@@ -139,12 +143,14 @@ class Executor:
                 f"the plan would cost ${cost:.2f}, over --max-cost ${cap:.2f}; nothing was sent"
             )
         start = time.monotonic()
-        self._done = {tid: asyncio.Event() for tid in self.tasks}
-        self.emit({"event": "run_started", "tasks": len(self.tasks), "backend": self.backend.name})
+        self._done = {label: asyncio.Event() for label in self.units.by_label}
+        for take in self.units.new_takes():
+            self.emit({"event": "take_added", "task": take.label, "take": take.number})
+        self.emit({"event": "run_started", "tasks": len(self.units), "backend": self.backend.name})
         try:
             async with asyncio.TaskGroup() as group:
-                for task_id in self.tasks:
-                    group.create_task(self._guarded(task_id))
+                for label in self.units.by_label:
+                    group.create_task(self._guarded(self.units[label]))
         except ExceptionGroup as group:  # what no task could settle: the first one, unwrapped
             raise _first_leaf(group) from None
         report = RunReport(self.results, time.monotonic() - start)
@@ -162,94 +168,96 @@ class Executor:
         """The run as it stands (after an interrupt or an error): finished tasks as they
         ended, the others `interrupted`, with what they were billed."""
         results = dict(self.results)
-        for task_id in self.tasks:
-            if task_id not in results:
-                billed = self.billed_by_task.get(task_id, 0.0)
-                results[task_id] = TaskResult(task_id, "interrupted", cost_usd=billed)
+        for label, unit in self.units.by_label.items():
+            if label not in results:
+                billed = self.billed_by_task.get(label, 0.0)
+                results[label] = self._result(unit, "interrupted", cost_usd=billed)
         return RunReport(results)
 
-    async def _guarded(self, task_id: str) -> None:
-        task = self.tasks[task_id]
+    def _result(self, unit: Unit, status: str, **fields: Any) -> TaskResult:
+        return TaskResult(
+            unit.label, status, task=unit.task.id, take=unit.number, chosen=unit.chosen, **fields
+        )
+
+    async def _guarded(self, unit: Unit) -> None:
+        label = unit.label
         started = time.monotonic()
         try:
-            result = await self._settle(task)
+            result = await self._settle(unit)
         except _Skip as why:
-            result = TaskResult(task_id, "skipped", error=str(why))
-            self.journal.begin(task_id, self._identity(task))
-            self.journal.update(task_id, state="skipped", error=str(why))
-            self.emit({"event": "task_skipped", "task": task_id, "reason": str(why)})
+            result = self._result(unit, "skipped", error=str(why))
+            self.journal.begin(label, self._identity(unit.task))
+            self.journal.update(label, state="skipped", error=str(why))
+            self.emit({"event": "task_skipped", "task": label, "reason": str(why)})
         except (ProviderError, MediaError, CacheError, OSError) as exc:
             # OSError: this machine's files (a clips folder that cannot be written);
-            # the task fails with the reason, and the run still ends with its record.
+            # the take fails with the reason, and the run still ends with its record.
             error = f"{type(exc).__name__}: {exc}"
-            result = TaskResult(task_id, "failed", error=error)
-            result.attempts = self.journal.attempts(task_id, "submitting") or 1
-            result.cost_usd = self.billed_by_task.get(task_id, 0.0)
-            self.journal.update(task_id, state="failed", error=error)
-            self.emit({"event": "task_failed", "task": task_id, "error": error})
+            result = self._result(unit, "failed", error=error)
+            result.attempts = self.journal.attempts(label, "submitting") or 1
+            result.cost_usd = self.billed_by_task.get(label, 0.0)
+            self.journal.update(label, state="failed", error=error)
+            self.emit({"event": "task_failed", "task": label, "error": error})
         result.seconds = time.monotonic() - started
-        self.results[task_id] = result
-        self._done[task_id].set()
-        await self.limit.forget(task_id)
+        self.results[label] = result
+        self._done[label].set()
+        await self.limit.forget(label)
 
-    def _unblocked(self, task_id: str) -> str | None:
-        """The most urgent task that `task_id` finishing will make ready, if any."""
+    def _unblocked(self, label: str) -> str | None:
+        """The most urgent take that `label` finishing will make ready, if any."""
         ready = [
-            child
-            for child in self.plan.children(task_id)
-            if self._wanted(child)
+            self.units[child]
+            for child in self.units.children[label]
+            if self._wanted(self.units[child])
             and not self._done[child].is_set()  # served from the cache already
-            and all(d == task_id or self._done[d].is_set() for d in self.tasks[child].depends_on)
+            and all(d == label or self._done[d].is_set() for d in self.units[child].deps)
         ]
-        return max(ready, key=lambda c: self.priority[c], default=None)
+        best = max(ready, key=lambda u: self.priority[u.task.id], default=None)
+        return best.label if best is not None else None
 
-    # --- one task ---------------------------------------------------------------------
-    async def _settle(self, task: PlanTask) -> TaskResult:
+    # --- one take ---------------------------------------------------------------------
+    async def _settle(self, unit: Unit) -> TaskResult:
         """From the cache at once (its key covers everything upstream), else rendered
-        once its dependencies are done; left out if it was not selected."""
-        task_id = task.id
-        clip = self.clips_dir / f"{task_id}.mp4"
-        entry = None if task_id in self.options.force else self.cache.lookup(task.cache_key)
+        once the takes it is built from are done; left out if it was not selected."""
+        task, label = unit.task, unit.label
+        clip = self.clips_dir / f"{label}.mp4"
+        entry = self.cache.lookup(task.cache_key, unit.number)
         if isinstance(entry, CacheEntry):
-            return self._from_cache(task, entry, clip)
+            return self._from_cache(unit, entry, clip)
         if isinstance(entry, DamagedEntry):
             self.emit(
                 {
                     "event": "cache_damaged",
-                    "task": task_id,
+                    "task": label,
                     "reason": entry.reason,
                     "next": "fetched again from the provider if it still has the clip",
                 }
             )
-        if not self._wanted(task_id):
-            self.emit({"event": "task_unselected", "task": task_id})
-            return TaskResult(task_id, "unselected", error="not selected and not in the cache")
-        for dep in task.depends_on:
+        if not self._wanted(unit):
+            self.emit({"event": "task_unselected", "task": label})
+            return self._result(unit, "unselected", error="not selected and not in the cache")
+        for dep in unit.deps:
             await self._done[dep].wait()
             if self.results[dep].status not in ("done", "cached"):
                 raise _Skip(f"upstream {dep} {self.results[dep].status}")
-        return await self._run_task(task, clip, entry)
+        return await self._run_task(unit, clip, entry)
 
-    async def _run_task(
-        self, task: PlanTask, clip: Path, damaged: DamagedEntry | None
-    ) -> TaskResult:
-        task_id = task.id
+    async def _run_task(self, unit: Unit, clip: Path, damaged: DamagedEntry | None) -> TaskResult:
+        task, task_id = unit.task, unit.label
         record = self.journal.begin(task_id, self._identity(task))
         attempt = max(1, record.attempt)
         remote = RemoteTask.from_json(record.remote) if record.remote else None
         if remote is None and damaged is not None:
             remote = damaged_source(damaged, self.backend.name)
         current = _Remote(remote, from_journal=remote is not None)
-        if task_id in self.options.force and record.state in FORCEABLE:
-            attempt = self._new_attempt(task_id, record.attempt, current)
-        elif current.task is not None and record.state in ("submitted", "completed", "done"):
+        if current.task is not None and record.state in ("submitted", "completed", "done"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
-        base_id = task.external_task_id
+        base_id = unit.external_task_id
         made, retries = 1, 0
         give_up_at = time.monotonic() + self.options.retry_seconds
         while True:
             try:
-                outcome = await self._attempt(task, attempt, base_id, current)
+                outcome = await self._attempt(unit, attempt, base_id, current)
                 assert current.task is not None
                 info = await fetch_clip(self.backend, task, current.task, outcome, clip)
                 break
@@ -296,7 +304,7 @@ class Executor:
         billed = self.billed_by_task.get(task_id, 0.0)
         clip_cost = outcome.cost_usd
         meta = {
-            "task": task_id,
+            "task": task.id,
             "duration": info.duration,
             "cost_usd": clip_cost,
             "remote": remote.to_json(),
@@ -304,7 +312,7 @@ class Executor:
             "backend": self.backend.name,
         }
         try:
-            digest = self.cache.put(task.cache_key, clip, meta).sha256
+            digest = self.cache.put(task.cache_key, clip, meta, unit.number).sha256
         except CacheError as exc:  # the clip is in the build; a later run fetches it again
             self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
             digest = file_sha256(clip)
@@ -315,8 +323,8 @@ class Executor:
         self.emit(
             {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
         )
-        return TaskResult(
-            task_id,
+        return self._result(
+            unit,
             "done",
             attempts=attempt,
             cost_usd=billed,
@@ -350,15 +358,13 @@ class Executor:
         ceiling = min(self.options.backoff_max, self.options.backoff_base * 2.0 ** (failures - 1))
         return ceiling * self.random.uniform(0.5, 1.0)
 
-    async def _attempt(
-        self, task: PlanTask, attempt: int, base_id: str, current: _Remote
-    ) -> Outcome:
+    async def _attempt(self, unit: Unit, attempt: int, base_id: str, current: _Remote) -> Outcome:
         """Submit (or re-attach) and wait, holding one concurrency slot.
 
         `current.task` is set as soon as the provider-side task exists, so that a
         failure while waiting tells the caller there is a task (failed or not)."""
-        task_id = task.id
-        await self.limit.acquire(self.priority[task_id], task_id)
+        task, task_id = unit.task, unit.label
+        await self.limit.acquire(self.priority[task.id], task_id)
         ok = False
         self.in_flight[task_id] = task.estimated_cost_usd
         try:
@@ -403,10 +409,10 @@ class Executor:
                 ok=ok, key=task_id, handoff=self._unblocked(task_id) if ok else None
             )
 
-    def _from_cache(self, task: PlanTask, entry: CacheEntry, clip: Path) -> TaskResult:
+    def _from_cache(self, unit: Unit, entry: CacheEntry, clip: Path) -> TaskResult:
         """The cached clip, copied into the build (never a second name for the cache's
         bytes); the journal keeps what the clip cost when it was made."""
-        task_id = task.id
+        task, task_id = unit.task, unit.label
         meta = entry.meta
         if not (clip.is_file() and file_sha256(clip) == entry.sha256):
             copy_clip(entry.clip, clip)
@@ -423,8 +429,8 @@ class Executor:
             clip_sha256=entry.sha256,
         )
         self.emit({"event": "task_cached", "task": task_id})
-        return TaskResult(
-            task_id,
+        return self._result(
+            unit,
             "cached",
             cache_hit=True,
             clip_cost_usd=cost,

@@ -75,10 +75,13 @@ class _Running:
 class LiveProgress:
     """A live view: a line per running task, an overall bar with ETA, counts and cost."""
 
-    def __init__(self, tasks: Sequence[PlanTask], console: Console | None = None) -> None:
+    def __init__(self, takes: int | Sequence[PlanTask], console: Console | None = None) -> None:
+        """`takes`: how many takes the run settles, or the plan's tasks (all their takes)."""
         self.console = console or Console(stderr=True)
-        self.total = len(tasks)
-        self.estimates = {t.id: t.estimated_cost_usd for t in tasks}
+        if isinstance(takes, int):
+            self.total = takes
+        else:
+            self.total = sum(len(t.take_numbers) for t in takes)
         self.running: dict[str, _Running] = {}
         self.counts = {"done": 0, "cached": 0, "failed": 0, "skipped": 0, "unselected": 0}
         self.cost = 0.0

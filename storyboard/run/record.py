@@ -3,7 +3,7 @@ and the report that run.json and the CLI's summary are written from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,8 @@ from storyboard.run.cache import ClipCache
 class RunOptions:
     jobs: int = 4
     max_cost: float | None = None
-    force: frozenset[str] = frozenset()
-    only: frozenset[str] | None = None  # tasks to (re)run; others only from cache
+    retakes: Mapping[str, int] = field(default_factory=dict)  # task -> new takes to make
+    only: frozenset[str] | None = None  # tasks to run; others only from cache
     max_attempts: int = 6  # provider tasks made for one task (after E1/E2, a lost task)
     retry_seconds: float = 900.0  # how long one task retries the transport's failures
     backoff_base: float = 1.0
@@ -26,22 +26,26 @@ class RunOptions:
 
 
 def pending_cost(tasks: Iterable[PlanTask], shelf: ClipCache, options: RunOptions) -> float:
-    """Estimated cost of every task a run would send: the selected ones that the
-    backend's shelf of the cache cannot serve, and the forced ones. The one
-    reckoning of what a run would spend: the executor's budget check and the
-    spend gate before a run (`storyboard.spend`) both ask it."""
-    return sum(
-        t.estimated_cost_usd
-        for t in tasks
-        if (options.only is None or t.id in options.only)
-        and (t.id in options.force or shelf.get(t.cache_key) is None)
-    )
+    """Estimated cost of every take a run would send: the planned takes of the
+    selected tasks that the backend's shelf of the cache cannot serve, and the new
+    takes `retake` asks for. The one reckoning of what a run would spend: the
+    executor's budget check and the spend gate before a run (`storyboard.spend`)
+    both ask it."""
+    total = 0.0
+    for t in tasks:
+        made = options.retakes.get(t.id, 0)
+        if options.only is None or t.id in options.only:
+            made += sum(1 for n in t.take_numbers if shelf.get(t.cache_key, n) is None)
+        total += made * t.estimated_cost_usd
+    return total
 
 
 @dataclass
 class TaskResult:
+    """What became of one take (`id` is its label: `TASK`, `TASK@2`)."""
+
     id: str
-    status: str  # done | cached | failed | skipped | unselected
+    status: str  # done | cached | failed | skipped | unselected | interrupted
     attempts: int = 0
     seconds: float = 0.0
     cost_usd: float = 0.0  # billed in this run
@@ -50,9 +54,18 @@ class TaskResult:
     error: str | None = None
     clip: Path | None = None
     duration: float | None = None
+    task: str = ""  # the task it is a take of ("" for `id`)
+    take: int = 1
+    chosen: bool = True  # the take the film uses
+
+    def __post_init__(self) -> None:
+        self.task = self.task or self.id
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "task": self.task,
+            "take": self.take,
+            "chosen": self.chosen,
             "status": self.status,
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
@@ -77,8 +90,8 @@ class RunReport:
 
     @property
     def complete(self) -> bool:
-        """Every clip of the plan is there: the film can be cut."""
-        return all(r.status in ("done", "cached") for r in self.results.values())
+        """Every clip the film uses (each task's chosen take) is there: it can be cut."""
+        return all(r.status in ("done", "cached") for r in self.results.values() if r.chosen)
 
     @property
     def billed(self) -> float:
@@ -87,7 +100,7 @@ class RunReport:
 
     @property
     def clips_cost(self) -> float:
-        """What the clips the film uses cost when they were made, in this run or before."""
+        """What the takes of this run cost when they were made, in this run or before."""
         return sum(
             r.clip_cost_usd or 0.0 for r in self.results.values() if r.status in ("done", "cached")
         )

@@ -2,8 +2,8 @@
 
 A payload in plan.json holds `${task:<id>:last_frame}`, `${task:<id>:first_frame}`,
 `${task:<id>:video_url}` and `${file:<path>}` where a value exists only at run
-time. The upstream task's clip is in the build (its frames are taken from it and
-kept in `frames/` for the record), its output URL is asked of the backend again
+time. The upstream task's chosen take is in the build (its frames are taken from it
+and kept in `frames/` for the record), its output URL is asked of the backend again
 (URLs expire), and a published asset is handed to a backend that reads local
 files as the file it was published from.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -38,6 +39,7 @@ class RunTimeValues:
         story_dir: Path,
         assets_base_url: str | None,
         remotes: dict[str, RemoteTask],
+        chosen: Mapping[str, str] | None = None,
     ) -> None:
         self.backend = backend
         self.clips_dir = build_dir / "clips"
@@ -45,6 +47,7 @@ class RunTimeValues:
         self.story_dir = story_dir
         self.assets_base_url = assets_base_url
         self.remotes = remotes
+        self.chosen = dict(chosen or {})  # task id -> label of the take dependants use
 
     async def payload(self, task: PlanTask) -> dict[str, Any]:
         """The payload with every `${...}` placeholder replaced by its run-time value."""
@@ -75,10 +78,11 @@ class RunTimeValues:
                     "set assets_base_url to where the storyboard's folder is published"
                 )
             return (self.story_dir / found.task).resolve().as_uri()
+        source = self.chosen.get(found.task, found.task)  # its chosen take
         if found.kind == "video_url":
-            return await self._video_url(found.task)
+            return await self._video_url(source)
         which = found.kind.removesuffix("_frame")
-        return await asyncio.to_thread(self._frame_base64, found.task, which)
+        return await asyncio.to_thread(self._frame_base64, source, which)
 
     def _local_copy(self, url: str) -> str:
         """A published asset (`assets_base_url` + path) as the local file it was published

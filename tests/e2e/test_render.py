@@ -237,7 +237,8 @@ def test_a_refused_task_skips_its_descendants_and_the_report_says_why(
     record = run_record(story.parent / "build")
     assert record["tasks"]["intro"]["status"] == "done"
     assert record["totals"] | {"estimated_usd": 0} == {
-        "tasks": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2, "unselected": 0,
+        "tasks": 4, "takes": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2,
+        "unselected": 0,
         "billed_usd": record["totals"]["billed_usd"], "estimated_usd": 0,
         "billed_this_run_usd": record["totals"]["billed_usd"],
         "clips_cost_usd": record["totals"]["billed_usd"],
@@ -345,12 +346,17 @@ def test_select_and_force_choose_what_runs(tmp_path: Path, env: dict[str, str]) 
     assert (totals["rendered"], totals["cached"]) == (1, 3)
     assert run_record(build)["film"] is not None
 
+    first_take = (build / "clips" / "intro.mp4").read_bytes()
     result = storyboard("render", str(story), "--force", "intro", env=env)
     assert result.returncode == 0, result.stderr
+    assert "makes a new take of intro" in result.stderr
     record = run_record(build)
-    assert record["tasks"]["intro"]["status"] == "done"
-    assert record["tasks"]["intro"]["attempts"] == 2  # a new task, under a new id
-    assert record["totals"]["cached"] == 3
+    assert record["tasks"]["intro@2"]["status"] == "done"  # a new take, under a new id
+    assert record["tasks"]["intro"]["status"] == "cached"  # take 1 kept, still the film's
+    assert record["film_takes"]["intro"] == "intro@1"
+    assert record["totals"]["cached"] == 4 and record["totals"]["rendered"] == 1
+    assert (build / "clips" / "intro.mp4").read_bytes() == first_take
+    assert (build / "clips" / "intro@2.mp4").is_file()
 
     result = storyboard("render", str(story), "--select", "nosuchscene", env=env)
     assert result.returncode == 2 and "no such task or scene" in result.stderr
