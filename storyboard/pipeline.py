@@ -235,6 +235,7 @@ def write_run_record(
     film: StitchResult | None,
     *,
     state: str = "finished",
+    source: str | None = None,
 ) -> Path:
     """Write run.json. `state`: `finished`, `stitching` (the clips are all there and
     the film is being cut: what a crash in the stitch leaves), or `interrupted`.
@@ -245,6 +246,7 @@ def write_run_record(
     ranked = sorted(results.values(), key=lambda r: (order.get(r.task, len(order)), r.take))
     data = {
         "backend": backend,
+        "cache_source": source,  # the cache shelf its clips are on (`storyboard takes` reads it)
         "state": state,
         "ok": report.ok,
         "wall_seconds": round(report.wall_seconds, 3),
@@ -283,6 +285,7 @@ def render_plan(
     """Write the plan, run it, and stitch the film when every clip it uses is there
     (unless `stitch_film` is False: `retake` adds takes and leaves the film as it is)."""
     _, plan = written_plan(compiled, build_dir)
+    source = backend.source
     journal = Journal(build_dir / "journal.sqlite")
     try:
         executor = Executor(
@@ -313,13 +316,17 @@ def render_plan(
             raise
         except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
             so_far = executor.report_so_far()
-            write_run_record(build_dir, plan, so_far, backend.name, None, state="interrupted")
+            write_run_record(
+                build_dir, plan, so_far, backend.name, None, state="interrupted", source=source
+            )
             raise
     finally:
         journal.close()
     film = None
     if report.complete and stitch_film:
-        write_run_record(build_dir, plan, report, backend.name, None, state="stitching")
+        write_run_record(
+            build_dir, plan, report, backend.name, None, state="stitching", source=source
+        )
         emit = events or (lambda event: None)
         emit({"event": "stitch_started", "clips": sum(len(e.segments) for e in plan.cut)})
         film = stitch_plan(plan, build_dir)
@@ -332,5 +339,5 @@ def render_plan(
                 "seconds": round(film.seconds, 2),
             }
         )
-    write_run_record(build_dir, plan, report, backend.name, film)
+    write_run_record(build_dir, plan, report, backend.name, film, source=source)
     return RenderOutcome(report, film)

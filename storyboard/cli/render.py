@@ -142,13 +142,8 @@ def _run(
     from storyboard.run.record import RunOptions
     from storyboard.spend import assess
 
-    for task_id, pick in plan.stale_picks:
-        click.echo(
-            f"storyboard: warning: the pick of {Take(task_id, pick.take)} was made for an "
-            f"earlier version of {task_id}; not applied (the film uses "
-            f"{Take(task_id, plan.choices[task_id].take)})",
-            err=True,
-        )
+    for message in plan.stale_messages():
+        click.echo(f"storyboard: warning: {message}", err=True)
     build = build_dir_of(path, build_dir)
     cache = ClipCache(Path(cache_dir) if cache_dir else None)
     options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)

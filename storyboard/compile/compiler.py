@@ -39,7 +39,7 @@ from storyboard.errors import CompilerBug
 from storyboard.language.model import Storyboard
 from storyboard.language.montage import UNPLACED
 from storyboard.language.selection import Chosen, Pick, Selection
-from storyboard.language.takes import upstream_identity
+from storyboard.language.takes import Take, upstream_identity
 from storyboard.provider.pricing import PriceTable, estimate_cost
 from storyboard.provider.request import validate_request
 
@@ -60,6 +60,17 @@ class Compilation:
     def stale_picks(self) -> list[tuple[str, Pick]]:
         """Picks made for an old version of their task: reported, not applied."""
         return [(tid, c.stale) for tid, c in self.choices.items() if c.stale is not None]
+
+    def stale_messages(self) -> list[str]:
+        """What `render` and `takes` say about each stale pick, at its line."""
+        out = []
+        for tid, pick in self.stale_picks:
+            where = f"{pick.pos.file}:{pick.pos.line}: " if pick.pos.file else ""
+            out.append(
+                f"{where}stale pick: {Take(tid, pick.take)} was made for an earlier version "
+                f"of {tid}; not applied (the film uses {Take(tid, self.choices[tid].take)})"
+            )
+        return out
 
     @property
     def total_cost(self) -> float:

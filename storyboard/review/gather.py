@@ -61,19 +61,32 @@ class Workspace:
         base_url: str | None = None,
         cache_dir: Path | None = None,
     ) -> Workspace:
-        """`backend` None: the one the build's run.json recorded, else preview."""
-        name = backend or recorded_backend(build_dir) or "preview"
-        cache = ClipCache(cache_dir, backend_source(name, base_url))
-        return cls(story_path, build_dir, cache, name)
+        """`backend` None: the one the build's run.json recorded (and the cache shelf
+        it recorded, so that no base URL is needed to look at a kirin build), else
+        preview."""
+        recorded, shelf = recorded_backend(build_dir)
+        if backend is None and recorded is not None:
+            name = recorded
+            source = shelf if shelf is not None else backend_source(name, base_url)
+        else:
+            name = backend or "preview"
+            source = backend_source(name, base_url)
+        return cls(story_path, build_dir, ClipCache(cache_dir, source), name)
 
 
-def recorded_backend(build_dir: Path) -> str | None:
+def recorded_backend(build_dir: Path) -> tuple[str | None, str | None]:
+    """The backend the build's last run used, and the cache shelf it recorded."""
     try:
         data = json.loads((build_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    name = data.get("backend") if isinstance(data, dict) else None
-    return name if name in ("preview", "kirin") else None
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    name, shelf = data.get("backend"), data.get("cache_source")
+    return (
+        name if name in ("preview", "kirin") else None,
+        shelf if isinstance(shelf, str) and shelf else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -216,11 +229,7 @@ def gather(compiled: Compilation, workspace: Workspace) -> Review:
         if journal is not None:
             journal.close()
     film = (build / plan.output).resolve()
-    stale = tuple(
-        f"{workspace.selection_path.name}: the pick {Take(tid, pick.take)} was made for an "
-        f"earlier version of {tid}; not applied (the film uses {plan.task(tid).chosen})"
-        for tid, pick in compiled.stale_picks
-    )
+    stale = tuple(compiled.stale_messages())
     problems = tuple(f"{p.file}:{p.line}:{p.column}: {p.message}" for p in selection.problems)
     return Review(
         plan.title, plan, film if film.is_file() else None, timeline(plan), tasks, stale, problems

@@ -4,13 +4,16 @@ scenes built from it use; nothing paid for is ever overwritten."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from storyboard.media import frame_image
+from storyboard.media import frame_image, run_ffmpeg
 from storyboard.mock.server import MockHandle
 from tests.e2e.test_render import run_record, storyboard
 
@@ -113,3 +116,84 @@ def test_takes_are_requests_of_their_own_and_retakes_overwrite_nothing(
     result = storyboard(*kirin(story, mock), env=env)
     assert result.returncode == 0, result.stderr
     assert len(creates(mock)) == count  # an unchanged render sends nothing
+
+
+def frame_at(video: Path, seconds: float, out: Path) -> np.ndarray:
+    """The decoded frame at `seconds` (ffmpeg seeks and decodes; a PNG in between)."""
+    run_ffmpeg(["-ss", f"{seconds:.3f}", "-i", str(video), "-frames:v", "1", str(out)])
+    return np.asarray(Image.open(out).convert("RGB"), float)
+
+
+def diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).mean())
+
+
+def test_the_film_and_what_starts_from_a_scene_follow_its_pick(
+    tmp_path: Path, env: dict[str, str], mock: MockHandle
+) -> None:
+    story = write_story(tmp_path / "film")
+    build = story.parent / "build"
+    assert storyboard(*kirin(story, mock), env=env).returncode == 0
+    listed = storyboard("takes", str(story), "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)["takes"]
+    assert [r["address"] for r in rows if r["task"] == "arrive"] == [
+        "arrive@1", "arrive@2", "arrive@3"
+    ]  # fmt: skip
+    assert all(r["status"] == "kept" and r["cost_usd"] > 0 for r in rows)
+    old_depart = str(plan_task(story, "depart")["payload"]["external_task_id"])  # type: ignore[index]
+
+    picked = storyboard("pick", str(story), "arrive", "2", env=env)
+    assert picked.returncode == 0, picked.stderr
+    assert "renders depart" in picked.stdout  # said before anything is sent
+    rows = json.loads(storyboard("plan", str(story), "--json", "--backend", "kirin",
+                                 "--base-url", mock.base_url, env=env).stdout)  # fmt: skip
+    assert {r["task"]: r["cached"] for r in rows} == {
+        "arrive": True, "depart": False, "square": True
+    }  # fmt: skip
+
+    sent = len(creates(mock))
+    stitched = storyboard("stitch", str(story), env=env)
+    assert stitched.returncode != 0 and "depart" in stitched.stderr  # its clip is stale now
+    result = storyboard(*kirin(story, mock), env=env)
+    assert result.returncode == 0, result.stderr
+    new = list(mock.state.tasks.values())[sent:]
+    depart = str(plan_task(story, "depart")["payload"]["external_task_id"])  # type: ignore[index]
+    assert [t.external_task_id for t in new] == [depart] and depart != old_depart
+
+    # depart was sent take 2's last frame, not take 1's
+    sent_frame = Image.open(io.BytesIO(base64.b64decode(
+        new[0].payload["image_list"][0]["image_url"]))).convert("RGB")  # fmt: skip
+    last = {n: np.asarray(frame_image(build / "clips" / f"{n}.mp4", which="last"), float)
+            for n in ("arrive", "arrive@2")}  # fmt: skip
+    sent_pixels = np.asarray(sent_frame, float)
+    assert diff(sent_pixels, last["arrive@2"]) < diff(sent_pixels, last["arrive"])
+
+    # the film's frames in arrive's span (0-3 s) are take 2's
+    film = Path(run_record(build)["film"]["path"])
+    assert run_record(build)["film_takes"]["arrive"] == "arrive@2"
+    for t in (0.5, 2.0):
+        shown = frame_at(film, t, tmp_path / f"film-{t}.png")
+        one = frame_at(build / "clips" / "arrive.mp4", t, tmp_path / f"one-{t}.png")
+        two = frame_at(build / "clips" / "arrive@2.mp4", t, tmp_path / f"two-{t}.png")
+        assert diff(shown, two) < 2.0 < diff(shown, one), (t, diff(shown, two), diff(shown, one))
+
+    # a pick of a take of square, which nothing depends on: a stitch, no request
+    assert storyboard(*kirin(story, mock, "retake", "square"), env=env).returncode == 0
+    count = len(creates(mock))
+    assert storyboard("pick", str(story), "square@2", env=env).returncode == 0
+    assert storyboard(*kirin(story, mock), env=env).returncode == 0
+    assert len(creates(mock)) == count
+    assert run_record(build)["film_takes"]["square"] == "square@2"
+
+    # The shot is edited: the pick of arrive@2 was for the old request. It is stale.
+    story.write_text(STORY.replace("night train", "late train"), encoding="utf-8")
+    lint = storyboard("lint", str(story), env=env)
+    assert lint.returncode == 0 and "stale" in lint.stdout and "arrive" in lint.stdout
+    assert "storyboard.takes.yaml:" in lint.stdout  # at the pick's line
+    listed = storyboard("takes", str(story), env=env)
+    assert listed.returncode == 0 and "stale" in listed.stderr
+    result = storyboard(*kirin(story, mock), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "stale pick: arrive@2 was made for an earlier version of arrive" in result.stderr
+    assert run_record(build)["film_takes"]["arrive"] == "arrive@1"
