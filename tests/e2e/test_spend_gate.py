@@ -68,7 +68,7 @@ def test_max_cost_below_the_estimate_stops_at_the_gate(
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
-        "estimated cost: $2.10 for 4 task(s) (list prices; the bill is the provider's usage.cost)",
+        "estimated cost: $2.10 for 4 take(s) (list prices; the bill is the provider's usage.cost)",
         "storyboard: $2.10 is over --max-cost $1.00; nothing was sent",
     ]
     assert mock.stats()["total"] == 0
