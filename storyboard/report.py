@@ -58,9 +58,7 @@ def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None =
             f"{row['seconds']:g}",
             row["mode"],
             ", ".join(row["depends_on"]) or "-",
-            f"{row['takes']}, uses {row['take']}"
-            if row["takes"] > 1 or "@1" not in row["take"]
-            else "1",
+            _takes(row),
             _cached(row),
             f"${row['estimated_cost_usd']:.3f}",
         )
@@ -81,6 +79,12 @@ def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None =
         f"${to_pay:.3f}",
     )
     console.print(table)
+
+
+def _takes(row: dict[str, Any]) -> str:
+    """How many takes, and which one the film uses when there is a choice."""
+    uses = row["take"].rpartition("@")[2]
+    return str(row["takes"]) if row["takes"] == 1 and uses == "1" else f"{row['takes']} @{uses}"
 
 
 def _cached(row: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ to a different request.
 This module holds the types, the one rule that turns them into a choice
 (`Selection.choose`), `load_selection`, and the writers. Every writer goes
 through `edit_selection`: the CLI and the review server may write at once, so
-each edit holds an exclusive lock beside the file, reads it afresh, changes
+each edit holds an exclusive lock on its folder, reads it afresh, changes
 the round-trip tree (comments, key order and entries it does not touch stay as
 written) and replaces the file atomically. A file that does not parse or that
 its schema refuses is never written over: the user fixes it by hand.
@@ -19,6 +19,7 @@ its schema refuses is never written over: the user fixes it by hand.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,17 +172,19 @@ HEADER = (
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `.<name>.lock` beside `path`, held for one edit. The
-    kernel's (flock): a killed writer never leaves it taken."""
-    lock = path.with_name(f".{path.name}.lock")
+    """An exclusive lock on the folder that holds `path`, held for one edit: the
+    kernel's (flock), so a killed writer never leaves it taken, and no lock file is
+    left beside a file meant to be committed."""
     try:
-        handle = open(lock, "a", encoding="utf-8")  # noqa: SIM115 (held for the block)
+        folder = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
         raise EnvironmentProblem(f"cannot write beside {path}: {exc.strerror or exc}") from exc
-    with handle:
+    try:
         if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(folder, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(folder)
 
 
 def edit_selection(path: Path, change: Callable[[CommentedMap], None]) -> None:

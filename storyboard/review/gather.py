@@ -323,6 +323,7 @@ def references_of(task: PlanTask, compiled: Compilation, build: Path) -> tuple[R
     internet: a Base64 image decoded, an upstream frame from frames/, a published
     asset as its local original; any other URL is shown as text only."""
     refs = []
+    chosen = {t.id: t.chosen for t in compiled.tasks}
     for i, item in enumerate(task.payload.get("image_list") or []):
         if not isinstance(item, dict) or not isinstance(item.get("image_url"), str):
             continue
@@ -330,8 +331,10 @@ def references_of(task: PlanTask, compiled: Compilation, build: Path) -> tuple[R
         role = str(item.get("type") or f"image {i + 1}")
         found = Placeholder.parse(value)
         if found is not None and not found.is_file:
-            frame = build / "frames" / f"{found.task}.{found.kind.removesuffix('_frame')}.jpg"
-            text = f"{found.kind.replace('_', ' ')} of {found.task}"
+            # the dependant is built from the upstream's chosen take (run.resolve)
+            source = chosen.get(found.task, Take(found.task)).label
+            frame = build / "frames" / f"{source}.{found.kind.removesuffix('_frame')}.jpg"
+            text = f"{found.kind.replace('_', ' ')} of {Take.parse(source)}"
             refs.append(Reference(role, text, path=frame if frame.is_file() else None))
         elif value.startswith(("http://", "https://")):
             refs.append(Reference(role, value, path=_published(value, compiled)))

@@ -169,6 +169,15 @@ def test_the_film_and_what_starts_from_a_scene_follow_its_pick(
     sent_pixels = np.asarray(sent_frame, float)
     assert diff(sent_pixels, last["arrive@2"]) < diff(sent_pixels, last["arrive"])
 
+    # the review page shows that frame as depart's first frame, from arrive@2
+    shared = tmp_path / "shared"
+    assert storyboard("review", str(story), "--static", str(shared), env=env).returncode == 0
+    page = (shared / "index.html").read_text(encoding="utf-8")
+    assert "first_frame: last frame of arrive@2" in page
+    assert (build / "frames" / "arrive@2.last.jpg").read_bytes() in {
+        p.read_bytes() for p in (shared / "media" / "refs").iterdir()
+    }
+
     # the film's frames in arrive's span (0-3 s) are take 2's
     film = Path(run_record(build)["film"]["path"])
     assert run_record(build)["film_takes"]["arrive"] == "arrive@2"
