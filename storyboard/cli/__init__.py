@@ -31,6 +31,7 @@ from storyboard.errors import UsageError
 from storyboard.language.schema import STORYBOARD_SCHEMA
 from storyboard.lint.engine import expand_paths, lint_file
 from storyboard.lint.formatters import FORMATTERS
+from storyboard.problems import Problem
 from storyboard.signals import interrupt_on_sigterm
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "friendly", "main"]
@@ -65,11 +66,13 @@ def lint(
         click.echo(f"storyboard: no storyboard found at {arg}", err=True)
     if missing:
         sys.exit(EXIT_USAGE)
-    problems = []
+    problems: list[Problem] = []
+    linted: list[str] = []
     for file in files:
         result = lint_file(file, check_urls=check_urls, allow_private_urls=allow_private_urls)
         problems.extend(result.problems)
-    output = FORMATTERS[fmt](problems, [str(f) for f in files])
+        linted.extend(str(f) for f in result.files)  # with its selection file, if any
+    output = FORMATTERS[fmt](problems, linted)
     if output:
         click.echo(output)
     failing = [p for p in problems if p.is_error or strict]

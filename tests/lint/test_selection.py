@@ -83,6 +83,7 @@ def test_a_stale_pick_is_a_warning_at_its_line_and_not_applied(story: Path) -> N
     assert result.returncode == 0, result.stdout + result.stderr  # a warning only
     where = f"{takes}:6:5: SB805 warning: "
     assert where + "stale: made for an earlier version of return; not applied" in result.stdout
+    assert "0 error(s), 1 warning(s) in 2 files" in result.stdout  # the selection is linted too
     compilation = compile_storyboard(story)
     chosen = compilation.choices["return"]
     assert (chosen.take, chosen.picked) == (1, False)
