@@ -102,6 +102,7 @@ def serve(workspace: Workspace, host: str, port: int) -> None:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # from here a browser's connection waits in the backlog, never refused
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"review page on http://{shown}:{bound}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)

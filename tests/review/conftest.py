@@ -5,7 +5,6 @@ on the cache shelf (a red clip, so the two takes differ at a glance)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -17,9 +16,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from storyboard.cli import main
-from storyboard.media import run_ffmpeg
-from storyboard.run.backends import backend_source
-from storyboard.run.cache import ClipCache
 from tests.conftest import ROOT
 
 STORY = "sb.yaml"
@@ -54,24 +50,14 @@ def storyboard_here(*args: str, env: dict[str, str], cwd: Path) -> Result:
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the folder with sb.yaml and its build, the cache) after one render and a take 2."""
+    """(the folder with sb.yaml and its build, the cache) after one render and one
+    retake of `opening` (its take 2), all through the real command line."""
     folder = tmp_path_factory.mktemp("reviewed")
     cache = folder / "cache"
     env = cli_env(cache)
-    for args in (("init", STORY), ("render", STORY)):
+    for args in (("init", STORY), ("render", STORY), ("retake", STORY, "opening")):
         done = storyboard_cli(*args, env=env, cwd=folder)
         assert done.returncode == 0, done.stderr
-    plan = json.loads((folder / "build" / "plan.json").read_text(encoding="utf-8"))
-    opening = next(t for t in plan["tasks"] if t["id"] == "opening")
-    red = folder / "red.mp4"
-    run_ffmpeg(
-        [
-            *("-f", "lavfi", "-i", "color=c=red:size=1280x720:rate=24:duration=5"),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(red)),
-        ]
-    )
-    shelf = ClipCache(cache, backend_source("preview"))
-    shelf.put(opening["cache_key"], red, {"duration": 5.0, "cost_usd": 0.25}, take=2)
     return folder, cache
 
 

@@ -167,6 +167,47 @@ def test_the_page_reloads_itself_when_the_film_is_cut_again(
     page.close()
 
 
+def test_the_page_shows_a_take_added_while_it_is_open(
+    rendered: tuple[Path, Path], browser: BrowserContext, tmp_path: Path
+) -> None:
+    import shutil
+
+    source, cache = rendered
+    folder, own_cache = tmp_path / "story", tmp_path / "cache"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("cache"))
+    shutil.copytree(cache, own_cache)  # this test's retake stays its own
+    env = cli_env(own_cache)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storyboard", "review", STORY, "--port", "0"],
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        page, errors = _open(browser, _url_from(proc))
+        assert page.locator('[data-address="opening@3"]').count() == 0
+        url = page.url
+        done = storyboard_cli("retake", STORY, "opening", env=env, cwd=folder)
+        assert done.returncode == 0, done.stderr
+        settled = httpx.get(url + "state", timeout=START_GUARD).json()["state"]
+        # the page reloads (maybe more than once while the retake wrote its files)
+        # until it shows the state as the retake left it
+        page.wait_for_function(
+            f"document.body && document.body.dataset.state === {settled!r}", timeout=PLAY_GUARD_MS
+        )
+        page.wait_for_load_state("load")
+        assert page.locator('[data-address="opening@3"]').count() == 1
+        assert _plays(page, '[data-address="opening@3"] video') > 0.2
+        assert errors == []
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_served_files_are_only_those_the_page_names(served: tuple[str, Path]) -> None:
     url, _ = served
     with httpx.Client(base_url=url, timeout=30) as client:
