@@ -24,7 +24,7 @@ except ImportError:  # not POSIX: no lock, as before
 
 from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
-from storyboard.compile.plan import Plan
+from storyboard.compile.plan import Plan, PlanTask
 from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, StitchError
 from storyboard.film.stitch import (
     Audio,
@@ -42,7 +42,7 @@ from storyboard.provider.pricing import PriceTable, load_prices
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache, file_sha256
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
-from storyboard.run.journal import Journal
+from storyboard.run.journal import Journal, TaskRecord
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
@@ -127,18 +127,30 @@ def cut_clips(plan: Plan, build_dir: Path) -> list[CutClip]:
     return clips
 
 
-def gather_clips(plan: Plan, build_dir: Path) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class Gathered:
+    """What `storyboard stitch` found in a build: where its clips come from, the ones
+    the journal knows nothing of, and the ones built from another take upstream."""
+
+    sources: list[str]
+    unknown: list[str]
+    repicked: list[str]
+
+
+def gather_clips(plan: Plan, build_dir: Path) -> Gathered:
     """Check that `build_dir/clips/` holds the chosen take of every task, for
     `storyboard stitch`. A clip the journal records under another cache key was rendered
     before the storyboard changed: it is refused, never stitched in silently.
     A clip whose bytes are not the ones the journal recorded when its task was
-    done was damaged since: refused too (`render` fetches it again, free).
-    Returns the sources of the clips (`preview-r2`, `kirin-...`) and the tasks
-    whose clips the journal knows nothing of (placed there by hand: used as they
-    are)."""
+    done was damaged since: refused too (`render` fetches it again, free). A clip
+    of the same request built from another take of a task upstream (a pick since)
+    is used, and named: the next `render` makes it from the picked take.
+    Returns the sources of the clips (`preview-r2`, `kirin-...`), the tasks whose
+    clips the journal knows nothing of (placed there by hand: used as they are) and
+    those built from another take upstream."""
     journal_path = build_dir / "journal.sqlite"
     journal = Journal(journal_path) if journal_path.is_file() else None
-    stale, missing, damaged, sources, unknown = [], [], [], set(), []
+    stale, missing, damaged, sources, unknown, repicked = [], [], [], set(), [], []
     try:
         for task in plan.tasks:
             label = task.chosen.label
@@ -148,12 +160,14 @@ def gather_clips(plan: Plan, build_dir: Path) -> tuple[list[str], list[str]]:
                 missing.append(label)
             elif record is None:
                 unknown.append(label)
-            elif record.payload_key != task.cache_key:
+            elif record.payload_key != task.cache_key and not _repicked(record, task):
                 stale.append(label)
             elif record.clip_sha256 and file_sha256(clip) != record.clip_sha256:
                 damaged.append(label)
             else:
                 sources.add(record.source)
+                if record.payload_key != task.cache_key:
+                    repicked.append(label)
     finally:
         if journal is not None:
             journal.close()
@@ -171,7 +185,12 @@ def gather_clips(plan: Plan, build_dir: Path) -> tuple[list[str], list[str]]:
             f"cannot re-cut without rendering; tasks {'; '.join(reasons)}. "
             "Run `storyboard render` (it renders only what is needed)."
         )
-    return sorted(sources), unknown
+    return Gathered(sorted(sources), unknown, repicked)
+
+
+def _repicked(record: TaskRecord, task: PlanTask) -> bool:
+    """The record is of the same request as `task`, built from another take upstream."""
+    return bool(record.request_key) and record.request_key == (task.request_key or None)
 
 
 def film_path(plan: Plan, build_dir: Path) -> Path:

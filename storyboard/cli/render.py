@@ -234,8 +234,9 @@ def _retake_summary(outcome: Any, path: Path, as_json: bool) -> None:
 def stitch_command(storyboard: str, build_dir: str | None) -> None:
     """Re-cut the film from clips already rendered (sends nothing, renders nothing).
 
-    Edits to `cut:`, `audio:` and `film:` need no render; a task whose payload
-    changed since its clip was rendered is refused with its name."""
+    Edits to `cut:`, `audio:` and `film:`, and picks of takes, need no render; a
+    task whose payload changed since its clip was rendered is refused with its
+    name (one built from another take upstream is used, and named)."""
     from storyboard.compile.compiler import written_plan
     from storyboard.pipeline import build_lock, gather_clips, stitch_plan
 
@@ -244,14 +245,22 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
     build = build_dir_of(path, build_dir)
     with build_lock(build):
         _, data = written_plan(plan, build)
-        sources, unknown = gather_clips(data, build)
-        if unknown:
+        found = gather_clips(data, build)
+        sources = list(found.sources)
+        if found.unknown:
             click.echo(
-                f"storyboard: no render recorded for {', '.join(unknown)}: "
+                f"storyboard: no render recorded for {', '.join(found.unknown)}: "
                 "their clips in clips/ are used as they are",
                 err=True,
             )
             sources.append("clips/ as found")
+        if found.repicked:
+            click.echo(
+                f"storyboard: {', '.join(found.repicked)} were built from another take than "
+                "the one picked upstream: used for this cut; the next `storyboard render` "
+                "makes them from the picked take",
+                err=True,
+            )
         film = stitch_plan(data, build)
     click.echo(
         f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason}); "

@@ -136,6 +136,7 @@ def compile_specs(
     if not nx.is_directed_acyclic_graph(graph):
         raise CompilerBug("the task graph has a cycle that lint did not report")
     keys: dict[str, str] = {}
+    requests: dict[str, str] = {}
     seconds: dict[str, float] = {}
     tasks = []
     for task_id in topological_order(graph):
@@ -154,6 +155,10 @@ def compile_specs(
         choice = chooser.choose(task_id, key)
         choices[task_id] = choice
         keys[task_id] = upstream_identity(key, choice.take)
+        # The same request built from any take upstream: a re-cut may use its clip
+        # until the next render makes it from the picked one.
+        request = cache_key(payload, requests, files)
+        requests[task_id] = request
         payload["external_task_id"] = external_task_id(key)
         length = _task_seconds(spec, story, seconds)
         seconds[task_id] = length
@@ -173,6 +178,7 @@ def compile_specs(
                 payload=payload,
                 takes=spec.scene.settings.takes,
                 take=choice.take,
+                request_key=request,
             )
         )
     return Compilation(story, tuple(tasks), _cut(story, tasks), choices)

@@ -318,7 +318,12 @@ class Executor:
             digest = file_sha256(clip)
         self.remotes[task_id] = remote
         self.journal.update(
-            task_id, state="done", seconds=info.duration, cache_hit=0, clip_sha256=digest
+            task_id,
+            state="done",
+            seconds=info.duration,
+            cache_hit=0,
+            clip_sha256=digest,
+            request_key=task.request_key or task.cache_key,
         )
         self.emit(
             {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
@@ -427,6 +432,7 @@ class Executor:
             cost_usd=cost,
             seconds=meta.get("duration"),
             clip_sha256=entry.sha256,
+            request_key=task.request_key or task.cache_key,
         )
         self.emit({"event": "task_cached", "task": task_id})
         return self._result(

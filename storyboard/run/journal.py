@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     started_at       REAL,
     updated_at       REAL NOT NULL,
     finished_at      REAL,
-    clip_sha256      TEXT
+    clip_sha256      TEXT,
+    request_key      TEXT
 );
 CREATE TABLE IF NOT EXISTS bills (
     source         TEXT NOT NULL,
@@ -88,6 +89,7 @@ class TaskRecord:
     started_at: float | None
     finished_at: float | None
     clip_sha256: str | None = None  # the build's clip, as it was when the task was done
+    request_key: str | None = None  # the plan's request_key when it was done
 
     @property
     def source(self) -> str:
@@ -102,7 +104,7 @@ class TaskRecord:
 
 _COLUMNS = (
     "task_id, cache_key, state, attempt, external_task_id, remote, outcome, error,"
-    " cost_usd, cache_hit, seconds, started_at, finished_at, clip_sha256"
+    " cost_usd, cache_hit, seconds, started_at, finished_at, clip_sha256, request_key"
 )
 
 
@@ -122,6 +124,7 @@ def _record(row: tuple[Any, ...]) -> TaskRecord:
         row[11],
         row[12],
         row[13],
+        row[14],
     )
 
 
@@ -137,6 +140,8 @@ class Journal:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
             if "clip_sha256" not in columns:  # a journal from before clips were hashed
                 self._db.execute("ALTER TABLE tasks ADD COLUMN clip_sha256 TEXT")
+            if "request_key" not in columns:  # a journal from before takes
+                self._db.execute("ALTER TABLE tasks ADD COLUMN request_key TEXT")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open the run journal {path}: {exc}") from exc
 
