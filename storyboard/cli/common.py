@@ -98,8 +98,11 @@ def backend_option(why: str) -> Callable[[F], F]:
     )
 
 
-def chosen_tasks(plan: Compilation, values: tuple[str, ...]) -> frozenset[str]:
-    """Task ids chosen by task id, scene id, or `+scene` (the scene and everything downstream)."""
+def chosen_tasks(
+    plan: Compilation, values: tuple[str, ...], what: str = "--select/--force"
+) -> frozenset[str]:
+    """Task ids chosen by task id, scene id, or `+scene` (the scene and everything
+    downstream); `what` names the argument in the message about an unknown one."""
     import networkx as nx
 
     chosen: set[str] = set()
@@ -108,7 +111,8 @@ def chosen_tasks(plan: Compilation, values: tuple[str, ...]) -> frozenset[str]:
         name = value.removeprefix("+")
         matched = [t.id for t in plan.tasks if name in (t.id, t.scene)]
         if not matched:
-            raise UsageError(f"--select/--force {value!r}: no such task or scene")
+            known = ", ".join(dict.fromkeys(t.scene for t in plan.tasks))
+            raise UsageError(f"{what} {value!r}: no such task or scene (scenes: {known})")
         for task_id in matched:
             chosen.add(task_id)
             if downstream:

@@ -107,7 +107,7 @@ def retake(targets: tuple[str, ...], count: int, **common: Any) -> None:
     film keeps the take it uses until you `storyboard pick` another."""
     path = existing_file(common["storyboard"])
     plan = compile_or_report(path)
-    chosen = chosen_tasks(plan, targets)
+    chosen = chosen_tasks(plan, targets, what="retake")
     _run(
         plan,
         path,

@@ -117,6 +117,10 @@ def test_takes_are_requests_of_their_own_and_retakes_overwrite_nothing(
     assert result.returncode == 0, result.stderr
     assert len(creates(mock)) == count  # an unchanged render sends nothing
 
+    result = storyboard(*kirin(story, mock, "retake", "arival"), env=env)
+    assert result.returncode == 2 and "retake 'arival': no such task or scene" in result.stderr
+    assert "Traceback" not in result.stderr and len(creates(mock)) == count
+
 
 def frame_at(video: Path, seconds: float, out: Path) -> np.ndarray:
     """The decoded frame at `seconds` (ffmpeg seeks and decodes; a PNG in between)."""
