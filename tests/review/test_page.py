@@ -203,6 +203,14 @@ def test_the_page_shows_a_take_added_while_it_is_open(
         assert _plays(page, '[data-address="opening@3"] video') > 0.2
         assert errors == []
         page.close()
+
+        # mid-edit, the storyboard does not lint: the page says why, and recovers
+        text = (folder / STORY).read_text(encoding="utf-8")
+        (folder / STORY).write_text(text + "\nnot_a_key: 1\n", encoding="utf-8")
+        broken = httpx.get(url, timeout=START_GUARD)
+        assert broken.status_code == 503 and "not_a_key" in broken.text
+        (folder / STORY).write_text(text, encoding="utf-8")
+        assert httpx.get(url, timeout=START_GUARD).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -229,6 +237,13 @@ def test_served_files_are_only_those_the_page_names(served: tuple[str, Path]) ->
             assert b"storyboard" not in answer.content
         refused = client.post("api/pick", data={"task": "opening", "take": "7"})
         assert refused.status_code == 400 and "known takes" in refused.json()["message"]
+        # another site's page cannot pick for you, nor a rebinding one read the page
+        evil = {"task": "opening", "take": "2"}
+        answer = client.post("api/pick", data=evil, headers={"Origin": "http://evil.test"})
+        assert answer.status_code == 403
+        assert client.get("", headers={"Host": "evil.test"}).status_code == 400
+        assert client.get("state", headers={"Host": "evil.test:80"}).status_code == 400
+        assert client.get("", headers={"Host": "localhost"}).status_code == 200
 
 
 def test_the_static_copy_plays_from_file_urls(
