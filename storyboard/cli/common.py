@@ -118,3 +118,15 @@ def chosen_tasks(
             if downstream:
                 chosen.update(nx.descendants(plan.graph, task_id))
     return frozenset(chosen)
+
+
+def stacked(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """Several click decorators as one, applied in the order they are listed (the
+    first is the outermost, as if they were written one above the other)."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply

@@ -19,6 +19,7 @@ from storyboard.cli.common import (
     compile_or_report,
     existing_file,
     friendly,
+    stacked,
 )
 from storyboard.errors import UsageError
 from storyboard.language.takes import MAX_TAKES, Take
@@ -29,35 +30,23 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def run_options(func: F) -> F:
-    """The options `render` and `retake` share: where, on what, how fast, how much."""
-    for option in reversed(
-        [
-            click.argument("storyboard", type=click.Path(dir_okay=False)),
-            backend_option("preview renders locally for free; kirin spends money."),
-            BUILD_DIR,
-            click.option(
-                "--jobs",
-                type=click.IntRange(1, 64),
-                default=4,
-                show_default=True,
-                help="Takes in flight at once (lowered automatically on E1/429).",
-            ),
-            click.option(
-                "--max-cost", type=click.FloatRange(min=0), help="Refuse to spend more (USD)."
-            ),
-            click.option("--yes", is_flag=True, help="Do not ask before spending money."),
-            click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
-            click.option(
-                "--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."
-            ),
-            click.option(
-                "--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout."
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
+run_options = stacked(  # what `render` and `retake` share: where, on what, how fast, how much
+    click.argument("storyboard", type=click.Path(dir_okay=False)),
+    backend_option("preview renders locally for free; kirin spends money."),
+    BUILD_DIR,
+    click.option(
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        help="Takes in flight at once (lowered automatically on E1/429).",
+    ),
+    click.option("--max-cost", type=click.FloatRange(min=0), help="Refuse to spend more (USD)."),
+    click.option("--yes", is_flag=True, help="Do not ask before spending money."),
+    click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
+    click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."),
+    click.option("--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout."),
+)
 
 
 @click.command()

@@ -9,9 +9,8 @@ what changed and what the next `render` or `stitch` will do.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,33 +20,24 @@ from storyboard.cli.common import (
     compile_or_report,
     existing_file,
     friendly,
+    stacked,
 )
 
 if TYPE_CHECKING:
     from storyboard.review.gather import Workspace
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _where(func: F) -> F:
-    """The options that say where the takes are: the build, the backend's shelf."""
-    for option in reversed(
-        (
-            BUILD_DIR,
-            click.option(
-                "--backend",
-                type=click.Choice(["preview", "kirin"]),
-                help="Whose cache shelf (default: the backend of the build's last run, "
-                "else preview).",
-            ),
-            click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
-            click.option(
-                "--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."
-            ),
-        )
-    ):
-        func = option(func)
-    return func
+_where = stacked(  # where the takes are: the build, the backend's shelf
+    BUILD_DIR,
+    click.option(
+        "--backend",
+        type=click.Choice(["preview", "kirin"]),
+        help="Whose cache shelf (default: the backend of the build's last run, else preview).",
+    ),
+    click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
+    click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."),
+)
 
 
 def _workspace(
@@ -120,56 +110,39 @@ def takes(
     click.echo(f"the film uses: {film} ({_money(review.film_usd)})")
 
 
+_judging = stacked(  # what `pick` and `reject` take: which take, a note, where
+    click.argument("storyboard", type=click.Path(dir_okay=False)),
+    click.argument("task"),
+    click.argument("take", required=False),
+    click.option("--note", help="A note kept with the take (for a reject: why)."),
+    _where,
+    friendly,
+)
+
+
+def _judge(action: str, storyboard: str, task: str, take: str | None, **rest: Any) -> None:
+    from storyboard.review import actions
+
+    note = rest.pop("note")
+    workspace = _workspace(storyboard, **rest)
+    task_id, number = actions.parse_take(task, take)
+    do = actions.pick if action == "pick" else actions.reject
+    for line in do(workspace, task_id, number, note).lines():
+        click.echo(line)
+
+
 @click.command()
-@click.argument("storyboard", type=click.Path(dir_okay=False))
-@click.argument("task")
-@click.argument("take", required=False)
-@click.option("--note", help="A note kept with the take.")
-@_where
-@friendly
-def pick(
-    storyboard: str,
-    task: str,
-    take: str | None,
-    note: str | None,
-    build_dir: str | None,
-    backend: str | None,
-    base_url: str | None,
-    cache_dir: str | None,
-) -> None:
+@_judging
+def pick(storyboard: str, task: str, take: str | None, **rest: Any) -> None:
     """Make TAKE of TASK (or TASK@K) the one the film uses, and mark it good."""
-    from storyboard.review import actions
-
-    workspace = _workspace(storyboard, build_dir, backend, base_url, cache_dir)
-    task_id, number = actions.parse_take(task, take)
-    for line in actions.pick(workspace, task_id, number, note).lines():
-        click.echo(line)
+    _judge("pick", storyboard, task, take, **rest)
 
 
 @click.command()
-@click.argument("storyboard", type=click.Path(dir_okay=False))
-@click.argument("task")
-@click.argument("take", required=False)
-@click.option("--note", help="Why (kept with the take).")
-@_where
-@friendly
-def reject(
-    storyboard: str,
-    task: str,
-    take: str | None,
-    note: str | None,
-    build_dir: str | None,
-    backend: str | None,
-    base_url: str | None,
-    cache_dir: str | None,
-) -> None:
+@_judging
+def reject(storyboard: str, task: str, take: str | None, **rest: Any) -> None:
     """Mark TAKE of TASK (or TASK@K) rejected; the film then uses another take."""
-    from storyboard.review import actions
-
-    workspace = _workspace(storyboard, build_dir, backend, base_url, cache_dir)
-    task_id, number = actions.parse_take(task, take)
-    for line in actions.reject(workspace, task_id, number, note).lines():
-        click.echo(line)
+    _judge("reject", storyboard, task, take, **rest)
 
 
 @click.command()

@@ -29,6 +29,11 @@ class Transition:
     type: str = "cut"
     duration: float = 0.0
 
+    @property
+    def overlaps(self) -> bool:
+        """Whether the clip it leads into starts `duration` before the last one ends."""
+        return self.type not in ("cut", "fade") and self.duration > 0
+
 
 @dataclass(frozen=True)
 class Audio:

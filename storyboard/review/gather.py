@@ -28,12 +28,9 @@ from storyboard.language.takes import Take
 from storyboard.run.backends import backend_source
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry
 from storyboard.run.journal import Journal, TaskRecord, record_key
+from storyboard.run.units import UNFINISHED
 
 Status = Literal["kept", "in flight", "failed", "planned", "damaged"]
-IN_FLIGHT = ("submitting", "submitted", "completed")
-# Transitions that overlap the clip before them (see film.cutplan): the timeline
-# places a scene that far before the end of the previous one.
-NOT_OVERLAPPING = ("cut", "fade")
 # The first bytes of the Base64 of each image type the API takes.
 _MAGIC = {"/9j/": "image/jpeg", "iVBOR": "image/png", "R0lG": "image/gif", "UklGR": "image/webp"}
 
@@ -295,7 +292,7 @@ def _status(
         return "kept", shelf.clip, shelf.meta
     if isinstance(shelf, DamagedEntry):
         return "damaged", built if built.is_file() else None, shelf.meta
-    if record is not None and record.state in IN_FLIGHT:
+    if record is not None and record.state in UNFINISHED:
         return "in flight", None, {}
     if record is not None and record.state == "failed":
         return "failed", None, {}
@@ -369,8 +366,7 @@ def timeline(plan: Plan) -> tuple[Block, ...]:
     at = 0.0
     for i, entry in enumerate(plan.cut):
         length = sum(s.end - s.start for s in entry.segments)
-        kind = entry.transition.type
-        if i > 0 and kind not in NOT_OVERLAPPING:
+        if i > 0 and entry.transition.overlaps:
             at -= entry.transition.duration
         blocks.append(Block(entry.scene, round(at, 3), round(length, 3)))
         at += length
