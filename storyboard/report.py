@@ -29,6 +29,7 @@ def plan_rows(plan: Plan, cache: ClipCache) -> list[dict[str, Any]]:
                 "take": task.chosen.address,
                 "cached_takes": len(task.take_numbers) - len(missing),
                 "cached": not missing,
+                "take_cost_usd": task.estimated_cost_usd,  # list price of one take
                 "estimated_cost_usd": round(task.estimated_cost_usd * len(missing), 4),
             }
         )

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from storyboard.review.gather import Workspace
 
 
-
 _where = stacked(  # where the takes are: the build, the backend's shelf
     BUILD_DIR,
     click.option(

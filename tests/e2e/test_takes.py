@@ -68,6 +68,16 @@ def test_takes_are_requests_of_their_own_and_retakes_overwrite_nothing(
 ) -> None:
     story = write_story(tmp_path / "film")
     build = story.parent / "build"
+    rows = json.loads(storyboard("plan", str(story), "--json", env=env).stdout)
+    assert [(r["task"], r["takes"]) for r in rows] == [("arrive", 3), ("depart", 1), ("square", 1)]
+    one_each = sum(r["take_cost_usd"] for r in rows)
+    every_take = sum(r["estimated_cost_usd"] for r in rows)
+    assert every_take == pytest.approx(one_each + 2 * rows[0]["take_cost_usd"])
+    cap = f"{(one_each + every_take) / 2:.2f}"  # enough for one take of each, not for all
+    result = storyboard(*kirin(story, mock), "--max-cost", cap, env=env)
+    assert result.returncode == 1 and "nothing was sent" in result.stderr
+    assert "for 5 take(s)" in result.stderr and creates(mock) == []
+
     result = storyboard(*kirin(story, mock), env=env)
     assert result.returncode == 0, result.stderr
     arrive = str(plan_task(story, "arrive")["payload"]["external_task_id"])  # type: ignore[index]
