@@ -42,7 +42,7 @@ from storyboard.provider.pricing import PriceTable, load_prices
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache, file_sha256
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
-from storyboard.run.journal import Journal, TaskRecord
+from storyboard.run.journal import Journal, TaskRecord, existing_journal
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
@@ -50,8 +50,8 @@ def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Co
     storyboard (a stale pick is not applied: `Compilation.stale_picks`). Raises
     InputProblems when lint finds errors, the selection file's included. `prices`:
     the price table (default: `load_prices()`, read once here). Lint compiles to
-    judge the selection; that compilation is the one returned, unless the caller
-    gave its own prices (or lint could not compile: then the error surfaces here)."""
+    judge a selection's picks; that compilation is the one returned, unless the
+    caller gave its own prices (else, or if lint could not compile, it is made here)."""
     result = lint_file(path)
     if result.errors or result.story is None or result.context is None:
         raise InputProblems(result.problems)
@@ -148,10 +148,8 @@ def gather_clips(plan: Plan, build_dir: Path) -> Gathered:
     Returns the sources of the clips (`preview-r2`, `kirin-...`), the tasks whose
     clips the journal knows nothing of (placed there by hand: used as they are) and
     those built from another take upstream."""
-    journal_path = build_dir / "journal.sqlite"
-    journal = Journal(journal_path) if journal_path.is_file() else None
     stale, missing, damaged, sources, unknown, repicked = [], [], [], set(), [], []
-    try:
+    with existing_journal(build_dir / "journal.sqlite") as journal:
         for task in plan.tasks:
             label = task.chosen.label
             clip = build_dir / "clips" / f"{label}.mp4"
@@ -168,9 +166,6 @@ def gather_clips(plan: Plan, build_dir: Path) -> Gathered:
                 sources.add(record.source)
                 if record.payload_key != task.cache_key:
                     repicked.append(label)
-    finally:
-        if journal is not None:
-            journal.close()
     reasons = []
     if stale:
         reasons.append(f"changed since their clips were rendered: {', '.join(stale)}")
@@ -190,7 +185,7 @@ def gather_clips(plan: Plan, build_dir: Path) -> Gathered:
 
 def _repicked(record: TaskRecord, task: PlanTask) -> bool:
     """The record is of the same request as `task`, built from another take upstream."""
-    return bool(record.request_key) and record.request_key == (task.request_key or None)
+    return bool(task.request_key) and record.request_key == task.request_key
 
 
 def film_path(plan: Plan, build_dir: Path) -> Path:
@@ -250,11 +245,10 @@ def write_run_record(
     build_dir: Path,
     plan: Plan,
     report: RunReport,
-    backend: str,
+    backend: Backend,
     film: StitchResult | None,
     *,
     state: str = "finished",
-    source: str | None = None,
 ) -> Path:
     """Write run.json. `state`: `finished`, `stitching` (the clips are all there and
     the film is being cut: what a crash in the stitch leaves), or `interrupted`.
@@ -264,8 +258,8 @@ def write_run_record(
     order = {t.id: i for i, t in enumerate(plan.tasks)}
     ranked = sorted(results.values(), key=lambda r: (order.get(r.task, len(order)), r.take))
     data = {
-        "backend": backend,
-        "cache_source": source,  # the cache shelf its clips are on (`storyboard takes` reads it)
+        "backend": backend.name,
+        "cache_source": backend.source,  # its clips' cache shelf (`storyboard takes` reads it)
         "state": state,
         "ok": report.ok,
         "wall_seconds": round(report.wall_seconds, 3),
@@ -304,7 +298,6 @@ def render_plan(
     """Write the plan, run it, and stitch the film when every clip it uses is there
     (unless `stitch_film` is False: `retake` adds takes and leaves the film as it is)."""
     _, plan = written_plan(compiled, build_dir)
-    source = backend.source
     journal = Journal(build_dir / "journal.sqlite")
     try:
         executor = Executor(
@@ -335,17 +328,13 @@ def render_plan(
             raise
         except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
             so_far = executor.report_so_far()
-            write_run_record(
-                build_dir, plan, so_far, backend.name, None, state="interrupted", source=source
-            )
+            write_run_record(build_dir, plan, so_far, backend, None, state="interrupted")
             raise
     finally:
         journal.close()
     film = None
     if report.complete and stitch_film:
-        write_run_record(
-            build_dir, plan, report, backend.name, None, state="stitching", source=source
-        )
+        write_run_record(build_dir, plan, report, backend, None, state="stitching")
         emit = events or (lambda event: None)
         emit({"event": "stitch_started", "clips": sum(len(e.segments) for e in plan.cut)})
         film = stitch_plan(plan, build_dir)
@@ -358,5 +347,5 @@ def render_plan(
                 "seconds": round(film.seconds, 2),
             }
         )
-    write_run_record(build_dir, plan, report, backend.name, film, source=source)
+    write_run_record(build_dir, plan, report, backend, film)
     return RenderOutcome(report, film)

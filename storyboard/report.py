@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storyboard.compile.plan import Plan
+from storyboard.language.takes import Take
 from storyboard.run.cache import ClipCache
 
 
@@ -84,8 +85,8 @@ def plan_table(plan: Plan, rows: list[dict[str, Any]], console: Console | None =
 
 def _takes(row: dict[str, Any]) -> str:
     """How many takes, and which one the film uses when there is a choice."""
-    uses = row["take"].rpartition("@")[2]
-    return str(row["takes"]) if row["takes"] == 1 and uses == "1" else f"{row['takes']} @{uses}"
+    uses = Take.parse(row["take"]).number
+    return str(row["takes"]) if row["takes"] == 1 and uses == 1 else f"{row['takes']} @{uses}"
 
 
 def _cached(row: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storyboard.compile.compiler import Compilation, uses_local_video
+from storyboard.compile.plan import Estimate
 from storyboard.errors import UsageError
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
@@ -86,7 +87,7 @@ def assess(
     return Spend(
         spends_money=backend.spends_money,
         to_pay=to_pay,
-        tasks=sum(len(t.take_numbers) for t in plan.tasks) + sum(options.retakes.values()),
+        tasks=Estimate.of(plan.tasks).tasks + sum(options.retakes.values()),
         max_cost=options.max_cost,
         confirmed=confirmed,
     )

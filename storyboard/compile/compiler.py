@@ -55,6 +55,7 @@ class Compilation:
     tasks: tuple[PlanTask, ...]
     cut: tuple[CutEntry, ...]
     choices: Mapping[str, Chosen] = field(default_factory=dict)  # by task: the take used
+    selection: Selection = field(default_factory=Selection)  # the picks it followed
 
     @property
     def stale_picks(self) -> list[tuple[str, Pick]]:
@@ -79,7 +80,7 @@ class Compilation:
     @property
     def total_seconds(self) -> float:
         """Output seconds of every take (what is priced; not the film's length)."""
-        return sum(t.seconds * len(t.take_numbers) for t in self.tasks)
+        return Estimate.of(self.tasks).seconds
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -181,7 +182,7 @@ def compile_specs(
                 request_key=request,
             )
         )
-    return Compilation(story, tuple(tasks), _cut(story, tasks), choices)
+    return Compilation(story, tuple(tasks), _cut(story, tasks), choices, chooser)
 
 
 def _task_seconds(spec: TaskSpec, story: Storyboard, known: dict[str, float]) -> float:

@@ -80,7 +80,7 @@ class PlanTask:
     payload: dict[str, Any]  # the request body, placeholders unresolved
     takes: int = 1  # the storyboard's `takes:`: take 1 to N are made
     take: int = 1  # the chosen take: the one the film and the dependants use
-    request_key: str = ""  # the key whatever takes upstream were picked ("": cache_key)
+    request_key: str = ""  # the key whatever takes upstream were picked (the compiler sets it)
 
     @property
     def external_task_id(self) -> str:
@@ -135,7 +135,7 @@ class PlanTask:
             payload=data["payload"],
             takes=data.get("takes", 1),
             take=data.get("take", 1),
-            request_key=data.get("request_key", ""),
+            request_key=data.get("request_key", data["cache_key"]),
         )
 
 

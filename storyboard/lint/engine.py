@@ -3,9 +3,10 @@
 `lint_file` never raises for bad input: every malformed file ends as
 problems with positions. It returns the normalised storyboard too, so the
 compiler can start from what lint proved: with the selection file beside it
-(`<stem>.takes.yaml`), linted too, and, when the storyboard has no errors,
-the compilation made to judge that file (`pipeline.compile_storyboard` uses
-it rather than compiling twice).
+(`<stem>.takes.yaml`), linted too, and, when the storyboard has no errors and
+the file has picks to judge, the compilation made to judge them
+(`pipeline.compile_storyboard` uses it rather than compiling twice; a lint
+without picks compiles nothing, as before).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def lint_file(
         for _rules, check in families():
             problems.extend(p for p in check(ctx) if (p.file, p.line, p.column) not in refused)
     compilation = None
-    if not any(p.is_error for p in problems):
+    if selection.tasks and not any(p.is_error for p in problems):  # picks to judge
         compilation = selection_rules.compile_for_lint(ctx, selection)
         if compilation is not None:
             problems.extend(selection_rules.check(selection, compilation))

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from storyboard.compile.compiler import Compilation
 from storyboard.compile.plan import PlanTask
 from storyboard.errors import UsageError
-from storyboard.language.selection import load_selection, write_pick, write_verdict
+from storyboard.language.selection import write_pick, write_verdict
 from storyboard.language.takes import Take
 from storyboard.pipeline import compile_storyboard
-from storyboard.review.gather import Workspace, known_takes
-from storyboard.run.journal import Journal
+from storyboard.review.gather import Workspace, known_takes, recorded_takes
+from storyboard.run.journal import existing_journal
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,9 @@ def _checked(workspace: Workspace, task_id: str, take: int) -> tuple[Compilation
         raise UsageError(
             f"{workspace.story_path}: no task {task_id!r}; tasks: {', '.join(by_id) or 'none'}"
         )
-    journal_path = workspace.build_dir / "journal.sqlite"
-    journal = Journal(journal_path) if journal_path.is_file() else None
-    try:
-        known = known_takes(task, workspace, journal)
-    finally:
-        if journal is not None:
-            journal.close()
-    known |= load_selection(workspace.selection_path).made(task_id, task.cache_key)
+    with existing_journal(workspace.build_dir / "journal.sqlite") as journal:
+        records = recorded_takes(task, workspace, journal)
+    known = known_takes(task, workspace, records, compiled.selection)
     if take not in known:
         listed = ", ".join(str(Take(task_id, n)) for n in sorted(known))
         raise UsageError(f"{task_id} has no take {take}; its known takes: {listed}")

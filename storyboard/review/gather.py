@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,11 +24,11 @@ from urllib.parse import unquote
 from storyboard.compile.compiler import Compilation
 from storyboard.compile.placeholders import Placeholder
 from storyboard.compile.plan import Plan, PlanTask
-from storyboard.language.selection import Selection, load_selection, selection_path
+from storyboard.language.selection import Selection, selection_path
 from storyboard.language.takes import Take
 from storyboard.run.backends import backend_source
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry
-from storyboard.run.journal import Journal, TaskRecord, record_key
+from storyboard.run.journal import Journal, TaskRecord, existing_journal, record_key
 from storyboard.run.units import UNFINISHED
 
 Status = Literal["kept", "in flight", "failed", "planned", "damaged"]
@@ -209,10 +210,8 @@ def gather(compiled: Compilation, workspace: Workspace) -> Review:
     """The takes of every task of `compiled`, for the build and shelf of `workspace`."""
     build = workspace.build_dir
     plan = compiled.plan(build)
-    selection = load_selection(workspace.selection_path)
-    journal_path = build / "journal.sqlite"
-    journal = Journal(journal_path) if journal_path.is_file() else None
-    try:
+    selection = compiled.selection
+    with existing_journal(build / "journal.sqlite") as journal:
         tasks = tuple(
             TaskTakes(
                 task,
@@ -222,9 +221,6 @@ def gather(compiled: Compilation, workspace: Workspace) -> Review:
             )
             for task in plan.tasks
         )
-    finally:
-        if journal is not None:
-            journal.close()
     film = (build / plan.output).resolve()
     stale = tuple(compiled.stale_messages())
     problems = tuple(f"{p.file}:{p.line}:{p.column}: {p.message}" for p in selection.problems)
@@ -233,22 +229,32 @@ def gather(compiled: Compilation, workspace: Workspace) -> Review:
     )
 
 
-def known_takes(task: PlanTask, workspace: Workspace, journal: Journal | None) -> set[int]:
-    """take_numbers, the shelf's, the journal's (for this version of the request)."""
-    known = set(task.take_numbers) | set(workspace.cache.takes(task.cache_key))
-    if journal is not None:
-        identity = record_key(workspace.cache.source, task.cache_key)
-        known |= set(journal.takes_of(task.id, identity))
-    return known
+def recorded_takes(
+    task: PlanTask, workspace: Workspace, journal: Journal | None
+) -> dict[int, TaskRecord]:
+    """The journal's records of this version of the request, by take."""
+    if journal is None:
+        return {}
+    return journal.takes_of(task.id, record_key(workspace.cache.source, task.cache_key))
+
+
+def known_takes(
+    task: PlanTask,
+    workspace: Workspace,
+    records: Mapping[int, TaskRecord],
+    selection: Selection,
+) -> set[int]:
+    """The takes of this version of the request: planned, on the shelf, in the
+    journal (`records`), or spoken of in the selection."""
+    shelf = workspace.cache.takes(task.cache_key)
+    return {*task.take_numbers, *shelf, *records, *selection.made(task.id, task.cache_key)}
 
 
 def _takes(
     task: PlanTask, workspace: Workspace, journal: Journal | None, selection: Selection
 ) -> list[TakeRow]:
-    records: dict[int, TaskRecord] = {}
-    if journal is not None:
-        records = journal.takes_of(task.id, record_key(workspace.cache.source, task.cache_key))
-    numbers = known_takes(task, workspace, journal) | selection.made(task.id, task.cache_key)
+    records = recorded_takes(task, workspace, journal)
+    numbers = known_takes(task, workspace, records, selection)
     entry = selection.tasks.get(task.id)
     marks = entry.marks_for(task.cache_key) if entry is not None else {}
     rows = []

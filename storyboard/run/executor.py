@@ -323,7 +323,7 @@ class Executor:
             seconds=info.duration,
             cache_hit=0,
             clip_sha256=digest,
-            request_key=task.request_key or task.cache_key,
+            request_key=task.request_key,
         )
         self.emit(
             {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
@@ -432,7 +432,7 @@ class Executor:
             cost_usd=cost,
             seconds=meta.get("duration"),
             clip_sha256=entry.sha256,
-            request_key=task.request_key or task.cache_key,
+            request_key=task.request_key,
         )
         self.emit({"event": "task_cached", "task": task_id})
         return self._result(

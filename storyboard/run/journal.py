@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,3 +251,15 @@ class Journal:
             "SELECT COALESCE(SUM(cost_usd), 0) FROM bills WHERE run_id = ?", (run_id,)
         ).fetchone()
         return float(row[0])
+
+
+@contextmanager
+def existing_journal(path: Path) -> Iterator[Journal | None]:
+    """The journal at `path` if a run wrote one (None if not: nothing is created),
+    closed when the block ends. For readers of a build (`stitch`, `takes`, review)."""
+    journal = Journal(path) if path.is_file() else None
+    try:
+        yield journal
+    finally:
+        if journal is not None:
+            journal.close()

@@ -84,15 +84,6 @@ def chosen_labels(plan: Plan) -> dict[str, str]:
     return {t.id: t.chosen.label for t in plan.tasks}
 
 
-def known_takes(task: PlanTask, shelf: ClipCache, journal: Journal | None) -> set[int]:
-    """Take numbers of this request that exist or were sent: on the shelf, or in the
-    journal under this backend and key."""
-    known = set(shelf.takes(task.cache_key))
-    if journal is not None:
-        known |= set(journal.takes_of(task.id, record_key(shelf.source, task.cache_key)))
-    return known
-
-
 def plan_units(
     plan: Plan,
     shelf: ClipCache,

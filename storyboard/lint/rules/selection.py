@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from storyboard.compile.compiler import Compilation, compile_specs
 from storyboard.errors import StoryboardError
 from storyboard.language.selection import Selection
+from storyboard.language.takes import Take
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem, Severity, did_you_mean
 from storyboard.provider.pricing import load_prices
@@ -114,7 +115,7 @@ def check(selection: Selection, compilation: Compilation) -> Iterator[Problem]:
             yield problem(RULES["SB805"], pick.pos, stale, hint=hint)
         elif pick is not None and pick.take > task.takes and pick.take not in entry.marks_for(key):
             made = f"{task.takes} take" + ("" if task.takes == 1 else "s")
-            message = f"{task_id}@{pick.take} does not exist: {task_id} has {made}"
+            message = f"{Take(task_id, pick.take)} does not exist: {task_id} has {made}"
             hint = f"raise `takes:`, or `storyboard retake` {task_id} to make more"
             yield problem(RULES["SB804"], pick.pos, message, hint=hint)
         for mark in entry.stale_marks(key):
