@@ -36,6 +36,7 @@ from storyboard.film.stitch import (
     stitch,
 )
 from storyboard.language.montage import Film
+from storyboard.language.selection import record_takes, selection_path
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
 from storyboard.provider.pricing import PriceTable, load_prices
@@ -348,4 +349,20 @@ def render_plan(
             }
         )
     write_run_record(build_dir, plan, report, backend, film)
+    record_extra_takes(compiled, report)
     return RenderOutcome(report, film)
+
+
+def record_extra_takes(compiled: Compilation, report: RunReport) -> None:
+    """List in the selection file the takes a run made beyond the planned ones (what
+    `retake` adds), so that lint, with no cache to look in, knows they exist."""
+    by_id = {t.id: t for t in compiled.tasks}
+    made: dict[str, list[int]] = {}
+    for result in report.results.values():
+        task = by_id.get(result.task)
+        kept = result.status in ("done", "cached")
+        if task is not None and kept and result.take not in task.take_numbers:
+            made.setdefault(task.id, []).append(result.take)
+    path = selection_path(compiled.story.path)
+    for task_id, takes in made.items():
+        record_takes(path, task_id, by_id[task_id].cache_key, takes)

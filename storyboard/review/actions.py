@@ -32,14 +32,18 @@ class Change:
     said: str
     film_uses: Take
     rerender: tuple[str, ...]  # tasks whose request changed: the next render makes them
+    made: bool = True  # the take the film now uses has a clip (else the next render makes it)
 
     def lines(self) -> list[str]:
         out = [self.said, f"the film now uses {self.film_uses}"]
+        todo = [] if self.made else [f"makes {self.film_uses} (no clip of it yet)"]
         if self.rerender:
-            out.append(
-                f"next `storyboard render`: renders {', '.join(self.rerender)} "
-                f"(built from {self.film_uses.task}'s chosen take), then stitches"
+            todo.append(
+                f"renders {', '.join(self.rerender)} "
+                f"(built from {self.film_uses.task}'s chosen take)"
             )
+        if todo:
+            out.append(f"next `storyboard render`: {'; '.join(todo)}, then stitches")
         else:
             out.append("next `storyboard render` or `stitch`: re-cuts the film, sends nothing new")
         return out
@@ -99,5 +103,6 @@ def _change(workspace: Workspace, before: Compilation, take: Take, said: str) ->
     after = compile_storyboard(workspace.story_path)
     old = {t.id: t.cache_key for t in before.tasks}
     rerender = tuple(t.id for t in after.tasks if old.get(t.id) != t.cache_key)
-    chosen = next(t.chosen for t in after.tasks if t.id == take.task)
-    return Change(take, said, chosen, rerender)
+    task = next(t for t in after.tasks if t.id == take.task)
+    made = workspace.cache.has(task.cache_key, task.take)
+    return Change(take, said, task.chosen, rerender, made)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from storyboard.language.selection import load_selection, selection_path
 from storyboard.media import frame_image, run_ffmpeg
 from storyboard.mock.server import MockHandle
 from tests.e2e.test_render import run_record, storyboard
@@ -114,6 +115,8 @@ def test_takes_are_requests_of_their_own_and_retakes_overwrite_nothing(
     after = shelf(tmp_path)
     assert set(before) < set(after) and len(after) - len(before) == 3  # .mp4, .json, .lock
     assert run_record(build)["film"] is None  # retake leaves the film alone
+    listed = load_selection(selection_path(story)).tasks["arrive"].marks
+    assert [m.take for m in listed] == [4]  # so that lint knows arrive@4 exists
 
     result = storyboard(*kirin(story, mock, "render", "--force", "arrive"), env=env)
     assert result.returncode == 0, result.stderr

@@ -69,6 +69,8 @@ def test_unknown_task_or_take_is_a_usage_error_naming_what_exists(
     workdir: tuple[Path, dict[str, str]],
 ) -> None:
     folder, env = workdir
+    selection = selection_path(folder / STORY)
+    before = selection.read_bytes()  # the fixture's retake listed opening@2 there
     for args, said in (
         (("pick", STORY, "nope", "1"), "no task 'nope'; tasks: opening, walk"),
         (("pick", STORY, "opening", "3"), "known takes: opening@1, opening@2"),
@@ -81,4 +83,21 @@ def test_unknown_task_or_take_is_a_usage_error_naming_what_exists(
         assert said in done.stderr
         assert "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
-    assert not selection_path(folder / STORY).exists()  # nothing was written
+    assert selection.read_bytes() == before  # nothing was written
+
+
+def test_retake_lists_its_takes_and_a_reject_says_which_take_the_next_render_makes(
+    workdir: tuple[Path, dict[str, str]],
+) -> None:
+    folder, env = workdir
+    take_two = rows(takes_json(folder, env))["opening@2"]
+    made = load_selection(selection_path(folder / STORY)).tasks["opening"].marks
+    assert [(m.take, m.verdict) for m in made] == [(2, None)]  # lint can know it exists
+    for take in ("1", "2"):
+        done = storyboard_here("reject", STORY, "opening", take, env=env, cwd=folder)
+        assert done.exit_code == 0, done.stderr
+    assert "the film now uses opening@3" in done.stdout
+    assert "makes opening@3 (no clip of it yet)" in done.stdout
+    assert "sends nothing new" not in done.stdout
+    assert rows(takes_json(folder, env))["opening@3"]["status"] == "planned"
+    assert take_two["status"] == "kept"
