@@ -13,10 +13,8 @@ How, and why this way:
   keeps every cut within a millisecond or two. Music only touches the sound,
   so it does not force a re-encode either. Anything else is one filter graph
   (`storyboard.film.graph`).
-- **Loudness** is measured first (a sound-only pass, a few hundredths of the
-  film's length) and applied as one gain in the film's run, EBU R128 style
-  (like loudnorm's two-pass linear mode): the mix is not compressed, and a
-  limiter is added only when the gain would push peaks past the ceiling.
+- **Loudness** is measured first and applied as one gain in the film's run
+  (`storyboard.film.loudness`).
 - **Verified before it is called done** (`storyboard.film.verify`): the film
   must last the cut's arithmetic, keep sound and picture together, and decode.
 - **Never half-written.** The film is written under a temporary name beside
@@ -31,7 +29,6 @@ How, and why this way:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +41,7 @@ from PIL import Image
 from storyboard import scratch
 from storyboard.animatic.cards import contact_sheet
 from storyboard.errors import FFmpegError, ProbeError, StitchError
+from storyboard.film import loudness
 from storyboard.film.cutplan import CutClip, CutPlan, ShotMark, plan_cut, stills
 from storyboard.film.graph import (
     FPS,
@@ -52,7 +50,6 @@ from storyboard.film.graph import (
     concat_list,
     copy_args,
     encode_args,
-    loudness_args,
 )
 from storyboard.film.verify import (
     THUMB_WIDTH,
@@ -84,8 +81,6 @@ TRUE_PEAK_DB = -1.0  # ceiling for the limiter, dBTP
 CRF = 20
 PRESET = "veryfast"
 AUDIO_BITRATE = "192k"
-# ebur128 reports this for digital silence: nothing to normalise.
-SILENCE_LUFS = -70.0
 CONTACT_COLUMNS = 4
 POSTER_SUFFIX = ".poster.png"
 CONTACT_SUFFIX = ".contact.png"
@@ -134,9 +129,11 @@ def stitch(
     *,
     music: Audio | None = None,
     options: StitchOptions = StitchOptions(),
+    memo: Path | None = None,
 ) -> StitchResult:
     """Cut `clips` into one film at `out` (MP4, H.264/AAC), verify it, and write
-    `<out stem>.poster.png` and `<out stem>.contact.png` beside it."""
+    `<out stem>.poster.png` and `<out stem>.contact.png` beside it. `memo`: a
+    folder where what is measured of single clips is kept between stitches."""
     began = time.monotonic()
     out = Path(out)
     plan = plan_cut(clips, options.size)
@@ -155,7 +152,7 @@ def stitch(
             if plan.copy:
                 copies = side.submit(_copies, plan)
                 pictures = side.submit(clip_pictures, thumb_stills, poster_still, plan.size)
-            measured, gain = _make(plan, music, options, partial, work)
+            measured, gain = _make(plan, music, options, partial, work, memo)
             info = verify(
                 partial,
                 out,
@@ -200,12 +197,25 @@ def _timeout(plan: CutPlan) -> float:
 
 
 def _make(
-    plan: CutPlan, bed: Audio | None, options: StitchOptions, partial: Path, work: Path
+    plan: CutPlan,
+    bed: Audio | None,
+    options: StitchOptions,
+    partial: Path,
+    work: Path,
+    memo: Path | None,
 ) -> tuple[float | None, Gain | None]:
     """Measure the sound, then write the film to `partial` in one ffmpeg run;
     return the measured loudness and the gain applied."""
     try:
-        measured, gain = _loudness(plan, bed, options, work)
+        measured, gain = loudness.measure(
+            plan,
+            bed,
+            target=options.loudness,
+            true_peak=options.true_peak,
+            work=work,
+            timeout=_timeout(plan),
+            memo=memo,
+        )
         enc = Encoding(plan.size, options.crf, options.preset, options.audio_bitrate)
         if plan.copy:
             listing = work / "clips.ffconcat"
@@ -231,35 +241,6 @@ def _check_music(bed: Audio | None) -> None:
         raise StitchError(f"music {bed.music} has no sound")
     if bed.volume < 0 or bed.fade_in < 0 or bed.fade_out < 0:
         raise StitchError("music: volume and fades cannot be negative")
-
-
-# --- loudness -----------------------------------------------------------------
-
-
-def _loudness(
-    plan: CutPlan, bed: Audio | None, options: StitchOptions, work: Path
-) -> tuple[float | None, Gain | None]:
-    """Measure the mix and return (integrated LUFS, the gain to reach the target)."""
-    if options.loudness is None:
-        return None, None
-    report = work / "loudness.txt"
-    run_ffmpeg(loudness_args(plan.pieces, bed, report), timeout=_timeout(plan))
-    integrated, peak = None, 0.0
-    for line in report.read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition("=")
-        if key == "lavfi.r128.I":
-            integrated = float(value)
-        elif key == "lavfi.r128.true_peak":
-            peak = max(peak, float(value))
-    if integrated is None:
-        raise StitchError("the loudness measurement of the film's sound came back empty")
-    if integrated <= SILENCE_LUFS or peak <= 0:
-        return integrated, None
-    db = options.loudness - integrated
-    limit = None
-    if 20 * math.log10(peak) + db > options.true_peak:
-        limit = 10 ** (options.true_peak / 20)
-    return integrated, Gain(db, limit)
 
 
 # --- stills and copies -----------------------------------------------------------
