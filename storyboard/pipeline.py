@@ -1,7 +1,6 @@
 """`storyboard render`: lint, compile, run the graph, stitch; one command.
 
-Also the shared pieces of `stitch` (re-cut from clips already rendered):
-mapping the plan's cut onto the stitcher and writing `run.json`; and
+Also `run.json`, which `stitch` writes too, and
 `compile_storyboard`, lint then compile, which joins two stages that do not
 know each other.
 """
@@ -15,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 try:
     import fcntl
@@ -24,26 +22,18 @@ except ImportError:  # not POSIX: no lock, as before
 
 from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
-from storyboard.compile.plan import Plan, PlanTask
-from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, StitchError
-from storyboard.film.stitch import (
-    Audio,
-    CutClip,
-    ShotMark,
-    StitchOptions,
-    StitchResult,
-    Transition,
-    stitch,
-)
-from storyboard.language.montage import Film
+from storyboard.compile.plan import Plan
+from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems
+from storyboard.film.stitch import StitchResult
 from storyboard.language.selection import record_takes, selection_path
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
 from storyboard.provider.pricing import PriceTable, load_prices
+from storyboard.recut import MEASURES, current_film, cut_film, film_job, film_record
 from storyboard.run.backends.base import Backend
-from storyboard.run.cache import ClipCache, file_sha256
+from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
-from storyboard.run.journal import Journal, TaskRecord, existing_journal
+from storyboard.run.journal import Journal
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
@@ -91,155 +81,6 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         handle.flush()
         scratch.sweep(build_dir, recursive=True)  # a killed run's temporaries
         yield
-
-
-def cut_clips(plan: Plan, build_dir: Path) -> list[CutClip]:
-    """The plan's cut as stitcher clips: a split scene's parts follow each other
-    with hard cuts; the entry's transition leads into its first part."""
-    clips = []
-    for entry in plan.cut:
-        for i, seg in enumerate(entry.segments):
-            task = plan.task(seg.task)
-            start, end = float(seg.start), float(seg.end)
-            whole = start == 0 and abs(end - float(task.seconds)) < 1e-6
-            marks = tuple(
-                ShotMark(
-                    label=f"{task.id} · shot {s.index}",
-                    start=max(0.0, s.start - start),
-                    duration=min(end, s.start + (s.duration or 0)) - max(start, s.start),
-                )
-                for s in task.shots
-                if s.start < end and s.start + (s.duration or 0) > start
-            )
-            lead_in = entry.transition if i == 0 else None  # None: a hard cut
-            clips.append(
-                CutClip(
-                    path=build_dir / "clips" / f"{task.chosen.label}.mp4",
-                    label=task.chosen.label,
-                    trim=None if whole else (start, end),
-                    transition=(
-                        Transition(lead_in.type, float(lead_in.duration))
-                        if lead_in is not None
-                        else Transition("cut", 0.0)
-                    ),
-                    shots=marks,
-                )
-            )
-    return clips
-
-
-@dataclass(frozen=True)
-class Gathered:
-    """What `storyboard stitch` found in a build: where its clips come from, the ones
-    the journal knows nothing of, and the ones built from another take upstream."""
-
-    sources: list[str]
-    unknown: list[str]
-    repicked: list[str]
-
-
-def gather_clips(plan: Plan, build_dir: Path) -> Gathered:
-    """Check that `build_dir/clips/` holds the chosen take of every task, for
-    `storyboard stitch`. A clip the journal records under another cache key was rendered
-    before the storyboard changed: it is refused, never stitched in silently.
-    A clip whose bytes are not the ones the journal recorded when its task was
-    done was damaged since: refused too (`render` fetches it again, free). A clip
-    of the same request built from another take of a task upstream (a pick since)
-    is used, and named: the next `render` makes it from the picked take.
-    Returns the sources of the clips (`preview-r2`, `kirin-...`), the tasks whose
-    clips the journal knows nothing of (placed there by hand: used as they are) and
-    those built from another take upstream."""
-    stale, missing, damaged, sources, unknown, repicked = [], [], [], set(), [], []
-    with existing_journal(build_dir / "journal.sqlite") as journal:
-        for task in plan.tasks:
-            label = task.chosen.label
-            clip = build_dir / "clips" / f"{label}.mp4"
-            record = journal.get(label) if journal is not None else None
-            if not clip.is_file():
-                missing.append(label)
-            elif record is None:
-                unknown.append(label)
-            elif record.payload_key != task.cache_key and not _repicked(record, task):
-                stale.append(label)
-            elif record.clip_sha256 and file_sha256(clip) != record.clip_sha256:
-                damaged.append(label)
-            else:
-                sources.add(record.source)
-                if record.payload_key != task.cache_key:
-                    repicked.append(label)
-    reasons = []
-    if stale:
-        reasons.append(f"changed since their clips were rendered: {', '.join(stale)}")
-    if missing:
-        reasons.append(f"not rendered in {build_dir}: {', '.join(missing)}")
-    if damaged:
-        reasons.append(
-            f"whose clips changed on disk since they were rendered: {', '.join(damaged)}"
-        )
-    if reasons:
-        raise StitchError(
-            f"cannot re-cut without rendering; tasks {'; '.join(reasons)}. "
-            "Run `storyboard render` (it renders only what is needed)."
-        )
-    return Gathered(sorted(sources), unknown, repicked)
-
-
-def _repicked(record: TaskRecord, task: PlanTask) -> bool:
-    """The record is of the same request as `task`, built from another take upstream."""
-    return bool(task.request_key) and record.request_key == task.request_key
-
-
-def film_path(plan: Plan, build_dir: Path) -> Path:
-    return (build_dir / plan.output).resolve()
-
-
-def stitch_plan(plan: Plan, build_dir: Path) -> StitchResult:
-    clips = cut_clips(plan, build_dir)
-    missing = [c.label for c in clips if not c.path.is_file()]
-    if missing:
-        raise StitchError(f"no clip rendered yet for: {', '.join(missing)} (run render first)")
-    music = None
-    if plan.audio is not None:
-        a = plan.audio
-        music = Audio(
-            music=str((build_dir / a.music).resolve()),
-            volume=a.volume,
-            fade_in=a.fade_in,
-            fade_out=a.fade_out,
-            loop=a.loop,
-            duck=a.duck,
-        )
-    out = film_path(plan, build_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return stitch(clips, out, music=music, options=film_options(plan.film))
-
-
-def film_options(film: Film) -> StitchOptions:
-    """The storyboard's `film:` settings over the stitcher's defaults (only what the
-    author set counts, as plan.json shows)."""
-    chosen = film.to_json()
-    if film.size is not None:
-        chosen["size"] = film.size
-    return StitchOptions(**chosen)
-
-
-def film_record(film: StitchResult) -> dict[str, Any]:
-    """What run.json says about the film."""
-    return {
-        "path": str(film.path),
-        "duration": film.duration,
-        "expected": film.expected,
-        "frames": film.frames,
-        "size": list(film.size),
-        "method": film.method,
-        "why": film.reason,
-        "av_gap": film.av_gap,
-        "loudness_lufs": film.loudness,
-        "gain_db": film.gain_db,
-        "poster": str(film.poster),
-        "contact_sheet": str(film.contact_sheet),
-        "stitch_seconds": round(film.seconds, 3),
-    }
 
 
 def write_run_record(
@@ -335,22 +176,41 @@ def render_plan(
         journal.close()
     film = None
     if report.complete and stitch_film:
-        write_run_record(build_dir, plan, report, backend, None, state="stitching")
-        emit = events or (lambda event: None)
-        emit({"event": "stitch_started", "clips": sum(len(e.segments) for e in plan.cut)})
-        film = stitch_plan(plan, build_dir)
-        emit(
-            {
-                "event": "stitch_done",
-                "film": str(film.path),
-                "duration": round(film.duration, 3),
-                "method": film.method,
-                "seconds": round(film.seconds, 2),
-            }
-        )
+        film = _film_of(plan, build_dir, report, backend, events, cache.root / MEASURES)
     write_run_record(build_dir, plan, report, backend, film)
     record_extra_takes(compiled, report)
     return RenderOutcome(report, film)
+
+
+def _film_of(
+    plan: Plan,
+    build_dir: Path,
+    report: RunReport,
+    backend: Backend,
+    events: EventSink | None,
+    memo: Path,
+) -> StitchResult:
+    """The film of a finished run: the one already cut if it is current, else cut now."""
+    emit = events or (lambda event: None)
+    job = film_job(plan, build_dir)
+    film = current_film(job, build_dir)
+    if film is not None:
+        emit({"event": "film_current", "film": str(film.path), "duration": round(film.duration, 3)})
+        return film
+    write_run_record(build_dir, plan, report, backend, None, state="stitching")
+    emit({"event": "stitch_started", "clips": len(job.clips)})
+    film = cut_film(job, build_dir, memo)
+    emit(
+        {
+            "event": "stitch_done",
+            "film": str(film.path),
+            "duration": round(film.duration, 3),
+            "method": film.method,
+            "why": film.reason,
+            "seconds": round(film.seconds, 2),
+        }
+    )
+    return film
 
 
 def record_extra_takes(compiled: Compilation, report: RunReport) -> None:

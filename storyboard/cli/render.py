@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from storyboard.compile.compiler import Compilation
 
 F = TypeVar("F", bound=Callable[..., Any])
+CURRENT = "current: nothing it is cut from changed, so it was not cut again"
 
 
 run_options = stacked(  # what `render` and `retake` share: where, on what, how fast, how much
@@ -193,7 +194,8 @@ def _render_summary(outcome: Any, as_json: bool, *, retake: bool = False) -> Non
         click.echo(f"retake: {line}", file=out)
     elif outcome.film is not None:
         film = outcome.film
-        click.echo(f"film: {film.path} ({film.duration:.2f} s); {line}", file=out)
+        how = f", {CURRENT}" if film.reused else ""
+        click.echo(f"film: {film.path} ({film.duration:.2f} s{how}); {line}", file=out)
         click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}", file=out)
     elif report.ok:
         left = sorted(r.id for r in report.results.values() if r.status == "unselected")
@@ -227,7 +229,9 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
     task whose payload changed since its clip was rendered is refused with its
     name (one built from another take upstream is used, and named)."""
     from storyboard.compile.compiler import written_plan
-    from storyboard.pipeline import build_lock, gather_clips, stitch_plan
+    from storyboard.pipeline import build_lock
+    from storyboard.recut import MEASURES, gather_clips, stitch_plan
+    from storyboard.run.cache import default_cache_dir
 
     path = existing_file(storyboard)
     plan = compile_or_report(path)
@@ -250,11 +254,9 @@ def stitch_command(storyboard: str, build_dir: str | None) -> None:
                 "makes them from the picked take",
                 err=True,
             )
-        film = stitch_plan(data, build)
-    click.echo(
-        f"film: {film.path} ({film.duration:.2f} s, {film.method}: {film.reason}); "
-        f"clips from {', '.join(sources)}"
-    )
+        film = stitch_plan(data, build, memo=default_cache_dir() / MEASURES)
+    how = CURRENT if film.reused else f"{film.method}: {film.reason}"
+    click.echo(f"film: {film.path} ({film.duration:.2f} s, {how}); clips from {', '.join(sources)}")
     click.echo(f"poster: {film.poster}; contact sheet: {film.contact_sheet}")
 
 

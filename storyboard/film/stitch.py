@@ -121,6 +121,7 @@ class StitchResult:
     poster: Path
     contact_sheet: Path
     seconds: float  # wall time of the whole stitch
+    reused: bool = False  # the film already there was current: nothing was cut
 
 
 def stitch(

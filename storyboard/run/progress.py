@@ -140,6 +140,8 @@ class LiveProgress:
             self.stage = f"stitching the film from {event['clips']} clip(s)..."
         elif kind == "stitch_done":
             self.stage = f"film stitched ({event['method']}) in {event['seconds']:.1f}s"
+        elif kind == "film_current":
+            self.stage = "film current: nothing it is cut from changed"
         elif task and kind in (
             "task_done",
             "task_cached",

@@ -84,6 +84,20 @@ def test_every_example_renders_with_the_preview_backend(
     assert record["backend"] == "preview" and record["ok"]
     assert record["totals"]["rendered"] == len(plan["tasks"])
     assert "film:" in result.stdout and f"{len(plan['tasks'])} rendered" in result.stdout
+    assert not record["film"]["reused"]
+
+    # Rendered again, unchanged: nothing is rendered or cut, and the film is left alone.
+    film = Path(record["film"]["path"])
+    before = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in build.glob("storyboard.*")]
+    again = storyboard("render", str(EXAMPLES / name / "storyboard.yaml"),
+                       "--build-dir", str(build), env=env)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "current: nothing it is cut from changed" in again.stdout
+    assert "0 rendered" in again.stdout and "stitch_started" not in again.stderr
+    assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in build.glob("storyboard.*")] == before
+    record = run_record(build)
+    assert record["film"]["reused"] and record["totals"]["rendered"] == 0
+    assert record["film"]["path"] == str(film) and record["film"]["method"]
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
