@@ -100,7 +100,7 @@ def _one_pass(
     except InputProblems as exc:
         click.echo(FORMATTERS["text"](exc.problems, [str(path)]), err=True)
         click.echo("waiting for a fix: nothing is sent while the storyboard has errors", err=True)
-        return previous | _always(path) | _problem_files(exc.problems, path)
+        return previous | _always(path) | _problem_files(exc.problems, path) | _named_now(path)
     files = _always(path) | _story_files(plan.story)
     try:
         only = chosen_tasks(plan, select) if select else None
@@ -127,6 +127,16 @@ def _story_files(story: Storyboard) -> frozenset[Path]:
     if music and not music.startswith(("http://", "https://")):
         named.append(story.base_dir / music)
     return frozenset(p for p in map(_absolute, named) if p is not None)
+
+
+def _named_now(path: Path) -> frozenset[Path]:
+    """The files the storyboard names as it stands, errors and all (an asset missing
+    now is watched, so that making it runs a pass); loaded, not linted again."""
+    from storyboard.language.load import load_document
+    from storyboard.language.model import build_storyboard
+
+    doc, _ = load_document(path)
+    return frozenset() if doc is None else _story_files(build_storyboard(doc))
 
 
 def _problem_files(problems: list[Problem], path: Path) -> frozenset[Path]:
