@@ -150,18 +150,21 @@ def _wait(watch: Any, files: frozenset[Path], seen: dict[Path, Stat]) -> list[Pa
     """Block until a file of `files` is not as `seen`; the ones that changed."""
     while True:
         folders = _folders(files)
-        for _ in watch(
-            *folders,
-            watch_filter=_only(files),
-            rust_timeout=LOOK_MS,
-            yield_on_timeout=True,
-            recursive=False,
-        ):
-            changed = [p for p in sorted(files) if _stat(p) != seen[p]]
-            if changed:
-                return changed
-            if _folders(files) != folders:  # a missing folder was made: watch it
-                break
+        try:
+            for _ in watch(
+                *folders,
+                watch_filter=_only(files),
+                rust_timeout=LOOK_MS,
+                yield_on_timeout=True,
+                recursive=False,
+            ):
+                changed = [p for p in sorted(files) if _stat(p) != seen[p]]
+                if changed:
+                    return changed
+                if _folders(files) != folders:  # a missing folder was made: watch it
+                    break
+        except FileNotFoundError:  # a folder removed as the watcher started: look again
+            continue
 
 
 def _only(files: frozenset[Path]) -> Callable[[Any, str], bool]:
