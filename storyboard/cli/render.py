@@ -62,10 +62,22 @@ run_options = stacked(  # what `render` and `retake` share: where, on what, how 
     multiple=True,
     help="Only render this task, scene, or +scene with its downstream (repeatable).",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep running: render again on each save of the storyboard, its includes, "
+    "assets or selection file (needs storyboard[watch]; kirin: needs --max-cost).",
+)
 @friendly
-def render(force: tuple[str, ...], select: tuple[str, ...], **common: Any) -> None:
+def render(force: tuple[str, ...], select: tuple[str, ...], watch: bool, **common: Any) -> None:
     """Lint, compile, render every take and stitch the film: one command."""
     path = existing_file(common["storyboard"])
+    if watch:
+        from storyboard.cli.watch import watch_storyboard
+
+        if force:  # every save would make a new take, and pay for it
+            raise UsageError("--force cannot be used with --watch: make takes with `retake`")
+        sys.exit(watch_storyboard(path, select, common))
     plan = compile_or_report(path)
     forced = chosen_tasks(plan, force)
     if forced:
@@ -76,7 +88,10 @@ def render(force: tuple[str, ...], select: tuple[str, ...], **common: Any) -> No
             err=True,
         )
     only = (chosen_tasks(plan, select) | forced) if select else None
-    _run(plan, path, retakes=dict.fromkeys(forced, 1), only=only, stitch_film=True, **common)
+    code = render_pass(
+        plan, path, retakes=dict.fromkeys(forced, 1), only=only, stitch_film=True, **common
+    )
+    sys.exit(code)
 
 
 @click.command()
@@ -98,7 +113,7 @@ def retake(targets: tuple[str, ...], count: int, **common: Any) -> None:
     path = existing_file(common["storyboard"])
     plan = compile_or_report(path)
     chosen = chosen_tasks(plan, targets, what="retake")
-    _run(
+    code = render_pass(
         plan,
         path,
         retakes=dict.fromkeys(chosen, count),
@@ -106,9 +121,10 @@ def retake(targets: tuple[str, ...], count: int, **common: Any) -> None:
         stitch_film=False,
         **common,
     )
+    sys.exit(code)
 
 
-def _run(
+def render_pass(
     plan: Compilation,
     path: Path,
     *,
@@ -124,7 +140,10 @@ def _run(
     base_url: str | None,
     cache_dir: str | None,
     as_json: bool,
-) -> None:
+) -> int:
+    """One pass over a compiled storyboard: the spend gate, the run, the film (unless
+    `stitch_film` is False) and the summary. Returns the exit code rather than exiting,
+    so that `render --watch` makes one pass per save with this very code."""
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
     from storyboard.run.cache import ClipCache
@@ -150,7 +169,7 @@ def _run(
             f"storyboard: ${spend.to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
             err=True,
         )
-        sys.exit(EXIT_PROBLEMS)
+        return EXIT_PROBLEMS
     if spend.needs_confirmation:
         if not sys.stdin.isatty():
             raise UsageError("real spend needs confirmation: pass --yes")
@@ -174,7 +193,7 @@ def _run(
     _render_summary(outcome, as_json, retake=not stitch_film)
     if not stitch_film:
         _retake_summary(outcome, path, as_json)
-    sys.exit(EXIT_OK if outcome.report.ok else EXIT_PROBLEMS)
+    return EXIT_OK if outcome.report.ok else EXIT_PROBLEMS
 
 
 def _render_summary(outcome: Any, as_json: bool, *, retake: bool = False) -> None:
