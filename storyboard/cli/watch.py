@@ -15,8 +15,10 @@ and a batch of events that changed nothing (a touch of the build folder, an
 editor's backup file) starts no pass.
 
 A pass with lint errors prints them and sends nothing; the loop waits for a fix.
-A watch never asks before spending: `--backend kirin` needs `--max-cost`, and a
-pass over it is refused (the usual message) while the loop keeps watching.
+A watch never asks before spending: `--backend kirin` needs `--max-cost`, which
+holds for the whole watch: each pass may spend what the passes before it left
+(read from the run.json each pass writes), and a pass over that is refused (the
+usual message) while the loop keeps watching.
 SIGINT or SIGTERM stop it: "stopped watching", exit 0 when idle, 128 + the
 signal's number mid-pass (as `render` exits when interrupted; the run records
 itself as interrupted and no film is left half written).
@@ -24,6 +26,7 @@ itself as interrupted and no film is left half written).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,14 +60,23 @@ def watch_storyboard(path: Path, select: tuple[str, ...], common: dict[str, Any]
     build = build_dir_of(path, common["build_dir"])
     skip = (_absolute(build), _absolute(_cache_root(common["cache_dir"])))
     files = _always(path)
-    in_pass = False
+    in_pass, spent = False, 0.0
     try:
         while True:
             in_pass = True
             before = {p: _stat(p) for p in files}
-            files = frozenset(
-                p for p in _one_pass(path, select, common, files) if not _inside(p, skip)
-            )
+            left = None if common["max_cost"] is None else max(0.0, common["max_cost"] - spent)
+            record = _stat(build / "run.json")
+            try:
+                made = _one_pass(path, select, {**common, "max_cost": left}, files)
+            finally:
+                spent += _billed(build / "run.json", record)
+            files = frozenset(p for p in made if not _inside(p, skip))
+            if common["max_cost"] is not None and spent:
+                click.echo(
+                    f"this watch has spent ${spent:.2f} of --max-cost ${common['max_cost']:.2f}",
+                    err=True,
+                )
             in_pass = False
             seen = {p: before[p] if p in before else _stat(p) for p in files}
             click.echo(f"watching {len(files)} files (Ctrl-C to stop)", err=True)
@@ -109,6 +121,17 @@ def _one_pass(
     except StoryboardError as exc:  # a refused spend, a film that cannot be cut, a lock
         click.echo(f"storyboard: {exc}", err=True)
     return files
+
+
+def _billed(record: Path, before: Stat) -> float:
+    """What the pass that rewrote run.json was billed (0 if it wrote none)."""
+    if _stat(record) == before:
+        return 0.0
+    try:
+        totals = json.loads(record.read_text(encoding="utf-8"))["totals"]
+        return float(totals["billed_this_run_usd"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def _always(path: Path) -> frozenset[Path]:

@@ -179,7 +179,8 @@ def test_kirin_spends_within_max_cost_without_asking_and_a_pass_over_it_is_refus
     story: Path, env: dict[str, str], mock: MockHandle, started: list[Watcher]
 ) -> None:
     """$0.25 a task here: two are over --max-cost 0.30 (refused, nothing sent, still
-    watching); one is under, and renders with no --yes and no terminal to ask on."""
+    watching); one is under, and renders with no --yes and no terminal to ask on; then
+    a second one is over what that left of the watch's budget."""
     watcher = Watcher(
         str(story), "--backend", "kirin", "--base-url", mock.base_url, "--max-cost", "0.30",
         env=env,
@@ -193,6 +194,13 @@ def test_kirin_spends_within_max_cost_without_asking_and_a_pass_over_it_is_refus
         '  - {id: second, prompt: "A harbour at noon", duration: 3}\n', ""), "utf-8")  # fmt: skip
     within = watcher.settled(r"^film: ")
     assert any(x.startswith("film: ") and "1 rendered" in x for x in within), within
+    assert len(mock.state.tasks) == 1
+    assert any("this watch has spent $0.25 of --max-cost $0.30" in x for x in within), within
+
+    # --max-cost holds for the whole watch: the second task ($0.25) is over what is left.
+    story.write_text(STORY, "utf-8")
+    refused = watcher.settled(r"over --max-cost")
+    assert "storyboard: $0.25 is over --max-cost $0.05; nothing was sent" in refused, refused
     assert len(mock.state.tasks) == 1
 
     code, printed = watcher.stop(signal.SIGTERM)
