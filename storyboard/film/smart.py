@@ -189,8 +189,10 @@ def plan_smart(plan: CutPlan, videos: dict[Path, CodedVideo]) -> SmartPlan | str
     spans = []
     for i, (clip, info) in enumerate(zip(plan.clips, plan.infos, strict=True)):
         video = videos.get(clip.path)
-        keys = _keyframes(video) if video is not None and _fits(info, plan.size) else None
-        if video is None or keys is None:
+        if video is None or not _fits(info, plan.size) or info.frames != len(video.packets):
+            continue  # not the film's picture, or not one packet a frame
+        keys = _keyframes(video)
+        if keys is None:
             continue
         span = _span(plan, i, keys, len(video.packets))
         if span is not None:
