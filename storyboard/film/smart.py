@@ -252,7 +252,8 @@ def smart_video(
         return smart
     source = plan.clips[smart.spans[0].piece]
     extradata = videos[source.path].extradata
-    x264 = _matching_encoder(plan, smart, film, work, timeout)
+    # Nothing to re-encode (trims on keyframes, say): the copied clips alone must agree.
+    x264 = _matching_encoder(plan, smart, film, work, timeout) if smart.segments else film
     if x264 is None:
         return (
             f"{NOT_POSSIBLE}: x264 cannot be made to reproduce the H.264 parameters of "

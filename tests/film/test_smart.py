@@ -165,3 +165,13 @@ def test_the_full_path_when_asked(clips: dict[str, Path], tmp_path: Path) -> Non
     result = stitch(cut, tmp_path / "film.mp4", options=options)
     assert result.method == "encode" and "crossfade" in result.reason
     assert_decodes(result, 84)
+
+
+def test_a_trim_on_keyframes_copies_everything(clips: dict[str, Path], tmp_path: Path) -> None:
+    cut = [clip(clips["k0"], "a", trim=(1.0, 2.0)), clip(clips["k1"], "b")]
+    result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
+    assert result.method == "smart"
+    assert result.reason == "smart: 0 of 2 clips' spans re-encoded (0 frames), 72 frames copied"
+    decoded = assert_decodes(result, 72)
+    assert_copied(result.path, decoded, 0, clips["k0"], range(24, 48))
+    assert_copied(result.path, decoded, 24, clips["k1"], range(48))
