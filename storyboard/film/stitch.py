@@ -11,8 +11,11 @@ How, and why this way:
   after 12 clips), so every clip's sound is cut to its picture's length to
   the sample and encoded once. That costs what the audio encode costs and
   keeps every cut within a millisecond or two. Music only touches the sound,
-  so it does not force a re-encode either. Anything else is one filter graph
-  (`storyboard.film.graph`).
+  so it does not force a re-encode either. Anything else is a smart render
+  (`storyboard.film.smart`: only what transitions, trims, resizes and fades
+  touch is re-encoded, every other closed GOP copied) when the clips' H.264
+  parameters allow it, else one filter graph (`storyboard.film.graph`), and
+  the result's `reason` says why.
 - **Loudness** is measured first and applied as one gain in the film's run
   (`storyboard.film.loudness`).
 - **Verified before it is called done** (`storyboard.film.verify`): the film
