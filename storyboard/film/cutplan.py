@@ -79,6 +79,7 @@ class CutPlan:
     frames: int
     copy: bool
     reason: str
+    infos: tuple[MediaInfo, ...] = ()  # each clip's probe, in cut order
 
 
 def _frames(seconds: float) -> int:
@@ -195,6 +196,7 @@ def plan_cut(clips: Sequence[CutClip], size: tuple[int, int] | None) -> CutPlan:
         frames=film_frames(pieces),
         copy=reason is None,
         reason=reason or "hard cuts of clips that share codec, size, fps and parameter sets",
+        infos=tuple(infos),
     )
 
 

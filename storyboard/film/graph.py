@@ -12,7 +12,9 @@ Joining then only adds or overlaps whole frames on both sides alike.
 
 Three runs share that audio: `loudness_args` measures it (EBU R128),
 `copy_args` puts it under the clips' video copied as is (concat demuxer), and
-`encode_args` builds the whole film in one filter graph.
+`encode_args` builds the whole film in one filter graph. A smart render
+encodes only some stretches of picture (`segment_args`, the same graph
+without sound) and puts the sound under the spliced picture (`mux_args`).
 """
 
 from __future__ import annotations
@@ -88,6 +90,16 @@ class Encoding:
     crf: int
     preset: str
     audio_bitrate: str
+
+
+@dataclass(frozen=True)
+class X264:
+    """x264 settings for re-encoded stretches of a smart render: the ones the
+    copied clips were made with, so that the parameter sets come out the same."""
+
+    preset: str
+    crf: str
+    keyint: int | None = None
 
 
 def _args(output: Any) -> list[str]:
@@ -319,8 +331,54 @@ def copy_args(
     """Video copied packet for packet through the concat demuxer (`concat` is the
     file `concat_list` wrote); sound rebuilt per clip and encoded once."""
     video = ffmpeg.input(str(concat), f="concat", safe=0).video
+    return _under_sound(video, pieces, music, gain, enc, out)
+
+
+def mux_args(
+    video: Path,
+    pieces: Sequence[Piece],
+    music: Audio | None,
+    gain: Gain | None,
+    enc: Encoding,
+    out: Path,
+) -> list[str]:
+    """The smart render's last run: the spliced picture (`video`, copied as is)
+    with the film's sound, rebuilt per clip as on the other paths."""
+    return _under_sound(ffmpeg.input(str(video)).video, pieces, music, gain, enc, out)
+
+
+def _under_sound(
+    video: Any,
+    pieces: Sequence[Piece],
+    music: Audio | None,
+    gain: Gain | None,
+    enc: Encoding,
+    out: Path,
+) -> list[str]:
     audio = _finish_audio(film_audio(pieces, music), gain)
     output = ffmpeg.output(video, audio, str(out), vcodec="copy", **_audio_options(enc))
+    return _args(output.overwrite_output())
+
+
+def segment_args(
+    pieces: Sequence[Piece], size: tuple[int, int], x264: X264, out: Path
+) -> list[str]:
+    """A stretch of the film's picture alone (no sound), as `encode_args` would make
+    it, encoded with `x264` into an MP4 of its own."""
+    inputs = _Inputs()
+    video = [_piece_video(inputs.picture(p), p, size) for p in pieces]
+    keyint = {"g": x264.keyint} if x264.keyint else {}
+    output = ffmpeg.output(
+        _join(pieces, video, video=True),
+        str(out),
+        vcodec="libx264",
+        preset=x264.preset,
+        crf=x264.crf,
+        pix_fmt=PIXEL_FORMAT,
+        r=FPS,
+        format="mp4",
+        **keyint,
+    )
     return _args(output.overwrite_output())
 
 

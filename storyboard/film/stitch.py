@@ -11,8 +11,11 @@ How, and why this way:
   after 12 clips), so every clip's sound is cut to its picture's length to
   the sample and encoded once. That costs what the audio encode costs and
   keeps every cut within a millisecond or two. Music only touches the sound,
-  so it does not force a re-encode either. Anything else is one filter graph
-  (`storyboard.film.graph`).
+  so it does not force a re-encode either. Anything else is a smart render
+  (`storyboard.film.smart`: only what transitions, trims, resizes and fades
+  touch is re-encoded, every other closed GOP copied) when the clips' H.264
+  parameters allow it, else one filter graph (`storyboard.film.graph`), and
+  the result's `reason` says why.
 - **Loudness** is measured first and applied as one gain in the film's run
   (`storyboard.film.loudness`).
 - **Verified before it is called done** (`storyboard.film.verify`): the film
@@ -45,15 +48,19 @@ from storyboard.film import loudness
 from storyboard.film.cutplan import CutClip, CutPlan, ShotMark, plan_cut, stills
 from storyboard.film.graph import (
     FPS,
+    X264,
     Encoding,
     Gain,
     concat_list,
     copy_args,
     encode_args,
+    mux_args,
 )
+from storyboard.film.smart import smart_video
 from storyboard.film.verify import (
     THUMB_WIDTH,
     Copied,
+    Pictures,
     clip_pictures,
     film_pictures,
     rejected_path,
@@ -93,7 +100,9 @@ TIMEOUT_PER_SECOND = 10.0
 class StitchOptions:
     """`size`: the film's (width, height), None for the first clip's. `loudness`: the
     integrated target in LUFS, None to leave levels alone. `decode_copied`: decode
-    stream-copied video in verification too, instead of proving it identical."""
+    stream-copied video in verification too, instead of proving it identical.
+    `smart`: re-encode only what transitions, trims, resizes and fades touch
+    (False: the whole film, when it is not a stream copy)."""
 
     size: tuple[int, int] | None = None
     loudness: float | None = LOUDNESS_LUFS
@@ -102,6 +111,7 @@ class StitchOptions:
     preset: str = PRESET
     audio_bitrate: str = AUDIO_BITRATE
     decode_copied: bool = False
+    smart: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ class StitchResult:
     expected: float
     frames: int
     size: tuple[int, int]
-    method: str  # "copy" (video stream-copied) or "encode"
+    method: str  # "copy" (video stream-copied), "smart" (partly) or "encode"
     reason: str  # why that method
     av_gap: float
     loudness: float | None  # the mix as measured before the gain, LUFS
@@ -143,30 +153,29 @@ def stitch(
     scratch.sweep(out.parent)  # what a killed stitch left beside the film
     partial = scratch.tagged(out, "partial", ".mp4")
     thumb_stills, poster_still = stills(plan)
-    # On the copy path, reading the clips (packet digests, stills) overlaps the
-    # ffmpeg run, which leaves a core idle; the full path gets its stills from
-    # the decode that verifies the film.
-    side = ThreadPoolExecutor(1)
+    # Reading the clips (packet digests, stills) and measuring the sound overlap
+    # the ffmpeg runs, which leave a core idle; the full path gets its stills
+    # from the decode that verifies the film.
+    side = ThreadPoolExecutor(2)
     try:
         with scratch.work_dir(out) as work:
-            copies, pictures = None, None
-            if plan.copy:
-                copies = side.submit(_copies, plan)
-                pictures = side.submit(clip_pictures, thumb_stills, poster_still, plan.size)
-            measured, gain = _make(plan, music, options, partial, work, memo)
+            made = _make(plan, music, options, partial, work, memo, side)
             info = verify(
                 partial,
                 out,
                 frames=plan.frames,
-                copied=_result_of(copies) if copies else None,
+                copied=made.copied,
                 decode_copied=options.decode_copied,
                 stills=thumb_stills,
                 poster=poster_still,
                 work=work,
                 timeout=_timeout(plan),
+                segments=made.segments,
             )
             thumbs, poster = (
-                _result_of(pictures) if pictures else film_pictures(thumb_stills, plan.size, work)
+                _result_of(made.pictures)
+                if made.pictures
+                else film_pictures(thumb_stills, plan.size, work)
             )
         partial.replace(out)
     finally:
@@ -182,11 +191,11 @@ def stitch(
         expected=plan.frames / FPS,
         frames=plan.frames,
         size=plan.size,
-        method="copy" if plan.copy else "encode",
-        reason=plan.reason,
+        method=made.method,
+        reason=made.reason,
         av_gap=info.audio_duration - info.video_duration,
-        loudness=measured,
-        gain_db=gain.db if gain else 0.0,
+        loudness=made.measured,
+        gain_db=made.gain.db if made.gain else 0.0,
         poster=poster_path,
         contact_sheet=sheet_path,
         seconds=time.monotonic() - began,
@@ -197,6 +206,19 @@ def _timeout(plan: CutPlan) -> float:
     return TIMEOUT_BASE + TIMEOUT_PER_SECOND * plan.frames / FPS
 
 
+@dataclass(frozen=True)
+class _Made:
+    """The film written: how, and what verification and the stills need of it."""
+
+    measured: float | None
+    gain: Gain | None
+    method: str
+    reason: str
+    copied: list[Copied] | None = None  # the film's picture, part by part, when copied
+    segments: tuple[Path, ...] = ()  # a smart render's re-encoded stretches
+    pictures: Future[Pictures] | None = None  # stills read from the sources
+
+
 def _make(
     plan: CutPlan,
     bed: Audio | None,
@@ -204,11 +226,13 @@ def _make(
     partial: Path,
     work: Path,
     memo: Path | None,
-) -> tuple[float | None, Gain | None]:
-    """Measure the sound, then write the film to `partial` in one ffmpeg run;
-    return the measured loudness and the gain applied."""
-    try:
-        measured, gain = loudness.measure(
+    side: ThreadPoolExecutor,
+) -> _Made:
+    """Measure the sound (beside the picture's work), then write the film to
+    `partial`: by stream copy, smart render, or one full filter graph."""
+
+    def measure() -> tuple[float | None, Gain | None]:
+        return loudness.measure(
             plan,
             bed,
             target=options.loudness,
@@ -217,17 +241,37 @@ def _make(
             timeout=_timeout(plan),
             memo=memo,
         )
+
+    try:
+        sound = side.submit(measure)
+        thumbs, poster = stills(plan)
         enc = Encoding(plan.size, options.crf, options.preset, options.audio_bitrate)
         if plan.copy:
+            copies = side.submit(_copies, plan)
+            pictures = side.submit(clip_pictures, thumbs, poster, plan.size)
             listing = work / "clips.ffconcat"
             listing.write_text(concat_list(plan.pieces), encoding="utf-8")
+            measured, gain = _result_of(sound)
             args = copy_args(plan.pieces, bed, gain, enc, listing, partial)
-        else:
-            args = encode_args(plan.pieces, bed, gain, enc, partial)
-        run_ffmpeg(args, timeout=_timeout(plan))
+            run_ffmpeg(args, timeout=_timeout(plan))
+            return _Made(measured, gain, "copy", plan.reason, _result_of(copies), (), pictures)
+        reason = plan.reason
+        if options.smart:
+            film = X264(options.preset, str(options.crf))
+            smart = smart_video(plan, film, thumbs, poster, work, _timeout(plan))
+            if not isinstance(smart, str):
+                pictures = side.submit(clip_pictures, smart.stills, smart.poster, plan.size)
+                measured, gain = _result_of(sound)
+                args = mux_args(smart.path, plan.pieces, bed, gain, enc, partial)
+                run_ffmpeg(args, timeout=_timeout(plan))
+                parts = list(smart.parts)
+                return _Made(measured, gain, "smart", smart.reason, parts, smart.segments, pictures)
+            reason = f"{smart}; full re-encode ({plan.reason})"
+        measured, gain = _result_of(sound)
+        run_ffmpeg(encode_args(plan.pieces, bed, gain, enc, partial), timeout=_timeout(plan))
+        return _Made(measured, gain, "encode", reason)
     except FFmpegError as exc:
         raise StitchError(f"ffmpeg could not make the film: {exc}") from exc
-    return measured, gain
 
 
 def _check_music(bed: Audio | None) -> None:

@@ -12,17 +12,22 @@ about transitions or trims.
   multithreaded decoders, any error fatal. Copied video is instead proven
   identical, packet by packet, to the clips it came from: decoding it costs
   more than the whole copy stitch (1.5-2x), and copied bytes decode exactly as
-  they did in the clips (`decode_copied` decodes them anyway).
+  they did in the clips (`decode_copied` decodes them anyway). A smart render's
+  re-encoded stretches are decoded in full from their own files, and the film
+  is proven to hold exactly their packets where they belong.
 - **Stills for free**: on the full path, the thumbnails and the poster are
   frames kept by that same decode; on the copy path they are read from the
-  clips, whose frames are the film's frames bit for bit.
+  clips, whose frames are the film's frames bit for bit; on a smart render
+  from the clips or the re-encoded stretches, whichever holds the frame.
 - A film that fails is moved to `<name>.rejected.mp4` beside where it was
   meant to go, and the error (with the numbers) says so.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +64,13 @@ class Still:
 
 @dataclass(frozen=True)
 class Copied:
-    """A clip whose picture the film holds packet for packet, in cut order."""
+    """A clip (`what`: "clip") or a re-encoded stretch whose picture the film holds
+    packet for packet, in film order."""
 
     label: str
     frames: int
     digests: tuple[bytes, ...]
+    what: str = "clip"
 
 
 def rejected_path(out: Path) -> Path:
@@ -87,11 +94,13 @@ def verify(
     poster: Still,
     work: Path,
     timeout: float,
+    segments: Sequence[Path] = (),
 ) -> MediaInfo:
     """Check `film` (meant for `out`) against the cut's `frames`; `copied` lists the
-    clips when the video was stream-copied. Raise VerificationError, having moved
-    the film aside, at the first check that fails. The full path's decode leaves
-    the stills in `work` for `film_pictures`."""
+    clips (and, on a smart render, the re-encoded stretches, whose files are
+    `segments`) when the video was stream-copied. Raise VerificationError, having
+    moved the film aside, at the first check that fails. The full path's decode
+    leaves the stills in `work` for `film_pictures`."""
     try:
         info = probe(film)
     except ProbeError as exc:
@@ -101,7 +110,18 @@ def verify(
         raise _reject(film, out, problems)
     try:
         if copied is not None:
-            decode_check_ffmpeg(film, video=decode_copied, audio=True, timeout=timeout)
+            # The film's sound (and all of it when asked), and each re-encoded
+            # stretch in full: what the film holds of them is proven below to be
+            # their packets, so this is decoding them where they sit in the film.
+            decodes = [(film, decode_copied, True)]
+            decodes += [] if decode_copied else [(s, True, False) for s in segments]
+            with ThreadPoolExecutor(min(len(decodes), os.cpu_count() or 1)) as pool:
+                runs = [
+                    pool.submit(decode_check_ffmpeg, p, video=v, audio=a, timeout=timeout)
+                    for p, v, a in decodes
+                ]
+                for run in runs:
+                    run.result()
         else:
             (work / "thumbs").mkdir()
             chosen = [s.film_frame for s in stills]
@@ -149,10 +169,14 @@ def copy_difference(film: Path, copied: Sequence[Copied]) -> str | None:
     for clip in copied:
         if len(clip.digests) != clip.frames:
             count = len(clip.digests)
-            return f"clip {clip.label!r} holds {count} pictures, its probe said {clip.frames}"
+            return (
+                f"{clip.what} {clip.label!r} holds {count} pictures, its probe said {clip.frames}"
+            )
         for k, digest in enumerate(clip.digests):
             if at + k >= len(held) or held[at + k] != digest:
-                return f"the film's picture differs from clip {clip.label!r} at its frame {k}"
+                return (
+                    f"the film's picture differs from {clip.what} {clip.label!r} at its frame {k}"
+                )
         at += len(clip.digests)
     if len(held) != at:
         return f"the film holds {len(held)} pictures, its clips {at}"

@@ -1,5 +1,7 @@
 """Probing media with PyAV (no ffprobe binary needed): what a file holds, whether
-its ends decode, whether all of it decodes, and the digests of its coded pictures.
+its ends decode, whether all of it decodes, and its coded pictures (digests,
+timestamps, keyframes, the encoder's own settings); and splicing coded
+pictures of several files into one video, packet for packet.
 
 Foreign errors (av, the file system) become `ProbeError` here.
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -206,8 +208,46 @@ def _without_parameter_sets(data: bytes, length_size: int) -> bytes:
     return bytes(kept + data[i:])
 
 
-def video_packets(path: str | os.PathLike[str], *, limit: int | None = None) -> VideoPackets:
-    """Digest every video packet of `path` (or the first `limit`) without decoding."""
+@dataclass(frozen=True)
+class CodedPacket:
+    """One coded picture: its timestamps (in the stream's time base), whether it
+    is a keyframe, and its digest (as in `VideoPackets`)."""
+
+    pts: int
+    dts: int
+    keyframe: bool
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class CodedVideo:
+    """A file's first video stream as coded: every packet in decode order, the
+    parameter sets (`extradata`), and x264's options line when x264 wrote one
+    into its first picture (SEI), "" otherwise."""
+
+    extradata: bytes
+    time_base: Fraction
+    packets: tuple[CodedPacket, ...]
+    x264_options: str
+
+
+_X264_MARK = b"x264 - core"
+_X264_OPTIONS = b"options: "
+
+
+def _x264_options(data: bytes) -> str:
+    """The `options: ...` line x264 writes into the SEI of its first picture."""
+    at = data.find(_X264_MARK)
+    if at < 0:
+        return ""
+    end = data.find(b"\x00", at)
+    line = data[at : end if end >= 0 else len(data)]
+    _, _, options = line.partition(_X264_OPTIONS)
+    return options.decode("ascii", "replace").strip()
+
+
+def coded_video(path: str | os.PathLike[str], *, limit: int | None = None) -> CodedVideo:
+    """Read every video packet of `path` (or the first `limit`) without decoding."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -216,19 +256,103 @@ def video_packets(path: str | os.PathLike[str], *, limit: int | None = None) -> 
             extradata = bytes(stream.codec_context.extradata or b"")
             avcc = stream.codec_context.name == "h264" and extradata[:1] == b"\x01"
             length_size = (extradata[4] & 3) + 1 if avcc and len(extradata) > 4 else 0
-            digests: list[bytes] = []
-            keyframe_first = False
+            packets: list[CodedPacket] = []
+            options = ""
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
-                if not digests:
-                    keyframe_first = bool(packet.is_keyframe)
                 data = bytes(packet)
+                if not packets:
+                    options = _x264_options(data)
                 if length_size:
                     data = _without_parameter_sets(data, length_size)
-                digests.append(hashlib.blake2b(data, digest_size=16).digest())
-                if limit is not None and len(digests) >= limit:
+                digest = hashlib.blake2b(data, digest_size=16).digest()
+                dts = packet.dts if packet.dts is not None else packet.pts
+                pts = packet.pts if packet.pts is not None else dts
+                packets.append(CodedPacket(pts or 0, dts or 0, bool(packet.is_keyframe), digest))
+                if limit is not None and len(packets) >= limit:
                     break
+            base = stream.time_base or Fraction(1, 1_000_000)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise ProbeError(f"{path}: cannot read video packets ({exc})") from exc
-    return VideoPackets(extradata, keyframe_first, tuple(digests))
+    return CodedVideo(extradata, base, tuple(packets), options)
+
+
+def video_packets(path: str | os.PathLike[str], *, limit: int | None = None) -> VideoPackets:
+    """Digest every video packet of `path` (or the first `limit`) without decoding."""
+    coded = coded_video(path, limit=limit)
+    first = bool(coded.packets) and coded.packets[0].keyframe
+    return VideoPackets(coded.extradata, first, tuple(p.digest for p in coded.packets))
+
+
+@dataclass(frozen=True)
+class SplicePart:
+    """Packets `first` to `first + count` (decode order) of `path`'s video, shown
+    from `at` seconds of the spliced video on. The part must be closed: its
+    first packet starts a picture sequence nothing before it refers to."""
+
+    path: Path
+    first: int
+    count: int
+    at: Fraction
+
+
+def splice_video(parts: Sequence[SplicePart], out: Path, *, rate: int) -> str | None:
+    """Write the parts' packets, as they are, one after the other into `out` (MP4,
+    video only, the first part's codec parameters); None when done, else why the
+    parts cannot be joined (their decode timestamps would not keep increasing).
+
+    Each part's timestamps are rebased so that its earliest picture shows at its
+    `at`, each packet keeping its own pts-dts offset (B-frames stay in order).
+    Every part's pictures last 1/`rate` s."""
+    base = Fraction(1, rate * _TICKS_PER_FRAME)
+    try:
+        with av.open(str(out), mode="w", format="mp4") as output:
+            stream: av.VideoStream | None = None
+            last_dts: int | None = None
+            for part in parts:
+                with av.open(str(part.path)) as source:
+                    video = source.streams.video[0]
+                    if stream is None:
+                        stream = output.add_stream_from_template(video)
+                        stream.time_base = base
+                    taken = _part_packets(source, video, part)
+                    tb = video.time_base or Fraction(1, 1_000_000)
+                    anchor = min(p.pts if p.pts is not None else 0 for p in taken)
+                    start = round(part.at / base)
+                    for packet in taken:
+                        pts = packet.pts if packet.pts is not None else anchor
+                        dts = packet.dts if packet.dts is not None else pts
+                        packet.pts = start + round((pts - anchor) * tb / base)
+                        packet.dts = start + round((dts - anchor) * tb / base)
+                        if last_dts is not None and packet.dts <= last_dts:
+                            return f"decode times would not increase at {float(part.at):.3f} s"
+                        last_dts = packet.dts
+                        packet.duration = _TICKS_PER_FRAME
+                        packet.time_base = base
+                        packet.stream = stream
+                        output.mux(packet)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise ProbeError(f"cannot splice the film's pictures into {out} ({exc})") from exc
+    return None
+
+
+_TICKS_PER_FRAME = 512  # what ffmpeg's MP4 muxer uses at 24 fps (1/12288)
+
+
+def _part_packets(
+    source: av.container.InputContainer, video: av.VideoStream, part: SplicePart
+) -> list[av.Packet[av.VideoStream]]:
+    taken: list[av.Packet[av.VideoStream]] = []
+    index = 0
+    for packet in source.demux(video):
+        if packet.size == 0:
+            continue
+        if index >= part.first:
+            taken.append(packet)
+            if len(taken) == part.count:
+                break
+        index += 1
+    if len(taken) != part.count:
+        raise ProbeError(f"{part.path}: holds {index} packets, not {part.first + part.count}")
+    return taken

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from storyboard.film import graph
 from storyboard.film.graph import (
+    X264,
     Encoding,
     Gain,
     Piece,
@@ -22,6 +23,8 @@ from storyboard.film.graph import (
     encode_args,
     film_frames,
     loudness_args,
+    mux_args,
+    segment_args,
 )
 from storyboard.language.montage import Audio
 
@@ -250,3 +253,30 @@ def test_the_check_decodes_everything_and_keeps_the_chosen_frames() -> None:
     ]
     assert "/build/thumbs/%03d.png" in args and "/build/p.png" in args
     assert args[args.index("/build/p.png") - 2 : args.index("/build/p.png")] == ["-update", "1"]
+
+
+def test_a_segment_is_the_full_graphs_picture_alone_with_the_clips_x264_settings() -> None:
+    pieces = [Piece(A, SIZE, True, 30, 18), Piece(B, SIZE, True, 0, 24, "overlap", overlap=6)]
+    args = segment_args(pieces, SIZE, X264("ultrafast", "23", keyint=24), OUT)
+    assert inputs(args) == [str(A), str(B)]  # no sound is read or written
+    assert "-acodec" not in args and not [f for f in filters(args) if f.startswith("a")]
+    assert filters(args)[:2] == ["fps=24", "trim=end_frame=48:start_frame=30"]
+    assert [f for f in filters(args) if f.startswith("xfade")] == [
+        "xfade=duration=0.25:offset=0.5:transition=fade"
+    ]
+    assert [option(args, o) for o in ("-vcodec", "-preset", "-crf", "-g", "-r")] == [
+        "libx264", "ultrafast", "23", "24", "24"
+    ]  # fmt: skip
+    assert "-g" not in segment_args(pieces, SIZE, X264("medium", "18"), OUT)
+
+
+def test_a_smart_render_puts_the_rebuilt_sound_under_the_spliced_picture() -> None:
+    pieces = [Piece(A, SIZE, True, 0, 48), Piece(B, SIZE, False, 12, 24, "overlap", overlap=6)]
+    picture = Path("/build/picture.mp4")
+    args = mux_args(picture, pieces, None, None, ENC, OUT)
+    assert inputs(args) == [str(picture), str(A), graph.SILENCE]
+    assert args[args.index("-map") : args.index("-map") + 2] == ["-map", "0:v"]
+    assert option(args, "-vcodec") == "copy" and option(args, "-acodec") == "aac"
+    assert [f for f in filters(args) if f.startswith("acrossfade")] == [
+        "acrossfade=c1=qsin:c2=qsin:ns=12000"
+    ]

@@ -366,7 +366,9 @@ def test_same_clip_twice_and_a_transition_too_long(media: Path, tmp_path: Path) 
 def test_mixed_sizes_pad_to_the_first_clip(media: Path, tmp_path: Path) -> None:
     cut = [clip(media / n) for n in ("hd.mp4", "fullhd.mp4", "tall.mp4")]
     result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
-    assert result.method == "encode" and result.size == (1280, 720)
+    # The 720p clip is the film's picture as it is: copied; the other two re-encoded.
+    assert result.method == "smart" and result.size == (1280, 720)
+    assert result.reason == "smart: 2 of 3 clips' spans re-encoded (48 frames), 24 frames copied"
     assert_film(result, 3.0)  # the 30 fps clip becomes 24 frames
     info = probe(result.path)
     assert (info.width, info.height, info.pix_fmt) == (1280, 720, "yuv420p")
@@ -502,23 +504,24 @@ def test_bad_input_is_refused_before_ffmpeg_runs(media: Path, tmp_path: Path) ->
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("method", ["copy", "encode"])
+@pytest.mark.parametrize("method", ["copy", "smart", "encode"])
 def test_poster_and_contact_sheet(media: Path, tmp_path: Path, method: str) -> None:
     """One thumbnail per shot, labelled, in the film's shape; a full-size poster.
-    The copy path reads them from the clips, the full path from the film's decode."""
+    The copy path reads them from the clips, the full path from the film's decode,
+    a smart render from the clips and the re-encoded stretches."""
     two_shots = tmp_path / "two.mp4"
     red = ["-f", "lavfi", "-i", f"color=c=red:s={SMALL}:r=24:d=1"]
     lime = ["-f", "lavfi", "-i", f"color=c=lime:s={SMALL}:r=24:d=2"]
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     run_ffmpeg([*red, *lime, "-filter_complex", "[0][1]concat", *encode, str(two_shots)])
     marks = (ShotMark("two · shot 1", 0.0, 1.0), ShotMark("two · shot 2", 1.0, 2.0))
-    into_blue = Transition("crossfade" if method == "encode" else "cut", 0.5)
+    into_blue = Transition("cut" if method == "copy" else "crossfade", 0.5)
     cut = [
         clip(two_shots, shots=marks),
         clip(media / "blue.mp4", transition=into_blue),
-        clip(media / "tone00.mp4"),
+        clip(media / "tone00.mp4"),  # untouched by the crossfade: copied when smart
     ]
-    result = stitch(cut, tmp_path / "film.mp4")
+    result = stitch(cut, tmp_path / "film.mp4", options=StitchOptions(smart=method != "encode"))
     assert result.method == method
     assert result.poster == tmp_path / "film.poster.png"
     assert result.contact_sheet == tmp_path / "film.contact.png"
