@@ -168,24 +168,30 @@ def clip_levels(
         else:
             missing.setdefault(key, path)
     measured = _measure_clips(list(missing.values()), work, timeout)
-    memo.mkdir(parents=True, exist_ok=True)
     for key, found in zip(missing, measured, strict=True):
         if len(found.momentary) <= MAX_MEMO_STEPS:
-            scratch.atomic_write(memo / f"{key}.json", _memo_text(found))
+            _keep(memo / f"{key}.json", found)
     by_key = dict(zip(missing, measured, strict=True))
     return {path: levels[path] if path in levels else by_key[key] for path, key in keys.items()}
 
 
-def _memo_text(levels: ClipLevels) -> str:
-    return json.dumps(
+def _keep(path: Path, levels: ClipLevels) -> None:
+    """Write a memo file atomically; a memo that cannot be written (a full disk, a
+    read-only cache) only means measuring again next time, so the stitch goes on."""
+    text = json.dumps(
         {"method": METHOD, "momentary": levels.momentary, "peaks": levels.peaks},
         separators=(",", ":"),
     )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch.atomic_write(path, text)
+    except OSError:
+        pass
 
 
 def read_memo(path: Path) -> ClipLevels | None:
     """A memo file's levels, or None when it is missing, too big, unreadable or not
-    exactly what `_memo_text` writes for this method."""
+    exactly what `_keep` writes for this method."""
     try:
         if path.stat().st_size > MAX_MEMO_BYTES:
             return None
@@ -234,6 +240,8 @@ def _parse_report(report: Path, clip: Path) -> ClipLevels:
     """ametadata's print-out: a `frame:` line, then that frame's `key=value` lines."""
     momentary: list[float] = []
     peaks: list[float] = []
+    if not report.exists():  # a sound stream that decodes to no sample at all
+        return ClipLevels((), ())
     for line in report.read_text(encoding="utf-8").splitlines():
         key, _, value = line.partition("=")
         if line.startswith("frame:"):

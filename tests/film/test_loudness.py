@@ -190,3 +190,14 @@ def test_memo_files_are_bounded(clips: dict[str, Path], tmp_path: Path) -> None:
     assert kept.stat().st_size < 40 * 2 * 20  # 2 s: 20 steps of two numbers
     assert not [p for p in memo.iterdir() if p.name.startswith(".")]  # nothing half-written
     assert os.access(kept, os.R_OK)
+
+
+def test_a_memo_that_cannot_be_written_is_no_error(clips: dict[str, Path], tmp_path: Path) -> None:
+    blocked = tmp_path / "memo"
+    blocked.write_text("a file where the memo folder should be", encoding="utf-8")
+    plan = plan_cut(cut_of(clips, ("loud", None), ("middle", None)), None)
+    integrated, _ = measure(plan, tmp_path / "work", blocked)
+    full, _ = measure(plan, tmp_path / "full", None)
+    assert integrated is not None and full is not None and abs(integrated - full) < 0.2
+    assert (tmp_path / "work" / "loudness-000.txt").exists()  # measured clip by clip
+    assert blocked.is_file()
