@@ -3,6 +3,11 @@ task), 2 usage or environment error. No traceback reaches the user.
 
 This module holds the group and the small commands; the others live beside it
 (`render`: render and stitch), all sharing `common`.
+
+Start-up is kept small: `--help`, `--version` and a lint must not pay for
+what only other commands use (the compiler's graph library, PyAV, HTTP,
+the servers), so each command imports its stage inside its body, and this
+module imports only click and what the group's options need.
 """
 
 from __future__ import annotations
@@ -28,8 +33,6 @@ from storyboard.cli.common import (
     friendly,
 )
 from storyboard.errors import UsageError
-from storyboard.language.schema import STORYBOARD_SCHEMA
-from storyboard.lint.engine import expand_paths, lint_file
 from storyboard.lint.formatters import FORMATTERS
 from storyboard.problems import Problem
 from storyboard.signals import interrupt_on_sigterm
@@ -61,6 +64,8 @@ def lint(
     paths: tuple[str, ...], fmt: str, strict: bool, check_urls: bool, allow_private_urls: bool
 ) -> None:
     """Check storyboards (files, directories or globs) against the language and API rules."""
+    from storyboard.lint.engine import expand_paths, lint_file
+
     files, missing = expand_paths(paths)
     for arg in missing:
         click.echo(f"storyboard: no storyboard found at {arg}", err=True)
@@ -83,6 +88,8 @@ def lint(
 @friendly
 def schema() -> None:
     """Print the storyboard JSON Schema (for editors and validators)."""
+    from storyboard.language.schema import STORYBOARD_SCHEMA
+
     click.echo(json.dumps(json.loads(STORYBOARD_SCHEMA.read_text(encoding="utf-8")), indent=2))
 
 

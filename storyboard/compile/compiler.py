@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from storyboard import scratch
 from storyboard.compile import placeholders
@@ -42,6 +40,9 @@ from storyboard.language.selection import Chosen, Pick, Selection
 from storyboard.language.takes import Take, upstream_identity
 from storyboard.provider.pricing import PriceTable, estimate_cost
 from storyboard.provider.request import validate_request
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def compile_specs(
     choices: dict[str, Chosen] = {}
     by_id = {s.id: s for s in specs}
     graph = dependency_graph((s.id, s.depends_on) for s in specs)
+    import networkx as nx
+
     if not nx.is_directed_acyclic_graph(graph):
         raise CompilerBug("the task graph has a cycle that lint did not report")
     keys: dict[str, str] = {}

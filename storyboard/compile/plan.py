@@ -10,6 +10,9 @@ the request body, free-form by nature, checked against the API's schema.
 
 The task graph is built here once (`Plan.graph`), by the one function that
 also orders the compiler's task specs and the lint stage's scene graph.
+networkx is imported by the functions that build or walk it, not with this
+module: the plan's types are read by commands (lint, --help) that never need
+a graph.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from storyboard.language.montage import Audio, Film, Transition
 from storyboard.language.takes import Take, take_suffix
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 PLAN_VERSION = 1
 ESTIMATE_NOTE = "list prices per output second; the bill is usage.cost"
@@ -32,6 +36,8 @@ def dependency_graph(nodes: Iterable[tuple[str, Iterable[str]]]) -> nx.DiGraph:
     """A DiGraph with an edge dep -> node for each (node, its dependencies), nodes in
     the order given. A dependency that is not itself a node is left out: lint reports
     a reference to an unknown scene on its own, and the compiler never makes one."""
+    import networkx as nx
+
     pairs = [(node, list(deps)) for node, deps in nodes]
     graph = nx.DiGraph()
     graph.add_nodes_from(node for node, _ in pairs)
@@ -43,6 +49,8 @@ def dependency_graph(nodes: Iterable[tuple[str, Iterable[str]]]) -> nx.DiGraph:
 def topological_order(graph: nx.DiGraph) -> list[str]:
     """Dependencies first, ties broken by the order the nodes were added: the same
     graph always gives the same order, so plan.json is reproducible."""
+    import networkx as nx
+
     rank = {node: i for i, node in enumerate(graph.nodes)}
     return list(nx.lexicographical_topological_sort(graph, key=lambda n: rank[n]))
 
@@ -264,6 +272,8 @@ class Plan:
         return list(self.graph.successors(task_id))
 
     def descendants(self, task_id: str) -> set[str]:
+        import networkx as nx
+
         return set(nx.descendants(self.graph, task_id))
 
     def to_json(self) -> dict[str, Any]:

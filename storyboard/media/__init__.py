@@ -12,23 +12,12 @@ Imports nothing of storyboard but `errors` and `scratch`: every stage may use it
 - `local`: the local file behind a payload's image or video reference.
 """
 
-from storyboard.media.images import (
-    ImageInfo,
-    decode_image,
-    extract_frame,
-    frame_image,
-    frames_at,
-    image_header,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from storyboard.media.local import local_media
-from storyboard.media.probing import (
-    MediaInfo,
-    VideoPackets,
-    decode_check_ffmpeg,
-    decode_ends,
-    probe,
-    video_packets,
-)
 from storyboard.media.process import (
     FFMPEG_ENV,
     SECRET_NAMES,
@@ -38,6 +27,55 @@ from storyboard.media.process import (
     run_ffmpeg,
     stop_children,
 )
+
+if TYPE_CHECKING:
+    from storyboard.media.images import (
+        ImageInfo,
+        decode_image,
+        extract_frame,
+        frame_image,
+        frames_at,
+        image_header,
+    )
+    from storyboard.media.probing import (
+        MediaInfo,
+        VideoPackets,
+        decode_check_ffmpeg,
+        decode_ends,
+        probe,
+        video_packets,
+    )
+
+# PyAV and Pillow take a tenth of a second to import, and most commands never
+# read a picture: `images` and `probing` are imported on first use of one of
+# their names (PEP 562), not with the package. A module that needs them at
+# its own import (`from storyboard.media import probe`) pays then, and only it.
+_LAZY = {
+    **dict.fromkeys(
+        ("ImageInfo", "decode_image", "extract_frame", "frame_image", "frames_at", "image_header"),
+        "storyboard.media.images",
+    ),
+    **dict.fromkeys(
+        (
+            "MediaInfo",
+            "VideoPackets",
+            "decode_check_ffmpeg",
+            "decode_ends",
+            "probe",
+            "video_packets",
+        ),
+        "storyboard.media.probing",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
 
 __all__ = [
     "FFMPEG_ENV",

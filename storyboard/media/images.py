@@ -2,7 +2,8 @@
 
 An image's size is read from its header before a pixel is decoded, so a
 decompression bomb is refused unread (`TooManyPixels`). Foreign errors
-(PIL, av, the file system) become `ProbeError` here.
+(PIL, av, the file system) become `ProbeError` here. PyAV is imported by the
+functions that read a video, so checking an image does not load it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 from PIL import Image, UnidentifiedImageError
 
 from storyboard import scratch
 from storyboard.errors import MediaError, ProbeError, TooManyPixels
+
+if TYPE_CHECKING:
+    import av
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ def frame_image(video: str | os.PathLike[str], *, which: str = "last") -> Image.
     """
     if which not in ("first", "last"):
         raise MediaError(f"{video}: there is no {which!r} frame, only the first or the last")
+    import av
+
     try:
         with av.open(str(video)) as container:
             if not container.streams.video:
@@ -120,6 +126,8 @@ def frames_at(
     the pictures down (aspect kept) in the decoder's own scaler."""
     order = sorted(range(len(times)), key=lambda i: times[i])
     found: dict[int, Image.Image] = {}
+    import av
+
     try:
         with av.open(str(video)) as container:
             if not container.streams.video:

@@ -8,6 +8,8 @@ and 3-10 s because every video is a reference: R20), then their first and
 last second decoded. A file that does not decode fails here, not at render.
 URLs are only fetched with `--check-urls`. Every path the storyboard names
 (`asset_root` and `output` too) is one the OS accepts: no NUL byte, no loop.
+PyAV, Pillow and httpx are imported only when there is a file of their kind
+(or a URL to check): most lints need none of them.
 
 FAIL (SB501): the file does not exist.
 
@@ -21,16 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from storyboard import media
 from storyboard.bounds import MAX_IMAGE_PIXELS, MAX_PROBE_FRAMES, MAX_PROBE_SECONDS
 from storyboard.errors import FileRefused, FileTooLarge, ProbeError, TooManyPixels, URLCheckError
 from storyboard.language.model import Asset, AssetKind
 from storyboard.lint.rules import Context, Rule, problem
-from storyboard.lint.urlcheck import check_url
 from storyboard.localfile import check_regular, open_regular, read_bounded
-from storyboard.media import MediaInfo, decode_ends, decode_image, image_header, probe
 from storyboard.problems import Pos, Problem
 from storyboard.provider import api
+
+if TYPE_CHECKING:
+    from storyboard.media import MediaInfo  # (`media`'s names load on first use)
 
 HEAD = "storyboard: 1\nassets:\n"
 TAIL = "scenes:\n  - {id: a, prompt: x, duration: 5}\n"
@@ -194,7 +199,7 @@ def _audio(path: Path, name: str, pos: Pos) -> Iterator[Problem]:
     rule = RULES["SB506"]
     try:
         with open_regular(path) as fh:
-            info = probe(path, file=fh)
+            info = media.probe(path, file=fh)
     except FileRefused as exc:
         yield problem(rule, pos, _refusal(name, exc))
     except ProbeError as exc:
@@ -220,7 +225,7 @@ def _image(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
         yield problem(RULES["SB501"], pos, _refusal(name, exc))
         return
     try:
-        info = image_header(data, max_pixels=MAX_IMAGE_PIXELS)
+        info = media.image_header(data, max_pixels=MAX_IMAGE_PIXELS)
     except TooManyPixels as exc:
         yield problem(RULES["SB504"], pos, f"{name} is too large: {exc}", hint="scale it down")
         return
@@ -240,7 +245,7 @@ def _image(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
     if numbers:
         return
     try:
-        decode_image(data)
+        media.decode_image(data)
     except ProbeError as exc:
         yield problem(RULES["SB503"], pos, f"{name} does not decode: {exc}")
 
@@ -278,10 +283,10 @@ def _video(path: Path, asset: Asset, pos: Pos) -> Iterator[Problem]:
     numbers: list[Problem] = []
     try:
         with open_regular(path) as fh:
-            info = probe(path, file=fh)
+            info = media.probe(path, file=fh)
             numbers = list(_video_numbers(info, name, pos))
             if not numbers:
-                decode_ends(fh, seconds=MAX_PROBE_SECONDS, max_frames=MAX_PROBE_FRAMES)
+                media.decode_ends(fh, seconds=MAX_PROBE_SECONDS, max_frames=MAX_PROBE_FRAMES)
     except FileRefused as exc:
         yield problem(RULES["SB501"], pos, _refusal(name, exc))
         return
@@ -321,6 +326,8 @@ def _video_numbers(info: MediaInfo, name: str | None, pos: Pos) -> Iterator[Prob
 def _url(asset: Asset, pos: Pos, *, allow_private: bool) -> Iterator[Problem]:
     """Check a URL's status, declared size and first bytes (magic numbers), safely:
     `urlcheck` refuses internal addresses and bounds time and bytes."""
+    from storyboard.lint.urlcheck import check_url  # httpx: only with --check-urls
+
     rule = RULES["SB507"]
     url = asset.source or ""
     try:

@@ -7,17 +7,24 @@ FAIL (SB601): a waits for b's last frame while b edits a.
       - {id: b, edit: a, prompt: y}
 
 PASS: a no longer depends on b.
+
+Most storyboards have no cycle, and proving that needs only the standard
+library's `graphlib`; networkx (a fifth of a second to import) is loaded to
+list every cycle only when there is one.
 """
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterator
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from storyboard.compile.plan import dependency_graph
 from storyboard.lint.rules import Context, Rule, problem
 from storyboard.problems import Problem
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 HEAD = "storyboard: 1\nscenes:\n"
 
@@ -39,7 +46,22 @@ def scene_graph(ctx: Context) -> nx.DiGraph:
     return dependency_graph((s.id, s.depends_on) for s in ctx.story.scenes)
 
 
+def has_cycle(ctx: Context) -> bool:
+    """Whether the scenes' dependencies (on scenes that exist) loop anywhere."""
+    ids = {s.id for s in ctx.story.scenes}
+    waits = {s.id: [d for d in s.depends_on if d in ids] for s in ctx.story.scenes}
+    try:
+        graphlib.TopologicalSorter(waits).prepare()
+    except graphlib.CycleError:
+        return True
+    return False
+
+
 def check(ctx: Context) -> Iterator[Problem]:
+    if not has_cycle(ctx):
+        return
+    import networkx as nx
+
     graph = scene_graph(ctx)
     reported: set[frozenset[str]] = set()
     for cycle in nx.simple_cycles(graph):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
@@ -30,11 +30,13 @@ from storyboard.errors import (
     TaskNotFound,
     TaskResponseError,
 )
-from storyboard.media import MediaInfo
 from storyboard.provider import api
 from storyboard.provider.profile import ProviderProfile, extract
 from storyboard.run.backends.apikey import API_KEY_ENV, REDACTOR
 from storyboard.run.backends.base import Outcome, RemoteTask
+
+if TYPE_CHECKING:
+    from storyboard.media import MediaInfo  # a PyAV probe's answer: typing only
 
 # A clip whose probed length differs from the provider's S3 duration by more
 # than this is not the clip we were promised (a truncated file, a wrong URL).

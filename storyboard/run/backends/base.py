@@ -50,9 +50,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from storyboard.media import MediaInfo
+if TYPE_CHECKING:
+    from storyboard.media import MediaInfo  # a PyAV probe's answer: typing only
 
 StatusCallback = Callable[[str], Awaitable[None] | None]
 """Called by `wait` with each new status name (for progress and the journal)."""
