@@ -454,8 +454,9 @@ def test_no_loudness_target_leaves_levels_alone(media: Path, tmp_path: Path) -> 
 
 
 def test_silence_is_not_normalised(media: Path, tmp_path: Path) -> None:
+    # A clip with no sound and no music: nothing to measure, nothing to correct.
     result = stitch([clip(media / "silent.mp4")], tmp_path / "film.mp4")
-    assert result.loudness is not None and result.loudness <= -70 and result.gain_db == 0
+    assert result.loudness is None and result.gain_db == 0
     assert rms(mono(result.path), 0.0, 1.5) == 0
 
 
