@@ -67,6 +67,8 @@ def best(fn: Callable[[], object], runs: int) -> float:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real CLI as installed: with Python's bytecode cache (some shells turn it off)."""
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     done = subprocess.run(
         [sys.executable, "-m", "storyboard", *args],
         env=env,

@@ -24,7 +24,7 @@ from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
 from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems
-from storyboard.film.stitch import StitchResult
+from storyboard.film.cut import StitchResult
 from storyboard.language.selection import record_takes, selection_path
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children

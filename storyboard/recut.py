@@ -16,14 +16,13 @@ from typing import Any
 from storyboard.compile.plan import Plan, PlanTask
 from storyboard.errors import StitchError
 from storyboard.film import artifact
-from storyboard.film.stitch import (
+from storyboard.film.cut import (
     Audio,
     CutClip,
     ShotMark,
     StitchOptions,
     StitchResult,
     Transition,
-    stitch,
 )
 from storyboard.language.montage import Film
 from storyboard.run.cache import file_sha256
@@ -189,6 +188,8 @@ def cut_film(job: FilmJob, build_dir: Path, memo: Path | None = None) -> StitchR
     single clips are kept between stitches (the cache's)."""
     artifact.forget(build_dir)
     job.out.parent.mkdir(parents=True, exist_ok=True)
+    from storyboard.film.stitch import stitch  # ffmpeg graphs, PyAV, Pillow: only to cut
+
     film = stitch(job.clips, job.out, music=job.music, options=job.options, memo=memo)
     artifact.save(build_dir, job.key, film)
     return film

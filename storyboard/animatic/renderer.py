@@ -39,9 +39,6 @@ from storyboard.provider import api
 from storyboard.provider.shape import refers_base
 
 FPS = api.OUTPUT_FPS
-RENDERER_VERSION = 2
-"""Bumped whenever the renderer draws differently: cached animatics of an older
-version are not reused (they live under another cache source)."""
 SAMPLE_RATE = 48_000
 PAN_ZOOM = 1.15  # the picture is this much larger than its box, and slides across it
 TONE_VOLUME = 0.08

@@ -103,8 +103,6 @@ def chosen_tasks(
 ) -> frozenset[str]:
     """Task ids chosen by task id, scene id, or `+scene` (the scene and everything
     downstream); `what` names the argument in the message about an unknown one."""
-    import networkx as nx
-
     chosen: set[str] = set()
     for value in values:
         downstream = value.startswith("+")
@@ -116,7 +114,7 @@ def chosen_tasks(
         for task_id in matched:
             chosen.add(task_id)
             if downstream:
-                chosen.update(nx.descendants(plan.graph, task_id))
+                chosen.update(plan.graph.descendants(task_id))
     return frozenset(chosen)
 
 

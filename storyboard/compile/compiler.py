@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from storyboard import scratch
 from storyboard.compile import placeholders
@@ -28,8 +28,8 @@ from storyboard.compile.plan import (
     PlanShot,
     PlanTask,
     Segment,
+    TaskGraph,
     dependency_graph,
-    topological_order,
     total_cost,
 )
 from storyboard.compile.specs import TaskSpec
@@ -40,9 +40,6 @@ from storyboard.language.selection import Chosen, Pick, Selection
 from storyboard.language.takes import Take, upstream_identity
 from storyboard.provider.pricing import PriceTable, estimate_cost
 from storyboard.provider.request import validate_request
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class Compilation:
         return Estimate.of(self.tasks).seconds
 
     @cached_property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> TaskGraph:
         """The task graph, as `Plan.graph` (one function builds both)."""
         return dependency_graph((t.id, t.depends_on) for t in self.tasks)
 
@@ -134,16 +131,14 @@ def compile_specs(
     chooser = selection if selection is not None else Selection()
     choices: dict[str, Chosen] = {}
     by_id = {s.id: s for s in specs}
-    graph = dependency_graph((s.id, s.depends_on) for s in specs)
-    import networkx as nx
-
-    if not nx.is_directed_acyclic_graph(graph):
+    order = dependency_graph((s.id, s.depends_on) for s in specs).order()
+    if order is None:
         raise CompilerBug("the task graph has a cycle that lint did not report")
     keys: dict[str, str] = {}
     requests: dict[str, str] = {}
     seconds: dict[str, float] = {}
     tasks = []
-    for task_id in topological_order(graph):
+    for task_id in order:
         spec = by_id[task_id]
         payload = build_payload(spec, story, inputs)
         problems = validate_request(payload)

@@ -9,50 +9,100 @@ directory the plan was written for. Only the API payload stays a dict: it is
 the request body, free-form by nature, checked against the API's schema.
 
 The task graph is built here once (`Plan.graph`), by the one function that
-also orders the compiler's task specs and the lint stage's scene graph.
-networkx is imported by the functions that build or walk it, not with this
-module: the plan's types are read by commands (lint, --help) that never need
-a graph.
+also orders the compiler's task specs and the lint stage's scene graph. It is
+a `TaskGraph`: nodes in the order given, edges both ways, and a topological
+order that breaks ties by that order. That is all the compiler, the executor
+and the CLI ask of a graph, and it is a few lines; networkx (a fifth of a
+second to import, on every `render`) is left to the one rule that lists the
+cycles of a looping storyboard.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from storyboard.language.montage import Audio, Film, Transition
 from storyboard.language.takes import Take, take_suffix
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 PLAN_VERSION = 1
 ESTIMATE_NOTE = "list prices per output second; the bill is usage.cost"
 
 
-def dependency_graph(nodes: Iterable[tuple[str, Iterable[str]]]) -> nx.DiGraph:
-    """A DiGraph with an edge dep -> node for each (node, its dependencies), nodes in
+class TaskGraph:
+    """Nodes in the order they were given, and an edge from each dependency to its
+    dependant (`successors`: who waits for a node; `predecessors`: what it waits for)."""
+
+    def __init__(self, nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> None:
+        self.nodes: list[str] = list(dict.fromkeys(nodes))
+        self._out: dict[str, list[str]] = {n: [] for n in self.nodes}
+        self._in: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for dep, node in dict.fromkeys(edges):
+            self._out[dep].append(node)
+            self._in[node].append(dep)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return [(dep, node) for dep in self.nodes for node in self._out[dep]]
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._out
+
+    def successors(self, node: str) -> list[str]:
+        return list(self._out[node])
+
+    def predecessors(self, node: str) -> list[str]:
+        return list(self._in[node])
+
+    def descendants(self, node: str) -> set[str]:
+        """Everything that waits for `node`, directly or not."""
+        seen: set[str] = set()
+        todo = list(self._out[node])
+        while todo:
+            here = todo.pop()
+            if here not in seen:
+                seen.add(here)
+                todo.extend(self._out[here])
+        return seen
+
+    def order(self) -> list[str] | None:
+        """Dependencies first, ties broken by the nodes' order (Kahn's algorithm with
+        the ready nodes in a heap by rank): the same graph always gives the same
+        order, so plan.json is reproducible. None if the graph has a cycle."""
+        rank = {n: i for i, n in enumerate(self.nodes)}
+        waiting = {n: len(self._in[n]) for n in self.nodes}
+        ready = [rank[n] for n in self.nodes if not waiting[n]]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            node = self.nodes[heapq.heappop(ready)]
+            order.append(node)
+            for child in self._out[node]:
+                waiting[child] -= 1
+                if not waiting[child]:
+                    heapq.heappush(ready, rank[child])
+        return order if len(order) == len(self.nodes) else None
+
+
+def dependency_graph(nodes: Iterable[tuple[str, Iterable[str]]]) -> TaskGraph:
+    """The graph with an edge dep -> node for each (node, its dependencies), nodes in
     the order given. A dependency that is not itself a node is left out: lint reports
     a reference to an unknown scene on its own, and the compiler never makes one."""
-    import networkx as nx
-
     pairs = [(node, list(deps)) for node, deps in nodes]
-    graph = nx.DiGraph()
-    graph.add_nodes_from(node for node, _ in pairs)
-    for node, deps in pairs:
-        graph.add_edges_from((dep, node) for dep in deps if dep in graph)
-    return graph
+    known = {node for node, _ in pairs}
+    edges = [(dep, node) for node, deps in pairs for dep in deps if dep in known]
+    return TaskGraph([node for node, _ in pairs], edges)
 
 
-def topological_order(graph: nx.DiGraph) -> list[str]:
-    """Dependencies first, ties broken by the order the nodes were added: the same
-    graph always gives the same order, so plan.json is reproducible."""
-    import networkx as nx
-
-    rank = {node: i for i, node in enumerate(graph.nodes)}
-    return list(nx.lexicographical_topological_sort(graph, key=lambda n: rank[n]))
+def topological_order(graph: TaskGraph) -> list[str]:
+    """`graph.order()`, for a graph known to have no cycle (lint reports cycles)."""
+    order = graph.order()
+    if order is None:
+        raise ValueError("the task graph has a cycle")
+    return order
 
 
 @dataclass(frozen=True)
@@ -251,7 +301,7 @@ class Plan:
         return {t.id: t for t in self.tasks}
 
     @cached_property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> TaskGraph:
         """The task graph (an edge from each dependency to its dependant), built once."""
         return dependency_graph((t.id, t.depends_on) for t in self.tasks)
 
@@ -269,12 +319,10 @@ class Plan:
 
     def children(self, task_id: str) -> list[str]:
         """The tasks that wait for `task_id`, in plan order."""
-        return list(self.graph.successors(task_id))
+        return self.graph.successors(task_id)
 
     def descendants(self, task_id: str) -> set[str]:
-        import networkx as nx
-
-        return set(nx.descendants(self.graph, task_id))
+        return self.graph.descendants(task_id)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard import scratch
-from storyboard.film.stitch import CutClip, StitchOptions, StitchResult
+from storyboard.film.cut import CutClip, StitchOptions, StitchResult
 from storyboard.language.montage import Audio
 
 STITCHER_VERSION = 2

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from storyboard.errors import ProbeError, StitchError
+from storyboard.film.cut import CutClip, ShotMark
 from storyboard.film.graph import FPS, Piece, film_frames
 from storyboard.film.verify import Still
 from storyboard.language.montage import Transition
@@ -46,26 +46,6 @@ XFADES = frozenset(storyboard_schema()["$defs"]["transition"]["properties"]["typ
     THROUGH_BLACK,
     OVERLAPPING,
 }
-
-
-@dataclass(frozen=True)
-class ShotMark:
-    """A shot inside a clip, seconds from the clip's (trimmed) start; for the contact sheet."""
-
-    label: str
-    start: float
-    duration: float
-
-
-@dataclass(frozen=True)
-class CutClip:
-    """One clip of the cut; `transition` leads into it (on the first clip: a fade from black)."""
-
-    path: Path
-    label: str
-    trim: tuple[float, float] | None
-    transition: Transition
-    shots: tuple[ShotMark, ...] = ()
 
 
 @dataclass(frozen=True)

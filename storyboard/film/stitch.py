@@ -45,7 +45,8 @@ from storyboard import scratch
 from storyboard.animatic.cards import contact_sheet
 from storyboard.errors import FFmpegError, ProbeError, StitchError
 from storyboard.film import loudness
-from storyboard.film.cutplan import CutClip, CutPlan, ShotMark, plan_cut, stills
+from storyboard.film.cut import DEFAULT_OPTIONS, CutClip, ShotMark, StitchOptions, StitchResult
+from storyboard.film.cutplan import CutPlan, plan_cut, stills
 from storyboard.film.graph import (
     FPS,
     X264,
@@ -80,14 +81,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-# Defaults of StitchOptions. CRF 20 at x264's veryfast preset is visually clean
-# for generated footage and re-encodes a minute of 720p in well under a minute
-# on two cores; 192 kb/s is transparent for stereo AAC from ffmpeg's encoder.
-LOUDNESS_LUFS = -16.0  # integrated loudness for online video (EBU R128 s1 suggests -23 for TV)
-TRUE_PEAK_DB = -1.0  # ceiling for the limiter, dBTP
-CRF = 20
-PRESET = "veryfast"
-AUDIO_BITRATE = "192k"
 CONTACT_COLUMNS = 4
 POSTER_SUFFIX = ".poster.png"
 CONTACT_SUFFIX = ".contact.png"
@@ -96,50 +89,12 @@ TIMEOUT_BASE = 120.0
 TIMEOUT_PER_SECOND = 10.0
 
 
-@dataclass(frozen=True)
-class StitchOptions:
-    """`size`: the film's (width, height), None for the first clip's. `loudness`: the
-    integrated target in LUFS, None to leave levels alone. `decode_copied`: decode
-    stream-copied video in verification too, instead of proving it identical.
-    `smart`: re-encode only what transitions, trims, resizes and fades touch
-    (False: the whole film, when it is not a stream copy)."""
-
-    size: tuple[int, int] | None = None
-    loudness: float | None = LOUDNESS_LUFS
-    true_peak: float = TRUE_PEAK_DB
-    crf: int = CRF
-    preset: str = PRESET
-    audio_bitrate: str = AUDIO_BITRATE
-    decode_copied: bool = False
-    smart: bool = True
-
-
-@dataclass(frozen=True)
-class StitchResult:
-    """The verified film. Durations in seconds; `av_gap` is sound end minus picture end."""
-
-    path: Path
-    duration: float
-    expected: float
-    frames: int
-    size: tuple[int, int]
-    method: str  # "copy" (video stream-copied), "smart" (partly) or "encode"
-    reason: str  # why that method
-    av_gap: float
-    loudness: float | None  # the mix as measured before the gain, LUFS
-    gain_db: float
-    poster: Path
-    contact_sheet: Path
-    seconds: float  # wall time of the whole stitch
-    reused: bool = False  # the film already there was current: nothing was cut
-
-
 def stitch(
     clips: Sequence[CutClip],
     out: Path,
     *,
     music: Audio | None = None,
-    options: StitchOptions = StitchOptions(),
+    options: StitchOptions = DEFAULT_OPTIONS,
     memo: Path | None = None,
 ) -> StitchResult:
     """Cut `clips` into one film at `out` (MP4, H.264/AAC), verify it, and write

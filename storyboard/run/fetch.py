@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from storyboard import media
 from storyboard.compile.plan import PlanTask
 from storyboard.errors import ClipMismatch, DownloadError, ProbeError
-from storyboard.media import MediaInfo, decode_check_ffmpeg
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask
 from storyboard.run.cache import DamagedEntry
 
@@ -24,7 +24,7 @@ TRIES = 3
 
 async def fetch_clip(
     backend: Backend, task: PlanTask, remote: RemoteTask, outcome: Outcome, clip: Path
-) -> MediaInfo:
+) -> media.MediaInfo:
     """Download and verify; an expired or broken URL is refreshed by polling again.
 
     A whole clip that is not the planned one (its length, no picture) is fetched
@@ -59,7 +59,7 @@ def damaged_source(damaged: DamagedEntry, backend: str) -> RemoteTask | None:
         return None
 
 
-def verify_clip(task: PlanTask, info: MediaInfo) -> None:
+def verify_clip(task: PlanTask, info: media.MediaInfo) -> None:
     """Raise ClipMismatch unless the clip is the planned one and decodes in full."""
     expected = float(task.seconds)
     if not info.has_video:
@@ -70,6 +70,6 @@ def verify_clip(task: PlanTask, info: MediaInfo) -> None:
             f"the plan says {expected:g} s"
         )
     try:
-        decode_check_ffmpeg(info.path)
+        media.decode_check_ffmpeg(info.path)  # PyAV loads here, on the first download
     except ProbeError as exc:
         raise ClipMismatch(f"{task.id}: the clip does not decode cleanly ({exc})") from exc

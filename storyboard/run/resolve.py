@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from storyboard import media
 from storyboard.compile.placeholders import Placeholder
 from storyboard.compile.plan import PlanTask
 from storyboard.errors import ProviderError, TaskCreationError, TaskFailed
-from storyboard.media import frame_image, probe
 from storyboard.run.backends.base import Backend, RemoteTask
 
 
@@ -95,7 +95,7 @@ class RunTimeValues:
 
     def _frame_base64(self, source: str, which: str) -> str:
         """The frame as the JPEG that is sent (R8, R9), kept in frames/ for the record."""
-        image = frame_image(self.clips_dir / f"{source}.mp4", which=which)
+        image = media.frame_image(self.clips_dir / f"{source}.mp4", which=which)
         buf = io.BytesIO()
         image.convert("RGB").save(buf, format="JPEG", quality=92)
         self.frames_dir.mkdir(parents=True, exist_ok=True)
@@ -116,5 +116,5 @@ class RunTimeValues:
             except ProviderError:
                 pass
         local = self.clips_dir / f"{source}.mp4"
-        probe(local)  # raises ProbeError if there is no clip at all
+        media.probe(local)  # raises ProbeError if there is no clip at all
         return local.resolve().as_uri()

@@ -89,6 +89,17 @@ def test_the_topological_order_puts_dependencies_first_and_keeps_ties_in_order()
     assert topological_order(graph) == ["a", "b", "c", "d", "e"]
 
 
+def test_a_looping_graph_has_no_order_and_descendants_follow_every_path() -> None:
+    loop = dependency_graph([("a", ["c"]), ("b", ["a"]), ("c", ["b"]), ("d", [])])
+    assert loop.order() is None
+    with pytest.raises(ValueError, match="cycle"):
+        topological_order(loop)
+    diamond = dependency_graph([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])])
+    assert diamond.descendants("a") == {"b", "c", "d"} and diamond.descendants("d") == set()
+    assert diamond.successors("a") == ["b", "c"] and diamond.predecessors("d") == ["b", "c"]
+    assert diamond.order() == ["a", "b", "c", "d"]
+
+
 def test_the_plan_graph_gives_children_and_descendants() -> None:
     path = EXAMPLES / "recipe-square" / "storyboard.yaml"
     plan = compile_storyboard(path).plan(path.parent / "build")

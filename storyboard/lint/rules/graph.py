@@ -42,8 +42,15 @@ RULES = {
 
 
 def scene_graph(ctx: Context) -> nx.DiGraph:
-    """Scenes and what they wait for (the plan's task graph has the same shape)."""
-    return dependency_graph((s.id, s.depends_on) for s in ctx.story.scenes)
+    """Scenes and what they wait for (the plan's task graph has the same shape), as
+    networkx's graph: its `simple_cycles` lists every loop."""
+    import networkx as nx
+
+    graph = dependency_graph((s.id, s.depends_on) for s in ctx.story.scenes)
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(graph.nodes)
+    digraph.add_edges_from(graph.edges)
+    return digraph
 
 
 def has_cycle(ctx: Context) -> bool:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from storyboard import __version__, scratch
+from storyboard import __version__, media, scratch
 from storyboard.errors import (
     ConnectionLost,
     DownloadError,
@@ -42,7 +42,6 @@ from storyboard.errors import (
     TaskNotFound,
     TransientProviderError,
 )
-from storyboard.media import MediaInfo, probe
 from storyboard.provider.profile import PollPlanner, ProviderProfile, extract, load_profile
 from storyboard.run.backends import answers
 from storyboard.run.backends.apikey import API_KEY_ENV, REDACTOR, BearerAuth, read_api_key
@@ -216,7 +215,7 @@ class KirinBackend(Backend):
                 )
             await asyncio.sleep(interval)
 
-    async def download(self, outcome: Outcome, dest: Path) -> MediaInfo:
+    async def download(self, outcome: Outcome, dest: Path) -> media.MediaInfo:
         url = self.profile.url(outcome.video_url)
         shown = f"task {outcome.task_id}: download from {_without_query(url)}"
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +223,7 @@ class KirinBackend(Backend):
             with scratch.replacing(dest) as tmp:
                 async with asyncio.timeout(self.profile.download_timeout):
                     await self._stream_to(url, tmp, shown)
-                info = await asyncio.to_thread(probe, tmp)
+                info = await asyncio.to_thread(media.probe, tmp)
                 answers.check_clip(info, outcome, shown)
         except TimeoutError as exc:
             raise DownloadError(

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from storyboard import scratch
-from storyboard.animatic.renderer import RENDERER_VERSION, render_preview
+from storyboard import media, scratch
+from storyboard.animatic import RENDERER_VERSION
 from storyboard.errors import (
     DownloadError,
     MediaError,
@@ -31,7 +31,7 @@ from storyboard.errors import (
     TaskFailed,
     TaskNotFound,
 )
-from storyboard.media import MediaInfo, local_media, probe
+from storyboard.media import local_media
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
 
 REQUEST_FILE = "request.json"
@@ -90,7 +90,7 @@ class PreviewBackend(Backend):
                 info = await self._render(folder, remote)
             else:
                 try:
-                    info = await asyncio.to_thread(probe, clip)
+                    info = await asyncio.to_thread(media.probe, clip)
                 except ProbeError:  # a damaged earlier render: render again
                     clip.unlink(missing_ok=True)
                     info = await self._render(folder, remote)
@@ -106,12 +106,14 @@ class PreviewBackend(Backend):
             raw={"clip": str(clip), "duration": info.duration},
         )
 
-    async def _render(self, folder: Path, remote: RemoteTask) -> MediaInfo:
+    async def _render(self, folder: Path, remote: RemoteTask) -> media.MediaInfo:
         try:
             request = json.loads((folder / REQUEST_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             missing = remote.external_task_id
             raise TaskNotFound(f"preview task {missing} was never submitted") from exc
+        from storyboard.animatic.renderer import render_preview  # Pillow, cards: to draw
+
         try:
             with scratch.replacing(folder / CLIP_FILE) as tmp:
                 info = await asyncio.to_thread(
@@ -127,13 +129,13 @@ class PreviewBackend(Backend):
             raise TaskFailed(f"preview of {request['label']} failed: {exc}") from exc
         return dataclasses.replace(info, path=folder / CLIP_FILE)
 
-    async def download(self, outcome: Outcome, dest: Path) -> MediaInfo:
+    async def download(self, outcome: Outcome, dest: Path) -> media.MediaInfo:
         source = _file_path(outcome.video_url)
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             with scratch.replacing(dest) as tmp:
                 await asyncio.to_thread(shutil.copyfile, source, tmp)
-                info = await asyncio.to_thread(probe, tmp)
+                info = await asyncio.to_thread(media.probe, tmp)
                 if not info.has_video:
                     raise DownloadError(f"preview clip {source} has no video stream")
         except (OSError, ProbeError) as exc:
