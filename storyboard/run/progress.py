@@ -10,14 +10,12 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, TextIO
 
 from storyboard.compile.plan import PlanTask
+
+if TYPE_CHECKING:  # rich is loaded by the live view alone: logs and --json never draw
+    from rich.console import Console, Group
 
 
 class JsonEvents:
@@ -77,6 +75,16 @@ class LiveProgress:
 
     def __init__(self, takes: int | Sequence[PlanTask], console: Console | None = None) -> None:
         """`takes`: how many takes the run settles, or the plan's tasks (all their takes)."""
+        from rich.console import Console
+        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = console or Console(stderr=True)
         if isinstance(takes, int):
             self.total = takes
@@ -106,6 +114,9 @@ class LiveProgress:
         self.live.__exit__(None, None, None)
 
     def _view(self) -> Group:
+        from rich.console import Group
+        from rich.table import Table
+
         table = Table(box=None, show_header=True, header_style="dim")
         for col in ("task", "state", "elapsed", "attempt"):
             table.add_column(col)
