@@ -84,7 +84,7 @@ def gather_clips(plan: Plan, build_dir: Path) -> Gathered:
     done was damaged since: refused too (`render` fetches it again, free). A clip
     of the same request built from another take of a task upstream (a pick since)
     is used, and named: the next `render` makes it from the picked take.
-    Returns the sources of the clips (`preview-r2`, `kirin-...`), the tasks whose
+    Returns the sources of the clips (`preview-r3`, `kirin-...`), the tasks whose
     clips the journal knows nothing of (placed there by hand: used as they are) and
     those built from another take upstream."""
     stale, missing, damaged, sources, unknown, repicked = [], [], [], set(), [], []

@@ -44,12 +44,15 @@ PAN_ZOOM = 1.15  # the picture is this much larger than its box, and slides acro
 TONE_VOLUME = 0.08
 # The animatic is simple content: x264's fastest preset keeps rendering
 # well over 10x real time. Fixed threads and bitexact flags make it
-# deterministic (the same payload gives the same bytes).
+# deterministic (the same payload gives the same bytes). A keyframe every
+# second: a transition or trim re-encodes a second or two around it when the
+# film is cut (smart render copies whole GOPs), and a player seeks at once.
 ENCODE: dict[str, Any] = {
     "format": "mp4",
     "vcodec": "libx264",
     "preset": "ultrafast",
     "crf": 23,
+    "g": FPS,
     "pix_fmt": "yuv420p",
     "r": FPS,
     "acodec": "aac",

@@ -331,32 +331,27 @@ def copy_args(
     """Video copied packet for packet through the concat demuxer (`concat` is the
     file `concat_list` wrote); sound rebuilt per clip and encoded once."""
     video = ffmpeg.input(str(concat), f="concat", safe=0).video
-    return _under_sound(video, pieces, music, gain, enc, out)
-
-
-def mux_args(
-    video: Path,
-    pieces: Sequence[Piece],
-    music: Audio | None,
-    gain: Gain | None,
-    enc: Encoding,
-    out: Path,
-) -> list[str]:
-    """The smart render's last run: the spliced picture (`video`, copied as is)
-    with the film's sound, rebuilt per clip as on the other paths."""
-    return _under_sound(ffmpeg.input(str(video)).video, pieces, music, gain, enc, out)
-
-
-def _under_sound(
-    video: Any,
-    pieces: Sequence[Piece],
-    music: Audio | None,
-    gain: Gain | None,
-    enc: Encoding,
-    out: Path,
-) -> list[str]:
     audio = _finish_audio(film_audio(pieces, music), gain)
     output = ffmpeg.output(video, audio, str(out), vcodec="copy", **_audio_options(enc))
+    return _args(output.overwrite_output())
+
+
+def sound_args(
+    pieces: Sequence[Piece], music: Audio | None, gain: Gain | None, enc: Encoding, out: Path
+) -> list[str]:
+    """The film's sound alone, rebuilt per clip as on the other paths and encoded
+    into `out` (an M4A): a smart render encodes it while the picture is re-encoded."""
+    audio = _finish_audio(film_audio(pieces, music), gain)
+    return _args(ffmpeg.output(audio, str(out), **_audio_options(enc)).overwrite_output())
+
+
+def mux_args(video: Path, sound: Path, out: Path) -> list[str]:
+    """The smart render's last run: the spliced picture and the encoded sound, both
+    copied as they are into the film."""
+    picture, audio = ffmpeg.input(str(video)).video, ffmpeg.input(str(sound)).audio
+    output = ffmpeg.output(
+        picture, audio, str(out), vcodec="copy", acodec="copy", movflags="+faststart", format="mp4"
+    )
     return _args(output.overwrite_output())
 
 

@@ -8,8 +8,8 @@ when the gain would push peaks past the ceiling.
 Lean where it can be, because a hard-cut re-stitch is meant to be cheap:
 - **Nothing to measure**: no clip has a sound stream and there is no music,
   so nothing is run (the film is silence; no gain could apply).
-- **Hard cuts only, no music, a memo folder given**: the film's sound is its
-  pieces' sound end to end, unchanged. Each clip is measured once, on its
+- **Hard cuts and crossfades, no music, no fades, a memo folder given**: the
+  film's sound is its pieces' sound end to end. Each clip is measured once, on its
   own, as BS.1770 blocks (ffmpeg's ebur128 momentary loudness: 400 ms
   blocks every 100 ms, and the true peak of each 100 ms), at 48 kHz stereo
   as the film resamples it, and kept in the memo keyed by the clip's bytes
@@ -20,9 +20,13 @@ Lean where it can be, because a hard-cut re-stitch is meant to be cheap:
   silent pieces fill their share with silence, as in the film. Then the two
   gates (absolute -70 LUFS, relative -10 LU). For steady sound this is the
   full measure's answer; for any sound it differs only by what changes
-  inside 50 ms at a trim's edge.
-- Anything else (overlaps, fades, music) is measured in full, as the mix
-  those make is not the sum of the clips.
+  inside 50 ms at a trim's edge. A crossfade is an equal-power one (qsin
+  curves), whose energy over the overlap is, for two different clips, that
+  of a cut at its middle: it is counted as one. Its peak is bounded by the
+  root of the sum of the two sides' squared peaks (the most two equal-power
+  curves can add up to), so a limiter is added whenever it could be needed.
+- Fades and music are measured in full, as the mix those make is not a
+  sum of the clips.
 
 A memo file is an optimisation, never a source of errors: one that cannot be
 read, is too big or is not what this version writes is measured again and
@@ -100,7 +104,7 @@ def measure(
         return None, None
     if bed is None and not any(p.has_audio for p in plan.pieces):
         return None, None
-    if memo is not None and bed is None and hard_cuts_only(plan.pieces):
+    if memo is not None and bed is None and sums_of_clips(plan.pieces):
         levels = clip_levels(plan.pieces, memo, work, timeout)
         integrated, peak = film_level(plan.pieces, levels)
     else:
@@ -120,9 +124,10 @@ def gain_for(integrated: float, peak: float, target: float, true_peak: float) ->
     return Gain(db, limit)
 
 
-def hard_cuts_only(pieces: Sequence[Piece]) -> bool:
-    """Whether the film's sound is its pieces' sound end to end, untouched."""
-    return all(p.join == "cut" and not (p.overlap or p.fade_in or p.fade_out) for p in pieces)
+def sums_of_clips(pieces: Sequence[Piece]) -> bool:
+    """Whether the film's sound is its pieces' sound end to end: hard cuts and
+    equal-power crossfades, no fade through black or from it."""
+    return all(p.join in ("cut", "overlap") and not (p.fade_in or p.fade_out) for p in pieces)
 
 
 def _measure_film(
@@ -300,9 +305,14 @@ def film_level(pieces: Sequence[Piece], levels: dict[Path, ClipLevels]) -> tuple
     """The film's (integrated LUFS, linear true peak) from its pieces' clip levels,
     as BS.1770 measures the film: 400 ms blocks every 100 ms from its start."""
     spans, at = [], 0
-    for p in pieces:
-        length = p.frames * SAMPLES_PER_FRAME
-        spans.append(_Span(at, p.start * SAMPLES_PER_FRAME, length, levels.get(p.path)))
+    for i, p in enumerate(pieces):
+        # A crossfade counts as a cut at its middle: each side gives up its half.
+        head = (p.overlap - p.overlap // 2) * SAMPLES_PER_FRAME
+        after = pieces[i + 1] if i + 1 < len(pieces) else None
+        tail = (after.overlap // 2) * SAMPLES_PER_FRAME if after else 0
+        length = p.frames * SAMPLES_PER_FRAME - head - tail
+        start = p.start * SAMPLES_PER_FRAME + head
+        spans.append(_Span(at, start, length, levels.get(p.path)))
         at += length
     starts = [s.at for s in spans]
     blocks = []
@@ -316,15 +326,26 @@ def film_level(pieces: Sequence[Piece], levels: dict[Path, ClipLevels]) -> tuple
             centre = span.start + (lo + hi) // 2 - span.at
             energy += (hi - lo) / BLOCK * _nearest_block(span, centre)
         blocks.append(energy)
-    return gated(blocks), max((_peak(s) for s in spans), default=0.0)
+    peaks = [_peak(levels.get(p.path), p.start, p.frames) for p in pieces]
+    for i, p in enumerate(pieces[1:], 1):
+        if p.overlap:  # both sides of the overlap at once: at most the root of their squares
+            before = pieces[i - 1]
+            out = _peak(
+                levels.get(before.path), before.start + before.frames - p.overlap, p.overlap
+            )
+            into = _peak(levels.get(p.path), p.start, p.overlap)
+            peaks.append(math.hypot(out, into))
+    return gated(blocks), max(peaks, default=0.0)
 
 
-def _peak(span: _Span) -> float:
-    """The highest true peak of the 100 ms steps that overlap the piece's trim."""
-    if span.levels is None:
+def _peak(levels: ClipLevels | None, start: int, frames: int) -> float:
+    """The highest true peak of the 100 ms steps that overlap clip frames
+    `start` to `start + frames`; 0 for silence."""
+    if levels is None:
         return 0.0
-    first, last = span.start // STEP, (span.start + span.length - 1) // STEP
-    return max(span.levels.peaks[first : last + 1], default=0.0)
+    lo = start * SAMPLES_PER_FRAME
+    first, last = lo // STEP, (lo + frames * SAMPLES_PER_FRAME - 1) // STEP
+    return max(levels.peaks[first : last + 1], default=0.0)
 
 
 def gated(energies: Sequence[float]) -> float:

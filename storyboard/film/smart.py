@@ -87,6 +87,15 @@ class SmartPlan:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A smart render that can go ahead: its plan and the x264 settings whose
+    parameter sets are the copied clips' (proven on a one-frame probe)."""
+
+    smart: SmartPlan
+    x264: X264
+
+
+@dataclass(frozen=True)
 class SmartVideo:
     """The film's picture spliced at `path`, and what verification and stills need:
     every part's packets in film order, the segment files, the stills' sources."""
@@ -236,10 +245,9 @@ def candidates(video: CodedVideo, film: X264) -> list[X264]:
 # --- making it (effects) -------------------------------------------------------------
 
 
-def smart_video(
-    plan: CutPlan, film: X264, stills: Sequence[Still], poster: Still, work: Path, timeout: float
-) -> SmartVideo | str:
-    """Splice the film's picture into `work`, or say why it cannot be done."""
+def prepare(plan: CutPlan, film: X264, work: Path, timeout: float) -> Prepared | str:
+    """What to copy and how to re-encode the rest, or why it cannot be done (quick:
+    the clips' packets are read, not decoded, and the probe is one frame)."""
     videos = {}
     for clip, info in zip(plan.clips, plan.infos, strict=True):
         if _fits(info, plan.size) and clip.path not in videos:
@@ -251,7 +259,6 @@ def smart_video(
     if isinstance(smart, str):
         return smart
     source = plan.clips[smart.spans[0].piece]
-    extradata = videos[source.path].extradata
     # Nothing to re-encode (trims on keyframes, say): the copied clips alone must agree.
     x264 = _matching_encoder(plan, smart, film, work, timeout) if smart.segments else film
     if x264 is None:
@@ -259,7 +266,22 @@ def smart_video(
             f"{NOT_POSSIBLE}: x264 cannot be made to reproduce the H.264 parameters of "
             f"clip {source.label!r}"
         )
-    files = _encode_segments(plan, smart, x264, work, timeout)
+    return Prepared(smart, x264)
+
+
+def smart_video(
+    plan: CutPlan,
+    prepared: Prepared,
+    stills: Sequence[Still],
+    poster: Still,
+    work: Path,
+    timeout: float,
+) -> SmartVideo | str:
+    """Re-encode the segments (in parallel) and splice the film's picture into
+    `work`, or say why the result cannot be used."""
+    smart, videos = prepared.smart, prepared.smart.videos
+    extradata = videos[plan.clips[smart.spans[0].piece].path].extradata
+    files = _encode_segments(plan, smart, prepared.x264, work, timeout)
     by_first: dict[int, tuple[Copied, SplicePart]] = {}
     for span in smart.spans:
         clip = plan.clips[span.piece]

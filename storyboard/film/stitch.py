@@ -44,7 +44,7 @@ from PIL import Image
 from storyboard import scratch
 from storyboard.animatic.cards import contact_sheet
 from storyboard.errors import FFmpegError, ProbeError, StitchError
-from storyboard.film import loudness
+from storyboard.film import loudness, smart
 from storyboard.film.cut import DEFAULT_OPTIONS, CutClip, ShotMark, StitchOptions, StitchResult
 from storyboard.film.cutplan import CutPlan, plan_cut, stills
 from storyboard.film.graph import (
@@ -56,8 +56,8 @@ from storyboard.film.graph import (
     copy_args,
     encode_args,
     mux_args,
+    sound_args,
 )
-from storyboard.film.smart import smart_video
 from storyboard.film.verify import (
     THUMB_WIDTH,
     Copied,
@@ -68,7 +68,7 @@ from storyboard.film.verify import (
     verify,
 )
 from storyboard.language.montage import Audio, Transition
-from storyboard.media import probe, run_ffmpeg, video_packets
+from storyboard.media import decode_check_ffmpeg, probe, run_ffmpeg, video_packets
 
 __all__ = [
     "Audio",
@@ -111,7 +111,7 @@ def stitch(
     # Reading the clips (packet digests, stills) and measuring the sound overlap
     # the ffmpeg runs, which leave a core idle; the full path gets its stills
     # from the decode that verifies the film.
-    side = ThreadPoolExecutor(2)
+    side = ThreadPoolExecutor(4)
     try:
         with scratch.work_dir(out) as work:
             made = _make(plan, music, options, partial, work, memo, side)
@@ -125,7 +125,6 @@ def stitch(
                 poster=poster_still,
                 work=work,
                 timeout=_timeout(plan),
-                segments=made.segments,
             )
             thumbs, poster = (
                 _result_of(made.pictures)
@@ -170,7 +169,6 @@ class _Made:
     method: str
     reason: str
     copied: list[Copied] | None = None  # the film's picture, part by part, when copied
-    segments: tuple[Path, ...] = ()  # a smart render's re-encoded stretches
     pictures: Future[Pictures] | None = None  # stills read from the sources
 
 
@@ -209,24 +207,60 @@ def _make(
             measured, gain = _result_of(sound)
             args = copy_args(plan.pieces, bed, gain, enc, listing, partial)
             run_ffmpeg(args, timeout=_timeout(plan))
-            return _Made(measured, gain, "copy", plan.reason, _result_of(copies), (), pictures)
+            return _Made(measured, gain, "copy", plan.reason, _result_of(copies), pictures)
         reason = plan.reason
         if options.smart:
             film = X264(options.preset, str(options.crf))
-            smart = smart_video(plan, film, thumbs, poster, work, _timeout(plan))
-            if not isinstance(smart, str):
-                pictures = side.submit(clip_pictures, smart.stills, smart.poster, plan.size)
-                measured, gain = _result_of(sound)
-                args = mux_args(smart.path, plan.pieces, bed, gain, enc, partial)
-                run_ffmpeg(args, timeout=_timeout(plan))
-                parts = list(smart.parts)
-                return _Made(measured, gain, "smart", smart.reason, parts, smart.segments, pictures)
-            reason = f"{smart}; full re-encode ({plan.reason})"
+            prepared = smart.prepare(plan, film, work, _timeout(plan))
+            if not isinstance(prepared, str):
+                # The sound is encoded (once measured) while the picture is re-encoded.
+                audio = side.submit(_sound, sound, plan, bed, enc, work / "sound.m4a")
+                made = smart.smart_video(plan, prepared, thumbs, poster, work, _timeout(plan))
+                if isinstance(made, str):
+                    _result_of(audio)  # not left running while the film is encoded whole
+                    prepared = made
+                else:
+                    pictures = side.submit(clip_pictures, made.stills, made.poster, plan.size)
+                    # Each re-encoded stretch is decoded in full while the sound encodes;
+                    # verification proves the film holds exactly their packets.
+                    _decoded(side, made.segments, _timeout(plan))
+                    measured, gain, encoded = _result_of(audio)
+                    run_ffmpeg(mux_args(made.path, encoded, partial), timeout=_timeout(plan))
+                    parts = list(made.parts)
+                    return _Made(measured, gain, "smart", made.reason, parts, pictures)
+            reason = f"{prepared}; full re-encode ({plan.reason})"
         measured, gain = _result_of(sound)
         run_ffmpeg(encode_args(plan.pieces, bed, gain, enc, partial), timeout=_timeout(plan))
         return _Made(measured, gain, "encode", reason)
     except FFmpegError as exc:
         raise StitchError(f"ffmpeg could not make the film: {exc}") from exc
+
+
+def _decoded(side: ThreadPoolExecutor, segments: Sequence[Path], timeout: float) -> None:
+    """Decode every segment's picture in full (beside the sound's encoding), any
+    error fatal."""
+    runs = [
+        side.submit(decode_check_ffmpeg, s, video=True, audio=False, timeout=timeout)
+        for s in segments
+    ]
+    for run in runs:
+        try:
+            run.result()
+        except (ProbeError, FFmpegError) as exc:
+            raise StitchError(f"a re-encoded stretch of the film does not decode: {exc}") from exc
+
+
+def _sound(
+    sound: Future[tuple[float | None, Gain | None]],
+    plan: CutPlan,
+    bed: Audio | None,
+    enc: Encoding,
+    out: Path,
+) -> tuple[float | None, Gain | None, Path]:
+    """The film's sound encoded into `out` with the gain its measurement asks for."""
+    measured, gain = sound.result()
+    run_ffmpeg(sound_args(plan.pieces, bed, gain, enc, out), timeout=_timeout(plan))
+    return measured, gain, out
 
 
 def _check_music(bed: Audio | None) -> None:

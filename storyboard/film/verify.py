@@ -25,9 +25,7 @@ about transitions or trims.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,11 +92,10 @@ def verify(
     poster: Still,
     work: Path,
     timeout: float,
-    segments: Sequence[Path] = (),
 ) -> MediaInfo:
     """Check `film` (meant for `out`) against the cut's `frames`; `copied` lists the
-    clips (and, on a smart render, the re-encoded stretches, whose files are
-    `segments`) when the video was stream-copied. Raise VerificationError, having
+    clips (and, on a smart render, the re-encoded stretches, decoded in full as
+    they were made) when the video was stream-copied. Raise VerificationError, having
     moved the film aside, at the first check that fails. The full path's decode
     leaves the stills in `work` for `film_pictures`."""
     try:
@@ -110,18 +107,9 @@ def verify(
         raise _reject(film, out, problems)
     try:
         if copied is not None:
-            # The film's sound (and all of it when asked), and each re-encoded
-            # stretch in full: what the film holds of them is proven below to be
-            # their packets, so this is decoding them where they sit in the film.
-            decodes = [(film, decode_copied, True)]
-            decodes += [] if decode_copied else [(s, True, False) for s in segments]
-            with ThreadPoolExecutor(min(len(decodes), os.cpu_count() or 1)) as pool:
-                runs = [
-                    pool.submit(decode_check_ffmpeg, p, video=v, audio=a, timeout=timeout)
-                    for p, v, a in decodes
-                ]
-                for run in runs:
-                    run.result()
+            # The film's sound (and all of it when asked); its picture is proven
+            # below to be the packets of clips and of stretches that decode.
+            decode_check_ffmpeg(film, video=decode_copied, audio=True, timeout=timeout)
         else:
             (work / "thumbs").mkdir()
             chosen = [s.film_frame for s in stills]

@@ -5,7 +5,7 @@ Layout: `<root>/clips/<source>/<key[:2]>/<key>.mp4` and `<key>.json`
 (metadata: task, duration, cost, remote ids, and the clip's `sha256`). Take
 k > 1 of the same request (language.takes) is its own entry beside it,
 `<key>-t<k>.mp4`: every take that was paid for is kept, none overwrites another.
-`source` is the backend's (`preview-r2`, `kirin-api.example.com`): the same
+`source` is the backend's (`preview-r3`, `kirin-api.example.com`): the same
 request made by another backend is another clip, so an animatic or a mock's
 clip is never served where the real provider's was asked for.
 

@@ -25,6 +25,7 @@ from storyboard.film.graph import (
     loudness_args,
     mux_args,
     segment_args,
+    sound_args,
 )
 from storyboard.language.montage import Audio
 
@@ -270,13 +271,17 @@ def test_a_segment_is_the_full_graphs_picture_alone_with_the_clips_x264_settings
     assert "-g" not in segment_args(pieces, SIZE, X264("medium", "18"), OUT)
 
 
-def test_a_smart_render_puts_the_rebuilt_sound_under_the_spliced_picture() -> None:
+def test_a_smart_render_encodes_the_sound_alone_then_copies_both_into_the_film() -> None:
     pieces = [Piece(A, SIZE, True, 0, 48), Piece(B, SIZE, False, 12, 24, "overlap", overlap=6)]
-    picture = Path("/build/picture.mp4")
-    args = mux_args(picture, pieces, None, None, ENC, OUT)
-    assert inputs(args) == [str(picture), str(A), graph.SILENCE]
-    assert args[args.index("-map") : args.index("-map") + 2] == ["-map", "0:v"]
-    assert option(args, "-vcodec") == "copy" and option(args, "-acodec") == "aac"
+    sound = Path("/build/sound.m4a")
+    args = sound_args(pieces, None, None, ENC, sound)
+    assert inputs(args) == [str(A), graph.SILENCE]  # sound-only inputs: no picture decoded
+    assert option(args, "-acodec") == "aac" and "-vcodec" not in args
     assert [f for f in filters(args) if f.startswith("acrossfade")] == [
         "acrossfade=c1=qsin:c2=qsin:ns=12000"
     ]
+    picture = Path("/build/picture.mp4")
+    muxed = mux_args(picture, sound, OUT)
+    assert inputs(muxed) == [str(picture), str(sound)] and "-filter_complex" not in muxed
+    assert option(muxed, "-vcodec") == "copy" and option(muxed, "-acodec") == "copy"
+    assert option(muxed, "-movflags") == "+faststart"

@@ -157,18 +157,39 @@ def test_music_over_silence_is_measured_in_full(clips: dict[str, Path], tmp_path
     assert not (tmp_path / "memo").exists()
 
 
-def test_overlaps_and_fades_are_measured_in_full(clips: dict[str, Path], tmp_path: Path) -> None:
+def test_fades_are_measured_in_full(clips: dict[str, Path], tmp_path: Path) -> None:
     memo = tmp_path / "memo"
-    for into in (Transition("crossfade", 0.5), Transition("fade", 0.5)):
-        entries = [
-            CutClip(clips["loud"], "loud", None, CUT),
-            CutClip(clips["quiet"], "quiet", None, into),
-        ]
-        integrated, _ = measure(plan_cut(entries, None), tmp_path / into.type, memo)
-        assert integrated is not None and (tmp_path / into.type / "loudness.txt").exists()
-        assert not memo.exists()
+    entries = [
+        CutClip(clips["loud"], "loud", None, CUT),
+        CutClip(clips["quiet"], "quiet", None, Transition("fade", 0.5)),
+    ]
+    integrated, _ = measure(plan_cut(entries, None), tmp_path / "fade", memo)
+    assert integrated is not None and (tmp_path / "fade" / "loudness.txt").exists()
+    assert not memo.exists()
     measure(plan_cut(cut_of(clips, ("loud", None), ("quiet", None)), None), tmp_path / "w", memo)
     assert len(memo_files(memo)) == 2  # the same clips by hard cut: each measured alone
+
+
+def test_crossfades_are_counted_from_the_memo_as_the_full_measure_finds_them(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    """An equal-power crossfade carries the energy of a cut at its middle; its peak
+    is bounded by both sides' at once, so the limiter is never left out."""
+    fade = Transition("crossfade", 0.5)
+    entries = [
+        CutClip(clips["loud"], "loud", None, CUT),
+        CutClip(clips["quiet"], "quiet", (0.0, 1.5), fade),
+        CutClip(clips["middle"], "middle", None, Transition("crossfade", 0.25)),
+        CutClip(clips["silent2"], "silent2", None, fade),
+        CutClip(clips["loud"], "loud", None, CUT),
+    ]
+    plan = plan_cut(entries, None)
+    full, full_gain = measure(plan, tmp_path / "full", None)
+    kept, kept_gain = measure(plan, tmp_path / "kept", tmp_path / "memo")
+    assert full is not None and kept is not None and full_gain and kept_gain
+    assert abs(kept - full) < 0.2, (kept, full)
+    assert not (tmp_path / "kept" / "loudness.txt").exists()  # no pass over the mix
+    assert full_gain.limit is None or kept_gain.limit is not None
 
 
 def test_gating_follows_bs1770() -> None:

@@ -12,12 +12,13 @@ import pytest
 from storyboard.film.stitch import StitchOptions, Transition, stitch
 from tests.film.test_smart import make
 from tests.film.test_stitch import TONES, clip
-from tests.review.test_page import ARGS, CHROMIUM, PLAY_GUARD_MS
+from tests.review.browser import CHROMIUM, chromium
+from tests.review.test_page import PLAY_GUARD_MS
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is absent", allow_module_level=True)
 
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
 PAGE = """<!doctype html><meta charset="utf-8">
 <video id="film" src="film.mp4" muted playsinline preload="auto"></video>"""
@@ -25,17 +26,9 @@ PAGE = """<!doctype html><meta charset="utf-8">
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[*ARGS, "--autoplay-policy=no-user-gesture-required"],
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with chromium(profile, args=("--autoplay-policy=no-user-gesture-required",)) as context:
+        yield context
 
 
 @pytest.mark.parametrize("x264", ["ultrafast", "medium"])

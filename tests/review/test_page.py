@@ -17,19 +17,9 @@ import httpx
 import pytest
 
 from storyboard.language.selection import load_selection, selection_path
+from tests.review.browser import CHROMIUM, chromium
 from tests.review.conftest import STORY, cli_env, storyboard_cli
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 START_GUARD = 60.0  # hang guards only: nothing is measured by them
 PLAY_GUARD_MS = 20_000
 
@@ -38,7 +28,7 @@ if not CHROMIUM.exists():
         f"{CHROMIUM} is absent (.ci/run installs Debian's chromium)", allow_module_level=True
     )
 
-from playwright.sync_api import BrowserContext, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import BrowserContext, Page  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +77,9 @@ def _url_from(proc: subprocess.Popen[str]) -> str:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=ARGS,
-            viewport={"width": 1280, "height": 1800},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with chromium(profile, viewport={"width": 1280, "height": 1800}) as context:
+        yield context
 
 
 def _open(context: BrowserContext, url: str) -> tuple[Page, list[str]]:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from storyboard.animatic import RENDERER_VERSION
 from storyboard.compile.compiler import written_plan
 from storyboard.errors import BudgetExceeded
 from storyboard.media import probe
@@ -33,6 +34,8 @@ from storyboard.run.executor import Executor, RunOptions, RunReport
 from storyboard.run.journal import Journal
 from storyboard.run.slots import AdaptiveLimit
 from tests.conftest import flip_bytes, make_video
+
+PREVIEW_SHELF = f"preview-r{RENDERER_VERSION}"  # the preview backend's cache shelf
 
 STORY = """\
 storyboard: 1
@@ -442,7 +445,7 @@ def test_a_clip_that_cannot_be_the_planned_one_fails_its_task_after_bounded_fetc
     )
     plan = json.loads((build / "plan.json").read_text())
     storm_key = next(t["cache_key"] for t in plan["tasks"] if t["id"] == "storm")
-    assert cache.for_source("preview-r2").lookup(storm_key) is None
+    assert cache.for_source(PREVIEW_SHELF).lookup(storm_key) is None
     assert not (build / "clips" / "storm.mp4").exists()
 
 

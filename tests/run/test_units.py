@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from storyboard.animatic import RENDERER_VERSION
 from storyboard.compile.compiler import Compilation, compile_specs
 from storyboard.language.selection import Pick, Selection, TaskSelection
 from storyboard.lint.engine import lint_file
@@ -13,6 +14,8 @@ from storyboard.run.cache import ClipCache
 from storyboard.run.journal import Journal, record_key
 from storyboard.run.units import plan_units
 from tests.conftest import make_video
+
+PREVIEW_SHELF = f"preview-r{RENDERER_VERSION}"  # the preview backend's cache shelf
 
 STORY = """\
 storyboard: 1
@@ -41,7 +44,7 @@ def compiled(tmp_path: Path, selection: Selection | None = None) -> Compilation:
 def test_planned_unfinished_and_new_takes_and_what_each_waits_for(tmp_path: Path) -> None:
     plan = compiled(tmp_path).plan(tmp_path / "build")
     arrive = plan.task("arrive")
-    shelf = ClipCache(tmp_path / "cache", "preview-r2")
+    shelf = ClipCache(tmp_path / "cache", PREVIEW_SHELF)
     journal = Journal(tmp_path / "build" / "journal.sqlite")
     try:
         units = plan_units(plan, shelf, journal)
@@ -75,7 +78,7 @@ def test_a_pick_is_what_dependants_wait_for_and_part_of_their_key(tmp_path: Path
     assert new["arrive"].cache_key == old["arrive"].cache_key  # the same request
     assert new["arrive"].take == 2 and old["arrive"].take == 1
     assert new["depart"].cache_key != old["depart"].cache_key  # built from another frame
-    units = plan_units(after.plan(tmp_path / "build"), ClipCache(tmp_path, "preview-r2"), None)
+    units = plan_units(after.plan(tmp_path / "build"), ClipCache(tmp_path, PREVIEW_SHELF), None)
     assert units["depart"].deps == ("arrive@2",)
 
     stale = Selection(tasks={"arrive": TaskSelection("arrive", pick=Pick(2, "0" * 64))})
