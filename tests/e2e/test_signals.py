@@ -234,6 +234,9 @@ def test_a_stopped_stitch_takes_its_ffmpeg_along_and_the_next_leaves_nothing_beh
 ) -> None:
     build = story.parent / "build"
     assert storyboard("render", str(story), env=env).returncode == 0
+    # A cut edit, so that the stitch cuts the film again (an unchanged one is current).
+    text = story.read_text(encoding="utf-8")
+    story.write_text(text.replace("cut: [first, second, after]", "cut: [second, first, after]"))
     ffmpeg.hang_on(".partial-")  # the run that writes the film
     proc = start("stitch", str(story), env=env)
     hung = ffmpeg.hanging(proc)
