@@ -239,7 +239,9 @@ def _animatic_args(
     video_out = segments[0] if len(segments) == 1 else ffmpeg.concat(*segments, v=1, a=0)
     starts = [sum(s.frames for s in shots[:i]) for i in range(len(shots))]
     layout = CardLayout.for_size(size, with_picture=False)
-    video_out = _timecode(video_out, layout, total, starts, work)
+    # Square pixels, said so in every clip as the base edit's says it: one set of H.264
+    # parameters for all the preview's clips, so that a film of them is cut smart.
+    video_out = _timecode(video_out, layout, total, starts, work).filter("setsar", 1)
     if sound:
         audio = _tone([s.seconds for s in shots])
     else:

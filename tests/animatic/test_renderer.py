@@ -191,6 +191,37 @@ def test_a_base_edit_lasts_as_long_as_its_source(tmp_path: Path) -> None:
     assert info.has_audio
 
 
+def test_every_preview_clip_has_one_set_of_h264_parameters(tmp_path: Path) -> None:
+    """A base edit and a card clip of one mode and aspect share their SPS/PPS and a
+    keyframe a second, so that a film of them is cut smart (whole GOPs copied)."""
+    source = make_video(tmp_path / "source.mp4", size="1280x720", seconds=2)
+    edit = {
+        "model": api.MODEL,
+        "multi_shot": False,
+        "prompt": "same shot at night",
+        "video_list": [
+            {"video_url": str(source), "refer_type": "base", "keep_original_sound": "no"}
+        ],
+        "sound": "off",
+        "mode": "std",
+        "watermark_info": {"enabled": False},
+    }
+    card = {**{k: v for k, v in edit.items() if k != "video_list"}, "duration": "3"}
+    card["aspect_ratio"] = "16:9"
+    clips = [
+        render_preview(edit, tmp_path / "edit.mp4", label="night", resolve_media=Path).path,
+        render_preview(card, tmp_path / "card.mp4", label="card", resolve_media=Path).path,
+    ]
+    parameters, keyframes = [], []
+    for clip in clips:
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            parameters.append(bytes(stream.codec_context.extradata or b""))
+            keyframes.append([n for n, p in enumerate(container.demux(stream)) if p.is_keyframe])
+    assert parameters[0] == parameters[1] and parameters[0]
+    assert keyframes == [[0, 24], [0, 24, 48]]
+
+
 def test_sound_on_is_audible(tmp_path: Path) -> None:
     payload = {**THREE_SHOTS, "sound": "on"}
     out = tmp_path / "loud.mp4"
