@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.compile.plan import Plan, PlanTask
+from storyboard.digest import file_sha256
 from storyboard.errors import StitchError
 from storyboard.film import artifact
 from storyboard.film.cut import (
@@ -25,7 +26,6 @@ from storyboard.film.cut import (
     Transition,
 )
 from storyboard.language.montage import Film
-from storyboard.run.cache import file_sha256
 from storyboard.run.journal import TaskRecord, existing_journal
 
 MEASURES = "measures"  # beside the clips in the cache: what was measured of each clip
@@ -177,9 +177,8 @@ def job_of(clips: list[CutClip], music: Audio | None, options: StitchOptions, ou
 
 
 def current_film(job: FilmJob, build_dir: Path) -> StitchResult | None:
-    """The film already in `build_dir` when it was cut from exactly these inputs."""
-    if job.music is not None and not Path(job.music.music).is_file():
-        return None  # no film without its music: the stitch says why
+    """The film already in `build_dir` when it was cut from exactly these inputs
+    (music that cannot be read has no digest, so no film was cut from it)."""
     return artifact.current(build_dir, job.key)
 
 

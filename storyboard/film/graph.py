@@ -10,11 +10,12 @@ samples of sound (its audio aligned to its own video clock, then padded with
 silence or cut), so a cut in the picture is a cut in the sound to the sample.
 Joining then only adds or overlaps whole frames on both sides alike.
 
-Three runs share that audio: `loudness_args` measures it (EBU R128),
+Every run shares that audio: `loudness_args` measures it (EBU R128),
 `copy_args` puts it under the clips' video copied as is (concat demuxer), and
 `encode_args` builds the whole film in one filter graph. A smart render
 encodes only some stretches of picture (`segment_args`, the same graph
-without sound) and puts the sound under the spliced picture (`mux_args`).
+without sound), the sound on its own (`sound_args`), and copies both into
+the film (`mux_args`).
 """
 
 from __future__ import annotations

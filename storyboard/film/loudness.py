@@ -36,7 +36,6 @@ rewritten.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -47,6 +46,7 @@ from typing import Any, TypeGuard
 import ffmpeg
 
 from storyboard import scratch
+from storyboard.digest import file_sha256
 from storyboard.errors import StitchError
 from storyboard.film.cutplan import CutPlan
 from storyboard.film.graph import (
@@ -153,9 +153,7 @@ def _measure_film(
 
 def content_key(path: Path) -> str:
     """The clip's content (sha256 of its bytes) and the measuring method, as a file name."""
-    with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    return f"{METHOD}-{digest}"
+    return f"{METHOD}-{file_sha256(path)}"
 
 
 def clip_levels(

@@ -62,6 +62,7 @@ from storyboard.film.verify import (
     THUMB_WIDTH,
     Copied,
     Pictures,
+    Still,
     clip_pictures,
     film_pictures,
     rejected_path,
@@ -114,7 +115,9 @@ def stitch(
     side = ThreadPoolExecutor(4)
     try:
         with scratch.work_dir(out) as work:
-            made = _make(plan, music, options, partial, work, memo, side)
+            made = _make(
+                plan, music, options, partial, work, memo, side, thumb_stills, poster_still
+            )
             info = verify(
                 partial,
                 out,
@@ -180,6 +183,8 @@ def _make(
     work: Path,
     memo: Path | None,
     side: ThreadPoolExecutor,
+    thumbs: list[Still],
+    poster: Still,
 ) -> _Made:
     """Measure the sound (beside the picture's work), then write the film to
     `partial`: by stream copy, smart render, or one full filter graph."""
@@ -197,7 +202,6 @@ def _make(
 
     try:
         sound = side.submit(measure)
-        thumbs, poster = stills(plan)
         enc = Encoding(plan.size, options.crf, options.preset, options.audio_bitrate)
         if plan.copy:
             copies = side.submit(_copies, plan)

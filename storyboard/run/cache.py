@@ -22,7 +22,6 @@ success, and the metadata goes last, so a half-written entry is never a hit.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -38,6 +37,7 @@ except ImportError:  # not POSIX: no lock; unique temporary names still keep wri
     fcntl = None  # type: ignore[assignment]
 
 from storyboard import scratch
+from storyboard.digest import file_sha256
 from storyboard.errors import CacheError
 from storyboard.language.takes import take_suffix
 
@@ -76,30 +76,6 @@ class DamagedEntry:
     key: str
     reason: str
     meta: dict[str, Any]
-
-
-# What a file's hash was when it had this identity: the change time moves on any
-# write (and cannot be set back), so a same-size byte flip is hashed again.
-_Stamp = tuple[int, int, int, int, int]
-_HASHES: dict[_Stamp, str] = {}
-
-
-def _stamp(st: os.stat_result) -> _Stamp:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (remembered for this process while it is unchanged)."""
-    with open(path, "rb") as handle:
-        stamp = _stamp(os.fstat(handle.fileno()))
-        known = _HASHES.get(stamp)
-        if known is not None:
-            return known
-        digest = hashlib.sha256()
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    _HASHES[stamp] = digest.hexdigest()
-    return _HASHES[stamp]
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.compile.plan import Plan, PlanTask
+from storyboard.digest import file_sha256
 from storyboard.errors import (
     BudgetExceeded,
     CacheError,
@@ -43,7 +44,7 @@ from storyboard.errors import (
     TransientProviderError,
 )
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
-from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
+from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip
 from storyboard.run.fetch import damaged_source, fetch_clip
 from storyboard.run.journal import Journal, record_key
 from storyboard.run.record import RunOptions, RunReport, TaskResult, pending_cost

@@ -173,9 +173,9 @@ def test_a_first_frame_sets_the_aspect_and_is_the_picture(tmp_path: Path) -> Non
     assert abs(centre[0] - 200) < 20 and centre[1] < 60 and centre[2] < 60
 
 
-def test_a_base_edit_lasts_as_long_as_its_source(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "source.mp4", size="1280x720", seconds=4)
-    payload = {
+def base_edit(source: Path) -> dict[str, Any]:
+    """A payload that edits `source` (R15: the output lasts as long as it)."""
+    return {
         "model": api.MODEL,
         "multi_shot": False,
         "prompt": "same shot at night",
@@ -186,6 +186,11 @@ def test_a_base_edit_lasts_as_long_as_its_source(tmp_path: Path) -> None:
         "mode": "std",
         "watermark_info": {"enabled": False},
     }
+
+
+def test_a_base_edit_lasts_as_long_as_its_source(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "source.mp4", size="1280x720", seconds=4)
+    payload = base_edit(source)
     info = render_preview(payload, tmp_path / "edit.mp4", label="night", resolve_media=Path)
     assert info.frames == 4 * FPS and (info.width, info.height) == (1280, 720)
     assert info.has_audio
@@ -194,18 +199,7 @@ def test_a_base_edit_lasts_as_long_as_its_source(tmp_path: Path) -> None:
 def test_every_preview_clip_has_one_set_of_h264_parameters(tmp_path: Path) -> None:
     """A base edit and a card clip of one mode and aspect share their SPS/PPS and a
     keyframe a second, so that a film of them is cut smart (whole GOPs copied)."""
-    source = make_video(tmp_path / "source.mp4", size="1280x720", seconds=2)
-    edit = {
-        "model": api.MODEL,
-        "multi_shot": False,
-        "prompt": "same shot at night",
-        "video_list": [
-            {"video_url": str(source), "refer_type": "base", "keep_original_sound": "no"}
-        ],
-        "sound": "off",
-        "mode": "std",
-        "watermark_info": {"enabled": False},
-    }
+    edit = base_edit(make_video(tmp_path / "source.mp4", size="1280x720", seconds=2))
     card = {**{k: v for k, v in edit.items() if k != "video_list"}, "duration": "3"}
     card["aspect_ratio"] = "16:9"
     clips = [

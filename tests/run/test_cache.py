@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from storyboard.digest import file_sha256
 from storyboard.errors import CacheError
-from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip, file_sha256
+from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip
 from tests.conftest import flip_bytes, make_video
 
 KEY = "ab" + "0" * 62

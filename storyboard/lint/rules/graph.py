@@ -8,14 +8,13 @@ FAIL (SB601): a waits for b's last frame while b edits a.
 
 PASS: a no longer depends on b.
 
-Most storyboards have no cycle, and proving that needs only the standard
-library's `graphlib`; networkx (a fifth of a second to import) is loaded to
-list every cycle only when there is one.
+Most storyboards have no cycle, and proving that needs only the plan's own
+graph (`TaskGraph.order`); networkx (a fifth of a second to import) is
+loaded to list every cycle only when there is one.
 """
 
 from __future__ import annotations
 
-import graphlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -55,13 +54,7 @@ def scene_graph(ctx: Context) -> nx.DiGraph:
 
 def has_cycle(ctx: Context) -> bool:
     """Whether the scenes' dependencies (on scenes that exist) loop anywhere."""
-    ids = {s.id for s in ctx.story.scenes}
-    waits = {s.id: [d for d in s.depends_on if d in ids] for s in ctx.story.scenes}
-    try:
-        graphlib.TopologicalSorter(waits).prepare()
-    except graphlib.CycleError:
-        return True
-    return False
+    return dependency_graph((s.id, s.depends_on) for s in ctx.story.scenes).order() is None
 
 
 def check(ctx: Context) -> Iterator[Problem]:
