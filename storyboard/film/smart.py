@@ -395,6 +395,6 @@ def _reason(plan: CutPlan, smart: SmartPlan) -> str:
         held = sum(s.frames for s in smart.spans if s.piece == i)
         touched += held < piece.frames
     return (
-        f"smart: {touched} of {len(plan.pieces)} clips' spans re-encoded ({encoded} frames), "
+        f"{touched} of {len(plan.pieces)} clips' spans re-encoded ({encoded} frames), "
         f"{copied} frames copied"
     )

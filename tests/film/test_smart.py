@@ -84,7 +84,7 @@ def test_a_film_of_copied_and_reencoded_stretches(clips: dict[str, Path], tmp_pa
     ]
     result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
     assert result.method == "smart"
-    assert result.reason == "smart: 5 of 6 clips' spans re-encoded (132 frames), 96 frames copied"
+    assert result.reason == "5 of 6 clips' spans re-encoded (132 frames), 96 frames copied"
     decoded = assert_decodes(result, 228)
     for at, source, span in (
         (0, "whole", range(24)),
@@ -111,7 +111,7 @@ def test_clips_made_alike_by_the_preview_are_copied_whole(tmp_path: Path) -> Non
     cut = [clip(paths[0]), clip(paths[1], transition=CROSSFADE), clip(paths[2]), clip(paths[3])]
     result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
     assert result.method == "smart"
-    assert result.reason == "smart: 2 of 4 clips' spans re-encoded (36 frames), 48 frames copied"
+    assert result.reason == "2 of 4 clips' spans re-encoded (36 frames), 48 frames copied"
     decoded = assert_decodes(result, 84)
     assert_copied(result.path, decoded, 36, paths[2], range(24))
     assert_copied(result.path, decoded, 60, paths[3], range(24))
@@ -171,7 +171,7 @@ def test_a_trim_on_keyframes_copies_everything(clips: dict[str, Path], tmp_path:
     cut = [clip(clips["k0"], "a", trim=(1.0, 2.0)), clip(clips["k1"], "b")]
     result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
     assert result.method == "smart"
-    assert result.reason == "smart: 0 of 2 clips' spans re-encoded (0 frames), 72 frames copied"
+    assert result.reason == "0 of 2 clips' spans re-encoded (0 frames), 72 frames copied"
     decoded = assert_decodes(result, 72)
     assert_copied(result.path, decoded, 0, clips["k0"], range(24, 48))
     assert_copied(result.path, decoded, 24, clips["k1"], range(48))

@@ -368,7 +368,7 @@ def test_mixed_sizes_pad_to_the_first_clip(media: Path, tmp_path: Path) -> None:
     result = stitch(cut, tmp_path / "film.mp4", options=QUICK)
     # The 720p clip is the film's picture as it is: copied; the other two re-encoded.
     assert result.method == "smart" and result.size == (1280, 720)
-    assert result.reason == "smart: 2 of 3 clips' spans re-encoded (48 frames), 24 frames copied"
+    assert result.reason == "2 of 3 clips' spans re-encoded (48 frames), 24 frames copied"
     assert_film(result, 3.0)  # the 30 fps clip becomes 24 frames
     info = probe(result.path)
     assert (info.width, info.height, info.pix_fmt) == (1280, 720, "yuv420p")
