@@ -116,9 +116,15 @@ def compile_command(storyboard: str, build_dir: str | None) -> None:
 @click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@BUILD_DIR
 @friendly
 def plan(
-    storyboard: str, backend: str, base_url: str | None, cache_dir: str | None, as_json: bool
+    storyboard: str,
+    backend: str,
+    base_url: str | None,
+    cache_dir: str | None,
+    as_json: bool,
+    build_dir: str | None,
 ) -> None:
     """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
     from storyboard.report import plan_rows, plan_table
@@ -126,7 +132,7 @@ def plan(
     from storyboard.run.cache import ClipCache
 
     path = existing_file(storyboard)
-    compiled = compile_or_report(path).plan(build_dir_of(path, None))
+    compiled = compile_or_report(path).plan(build_dir_of(path, build_dir))
     cache = ClipCache(Path(cache_dir) if cache_dir else None, backend_source(backend, base_url))
     rows = plan_rows(compiled, cache)
     if as_json:
@@ -140,13 +146,14 @@ def plan(
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
+@BUILD_DIR
 @friendly
-def graph(storyboard: str, fmt: str) -> None:
+def graph(storyboard: str, fmt: str, build_dir: str | None) -> None:
     """Print the task graph as Mermaid or Graphviz DOT."""
     from storyboard.report import graph_dot, graph_mermaid
 
     path = existing_file(storyboard)
-    compiled = compile_or_report(path).plan(build_dir_of(path, None))
+    compiled = compile_or_report(path).plan(build_dir_of(path, build_dir))
     click.echo(graph_mermaid(compiled) if fmt == "mermaid" else graph_dot(compiled))
 
 
@@ -174,19 +181,26 @@ def mock_server(host: str, port: int, api_key: str | None, config_json: str | No
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False), default="storyboard.yaml")
+@click.argument("path", type=click.Path(), default="storyboard.yaml")
 @click.option("--title", default="My first film", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @friendly
 def init(path: str, title: str, force: bool) -> None:
-    """Write a starter storyboard that lints clean and renders with the preview backend."""
+    """Write a starter storyboard that lints clean and renders with the preview backend.
+
+    PATH is the file to write, or a folder (an existing one, or any path ending
+    in a slash) to write storyboard.yaml in."""
     from storyboard.language.starter import starter_storyboard
 
     target = Path(path)
+    if path.endswith(("/", "\\")) or target.is_dir():
+        target = target / "storyboard.yaml"
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; name the file to write")
     if target.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to overwrite it")
+        raise UsageError(f"{target} exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch.atomic_write(target, starter_storyboard(title))
+    scratch.atomic_write(target, starter_storyboard(title, target.parent))
     click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")
 
 

@@ -68,7 +68,9 @@ def existing_file(path: str) -> Path:
 
 
 def build_dir_of(story_path: Path, build_dir: str | None) -> Path:
-    return Path(build_dir) if build_dir else story_path.parent / "build"
+    """`--build-dir`, else `build/<stem>/` beside the storyboard: two storyboards in
+    one folder never share a plan, a journal, clips or a film."""
+    return Path(build_dir) if build_dir else story_path.parent / "build" / story_path.stem
 
 
 def compile_or_report(story_path: Path) -> Compilation:
@@ -84,7 +86,9 @@ def compile_or_report(story_path: Path) -> Compilation:
 
 
 BUILD_DIR = click.option(
-    "--build-dir", type=click.Path(file_okay=False), help="Default: build/ beside the storyboard."
+    "--build-dir",
+    type=click.Path(file_okay=False),
+    help="Default: build/<stem>/ beside the storyboard.",
 )
 
 

@@ -29,6 +29,11 @@ def storyboard_schema() -> dict[str, Any]:
     return schema
 
 
+def schema_id() -> str:
+    """The schema's stable URL (its `$id`), the same on every machine."""
+    return str(storyboard_schema()["$id"])
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(storyboard_schema())

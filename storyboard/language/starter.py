@@ -9,8 +9,10 @@ first file.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
-from storyboard.language.schema import STORYBOARD_SCHEMA
+from storyboard.language.schema import STORYBOARD_SCHEMA, schema_id
 
 STARTER = """\
 # yaml-language-server: $schema={schema}
@@ -40,6 +42,21 @@ cut:
 """
 
 
-def starter_storyboard(title: str) -> str:
-    """The starter's text, titled `title`, pointing editors at the installed schema."""
-    return STARTER.format(schema=STORYBOARD_SCHEMA.as_uri(), title=json.dumps(title))
+def starter_storyboard(title: str, folder: Path | None = None) -> str:
+    """The starter's text, titled `title`, for a file in `folder`: its schema comment
+    is never an absolute path, which would break on a colleague's machine."""
+    return STARTER.format(schema=schema_reference(folder), title=json.dumps(title))
+
+
+def schema_reference(folder: Path | None) -> str:
+    """What the first line's `$schema=` says for a storyboard in `folder`: the
+    relative path to the nearest `schemas/storyboard.schema.json` above it (a
+    project that keeps the schema, as this one's examples do), else the schema's
+    stable `$id` URL."""
+    if folder is not None:
+        start = folder.resolve()
+        for ancestor in (start, *start.parents):
+            candidate = ancestor / "schemas" / STORYBOARD_SCHEMA.name
+            if candidate.is_file():
+                return Path(os.path.relpath(candidate, start)).as_posix()
+    return schema_id()

@@ -127,4 +127,4 @@ def test_render_without_a_usable_ffmpeg_is_one_line_and_exit_2(kind: str, tmp_pa
     assert result.returncode == 2, result.stderr[-3000:]
     said = [ln for ln in result.stderr.splitlines() if ln.startswith("storyboard:")]
     assert len(said) == 1 and said[0].startswith(line), result.stderr[-3000:]
-    assert not (tmp_path / "film" / "build" / "lighthouse.mp4").exists()
+    assert not (tmp_path / "film" / "build" / "storyboard" / "storyboard.mp4").exists()

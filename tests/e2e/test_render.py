@@ -138,17 +138,17 @@ def test_an_edit_re_renders_only_its_task_and_descendants(
     result = storyboard(*args, env=env)
     assert result.returncode == 0, result.stderr
     second = mock.stats()
-    plan = json.loads((story.parent / "build" / "plan.json").read_text())
+    plan = json.loads((story.parent / "build" / story.stem / "plan.json").read_text())
     ids = {t["id"]: t["payload"]["external_task_id"] for t in plan["tasks"]}
     new = set(second["create_by_external_id"]) - set(first["create_by_external_id"])
     assert new == {ids["method.2"], ids["plating"]}  # the edited part and what follows it
     assert second["create"] - first["create"] == 2
-    totals = run_record(story.parent / "build")["totals"]
+    totals = run_record(story.parent / "build" / story.stem)["totals"]
     assert (totals["rendered"], totals["cached"]) == (2, 2)
 
     assert storyboard(*args, env=env).returncode == 0
     assert mock.stats()["total"] == second["total"]  # unchanged: not one request
-    assert run_record(story.parent / "build")["totals"]["cached"] == 4
+    assert run_record(story.parent / "build" / story.stem)["totals"]["cached"] == 4
 
 
 # The CLI as a user's foreground process: a shell's background job (a CI step run with
@@ -187,7 +187,7 @@ def test_a_killed_render_resumes_without_paying_twice(
         if how == signal.SIGINT:
             assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
             # The run record says what happened so far (before: no run.json at all).
-            record = run_record(story.parent / "build")
+            record = run_record(story.parent / "build" / story.stem)
             assert record["state"] == "interrupted" and not record["ok"]
             assert {t["status"] for t in record["tasks"].values()} <= {"done", "interrupted"}
             assert "interrupted" in {t["status"] for t in record["tasks"].values()}
@@ -196,14 +196,14 @@ def test_a_killed_render_resumes_without_paying_twice(
         result = storyboard(*args, env=env)
         assert result.returncode == 0, result.stderr
         stats = mock.stats()
-    plan = json.loads((story.parent / "build" / "plan.json").read_text())
+    plan = json.loads((story.parent / "build" / story.stem / "plan.json").read_text())
     sent = {t["payload"]["external_task_id"] for t in plan["tasks"]}
     assert len(mock.state.tasks) == len(plan["tasks"])  # no task created twice
     assert set(stats["create_by_external_id"]) == sent
     assert all(n == 1 for n in stats["create_by_external_id"].values())
     billed = sum(t.cost for t in mock.state.tasks.values())
     assert billed == pytest.approx(plan["estimate"]["total_usd"], abs=1e-3)  # each task once
-    check_film(story.parent / "build", plan)
+    check_film(story.parent / "build" / story.stem, plan)
 
 
 # --- failures and spend -------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_a_refused_task_skips_its_descendants_and_the_report_says_why(
     assert "skipped: method.2: upstream method.1 failed" in result.stdout
     assert "skipped: plating: upstream method.2 skipped" in result.stdout
     assert "no film" in result.stdout and "Traceback" not in result.stderr
-    record = run_record(story.parent / "build")
+    record = run_record(story.parent / "build" / story.stem)
     assert record["tasks"]["intro"]["status"] == "done"
     assert record["totals"] | {"estimated_usd": 0} == {
         "tasks": 4, "takes": 4, "rendered": 1, "cached": 0, "failed": 1, "skipped": 2,
@@ -261,7 +261,7 @@ def test_a_render_through_faults_of_every_kind_completes_and_pays_each_clip_once
         )  # fmt: skip
         stats = mock.stats()
     assert result.returncode == 0, result.stdout + result.stderr
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     plan = json.loads((build / "plan.json").read_text())
     check_film(build, plan)
     injected = {k: v for k, v in stats.items() if k.startswith("fault_") and v}
@@ -312,14 +312,14 @@ def test_json_events_describe_the_run(tmp_path: Path, env: dict[str, str]) -> No
         "stitch_done",
     ]
     assert kinds.count("task_done") == 4 and events[-3]["ok"] is True
-    film = run_record(story.parent / "build")["film"]
+    film = run_record(story.parent / "build" / story.stem)["film"]
     assert events[-1]["duration"] == pytest.approx(film["duration"], abs=1e-3)
     assert all("at" in e for e in events)
 
 
 def test_select_and_force_choose_what_runs(tmp_path: Path, env: dict[str, str]) -> None:
     story = copy_example("recipe-square", tmp_path / "recipe")
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
 
     result = storyboard("render", str(story), "--select", "+method", env=env)
     assert result.returncode == 0, result.stderr
@@ -356,7 +356,7 @@ def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     story = copy_example("recipe-square", tmp_path / "recipe")
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     assert storyboard("render", str(story), env=env).returncode == 0
     before = {p.name: p.stat().st_mtime_ns for p in (build / "preview").rglob("*") if p.is_file()}
     first = run_record(build)["film"]["duration"]
@@ -426,12 +426,12 @@ def test_a_preview_clip_never_stands_in_for_a_paid_one(
     assert result.returncode == 0, result.stderr
     assert "estimated cost: $2.10" in result.stderr  # nothing counted as already paid for
     assert mock.stats()["create"] == 4
-    totals = run_record(story.parent / "build")["totals"]
+    totals = run_record(story.parent / "build" / story.stem)["totals"]
     assert (totals["rendered"], totals["cached"]) == (4, 0)
 
     # Each backend keeps its own clips: back to preview is all cached, and so is kirin.
     result = storyboard("render", str(story), env=env)
-    assert run_record(story.parent / "build")["totals"]["cached"] == 4
+    assert run_record(story.parent / "build" / story.stem)["totals"]["cached"] == 4
     assert storyboard("render", str(story), *kirin, "--yes", env=env).returncode == 0
     assert mock.stats()["create"] == 4
     stitched = storyboard("stitch", str(story), env=env)
@@ -440,7 +440,7 @@ def test_a_preview_clip_never_stands_in_for_a_paid_one(
 
 def test_one_render_at_a_time_in_a_build_dir(tmp_path: Path, env: dict[str, str]) -> None:
     story = copy_example("recipe-square", tmp_path / "recipe")
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     build.mkdir()
     with open(build / ".lock", "a+", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a render already running here
@@ -476,5 +476,41 @@ def test_an_unwritable_cache_folder_is_a_warning_and_the_film_is_made(
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "cache_unwritable" in result.stderr and "cannot store the clip" in result.stderr
-    record = run_record(story.parent / "build")
+    record = run_record(story.parent / "build" / story.stem)
     assert record["ok"] and record["totals"]["rendered"] == 4 and record["film"] is not None
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder`: its inode and mtime, to see that nothing was touched."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_two_storyboards_in_one_folder_render_side_by_side(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Each storyboard builds into `build/<stem>/`: rendering `take2.yaml` beside
+    `storyboard.yaml` leaves the other's plan, run record, clips and film alone,
+    and the first one's `stitch` still finds every clip its own."""
+    story = copy_example("recipe-square", tmp_path / "film")
+    second = story.with_name("take2.yaml")
+    text = story.read_text(encoding="utf-8")
+    second.write_text(text.replace("Shakshuka", "Shakshuka, take two"), encoding="utf-8")
+    assert storyboard("render", str(story), env=env).returncode == 0
+    first_build = story.parent / "build" / "storyboard"
+    before = _tree(first_build)
+    assert "plan.json" in before and "storyboard.mp4" in before
+    rendered = storyboard("render", str(second), env=env)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    second_build = story.parent / "build" / "take2"
+    assert (second_build / "take2.mp4").is_file() and (second_build / "run.json").is_file()
+    assert _tree(first_build) == before
+    stitched = storyboard("stitch", str(story), env=env)
+    assert stitched.returncode == 0, stitched.stderr[-3000:]
+    assert "refus" not in stitched.stderr + stitched.stdout
+    kept = {k: v for k, v in before.items() if k.startswith(("clips/", "storyboard."))}
+    after = _tree(first_build)
+    assert {k: after[k] for k in kept} == kept  # its clips, and the film is current

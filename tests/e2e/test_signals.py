@@ -205,7 +205,7 @@ def external_id(build: Path, task: str) -> str:
 def test_sigterm_stops_a_render_as_ctrl_c_does_and_the_next_render_resumes(
     sigint: str, story: Path, env: dict[str, str], ffmpeg: Ffmpeg
 ) -> None:
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     assert storyboard("compile", str(story), env=env).returncode == 0
     ffmpeg.hang_on(external_id(build, "after"))  # its preview: it starts once `first` is done
     proc = start("render", str(story), "--json", env=env, sigint=sigint)
@@ -232,7 +232,7 @@ def test_sigterm_stops_a_render_as_ctrl_c_does_and_the_next_render_resumes(
 def test_a_stopped_stitch_takes_its_ffmpeg_along_and_the_next_leaves_nothing_behind(
     how: signal.Signals, tmp_path: Path, story: Path, env: dict[str, str], ffmpeg: Ffmpeg
 ) -> None:
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     assert storyboard("render", str(story), env=env).returncode == 0
     # A cut edit, so that the stitch cuts the film again (an unchanged one is current).
     text = story.read_text(encoding="utf-8")

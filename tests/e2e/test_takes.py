@@ -60,7 +60,9 @@ def shelf(tmp_path: Path) -> list[str]:
 
 
 def plan_task(story: Path, task: str) -> dict[str, object]:
-    plan = json.loads((story.parent / "build" / "plan.json").read_text(encoding="utf-8"))
+    plan = json.loads(
+        (story.parent / "build" / story.stem / "plan.json").read_text(encoding="utf-8")
+    )
     return next(t for t in plan["tasks"] if t["id"] == task)
 
 
@@ -68,7 +70,7 @@ def test_takes_are_requests_of_their_own_and_retakes_overwrite_nothing(
     tmp_path: Path, env: dict[str, str], mock: MockHandle
 ) -> None:
     story = write_story(tmp_path / "film")
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     rows = json.loads(storyboard("plan", str(story), "--json", env=env).stdout)
     assert [(r["task"], r["takes"]) for r in rows] == [("arrive", 3), ("depart", 1), ("square", 1)]
     one_each = sum(r["take_cost_usd"] for r in rows)
@@ -159,7 +161,7 @@ def test_the_film_and_what_starts_from_a_scene_follow_its_pick(
     tmp_path: Path, env: dict[str, str], mock: MockHandle
 ) -> None:
     story = write_story(tmp_path / "film")
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     assert storyboard(*kirin(story, mock), env=env).returncode == 0
     listed = storyboard("takes", str(story), "--json", env=env)
     assert listed.returncode == 0, listed.stderr

@@ -137,7 +137,7 @@ def record(build: Path) -> dict[str, Any]:
 def test_a_saved_prompt_renders_its_task_alone_and_recuts_the_film(
     story: Path, env: dict[str, str], started: list[Watcher]
 ) -> None:
-    build = story.parent / "build"
+    build = story.parent / "build" / story.stem
     film = build / "storyboard.mp4"
     watcher = Watcher(str(story), env=env)
     started.append(watcher)
@@ -239,4 +239,4 @@ def test_a_watch_that_cannot_start_says_why_in_one_line(
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(said), result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
-    assert not (story.parent / "build").exists()  # nothing was rendered
+    assert not (story.parent / "build" / story.stem).exists()  # nothing was rendered

@@ -140,7 +140,7 @@ def test_the_page_reloads_itself_when_the_film_is_cut_again(
     url, folder = served
     page, errors = _open(browser, url)
     page.evaluate("window.stillTheSamePage = true")
-    film = folder / "build" / "sb.mp4"
+    film = folder / "build" / "sb" / "sb.mp4"
     film.write_bytes(film.read_bytes())  # what a new stitch leaves: the film rewritten
     page.wait_for_function("window.stillTheSamePage === undefined", timeout=PLAY_GUARD_MS)
     assert page.locator("#film").count() == 1

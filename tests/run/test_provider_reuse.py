@@ -105,7 +105,7 @@ def test_a_resumed_render_makes_again_the_tasks_a_restarted_provider_gave_away(
     with running_mock(never_done) as a:
         attached = kill_once_submitted(render_args(s1, a), env, tasks=2)
         ids_on_a = {t.task_id for t in a.state.tasks.values()}
-    plan1 = json.loads((s1.parent / "build" / "plan.json").read_text(encoding="utf-8"))
+    plan1 = json.loads((s1.parent / "build" / s1.stem / "plan.json").read_text(encoding="utf-8"))
     sent = {t["id"]: t["payload"]["external_task_id"] for t in plan1["tasks"]}
     assert attached == {t["id"] for t in plan1["tasks"] if not t["depends_on"]}
 
@@ -113,7 +113,9 @@ def test_a_resumed_render_makes_again_the_tasks_a_restarted_provider_gave_away(
     with running_mock(restarted) as b:  # A restarted: its counter starts again at 1
         result = storyboard(*render_args(s2, b), env=env)
         assert result.returncode == 0, result.stderr
-        plan2 = json.loads((s2.parent / "build" / "plan.json").read_text(encoding="utf-8"))
+        plan2 = json.loads(
+            (s2.parent / "build" / s2.stem / "plan.json").read_text(encoding="utf-8")
+        )
         s2_ids = {t["payload"]["external_task_id"] for t in plan2["tasks"]}
         assert ids_on_a <= set(b.state.tasks)  # the premise: S1's task ids are S2's now
         assert {b.state.tasks[i].external_task_id for i in ids_on_a} <= s2_ids
@@ -136,7 +138,7 @@ def test_a_resumed_render_makes_again_the_tasks_a_restarted_provider_gave_away(
         expected = {f"{ext}-r2": 1} if task_id in attached else {ext: 1}
         assert {k: v for k, v in creates.items() if k.startswith(ext)} == expected
 
-    build = s1.parent / "build"
+    build = s1.parent / "build" / s1.stem
     record = run_record(build)
     check_film(build, plan1)
     shelf = tmp_path / "cache" / "clips" / f"kirin-{SHELF}"
