@@ -34,9 +34,9 @@ def explain(code: str | None, list_all: bool, fmt: str) -> None:
     rules = reference.registry()
     if list_all or code is None:
         width = max(len(r.rule) for r in rules.values()) or 1
-        for rule in rules.values():
-            level = f"{rule.severity!s}"
-            click.echo(f"{rule.code}  {rule.rule or '-':<{width}}  {level:<7}  {rule.summary}")
+        for listed in rules.values():
+            api, level = listed.rule or "-", str(listed.severity)
+            click.echo(f"{listed.code}  {api:<{width}}  {level:<7}  {listed.summary}")
         return
     rule = rules.get(code.strip().upper())
     if rule is None:
