@@ -3,8 +3,8 @@
 API.md ("Not specified") leaves open the base URL, the paths of the create,
 status and external-id calls, the in-progress status names and the exact
 response shapes. Guessing them in code would break the first time a user
-points the client at their own gateway, so they live here, with the
-defaults of DESIGN.md §4, and can be changed without code:
+points the client at their own gateway, so they live here, with their
+defaults in `ProviderProfile` below, and can be changed without code:
 
     # provider.toml, given by path or by $STORYBOARD_PROVIDER
     base_url = "https://gateway.example.com/kirin"

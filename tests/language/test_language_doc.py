@@ -151,3 +151,31 @@ def test_the_full_examples_lint_clean(page: str, tmp_path: Path) -> None:
         story.write_text(block, encoding="utf-8")
         problems = lint_file(story).problems
         assert problems == [], f"example {i} of docs/language.md: {problems}"
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation but `-` and `_`
+    dropped, spaces as hyphens."""
+    text = heading.lstrip("#").strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_no_file_points_at_a_design_md_the_repository_lacks() -> None:
+    """Issue 13, point 1: the examples and the provider pointed at DESIGN.md."""
+    files = [*sorted((ROOT / "examples").rglob("*.yaml")), ROOT / "examples" / "README.md"]
+    files += sorted((ROOT / "storyboard" / "provider").glob("*.py"))
+    pointing = [str(f.relative_to(ROOT)) for f in files if "DESIGN" in f.read_text("utf-8")]
+    assert not pointing, f"these point at DESIGN.md, not in the repository: {pointing}"
+
+
+def test_links_into_the_docs_name_headings_that_exist(page: str) -> None:
+    anchors = {github_anchor(h) for h in re.findall(r"^#{1,4} .*$", page, re.M)}
+    linking = {
+        ROOT / "examples" / "README.md": r"\]\(\.\./docs/language\.md#([\w-]+)\)",
+        PAGE: r"\]\(#([\w-]+)\)",
+    }
+    for file, link in linking.items():
+        targets = re.findall(link, file.read_text(encoding="utf-8"))
+        assert targets, file
+        broken = sorted(set(targets) - anchors)
+        assert not broken, f"{file.relative_to(ROOT)} links to missing sections: {broken}"
