@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from ruamel.yaml import YAML
 
-from storyboard.language.schema import STORYBOARD_SCHEMA
+from storyboard.language.schema import STORYBOARD_SCHEMA, schema_id
 from storyboard.lint.engine import lint_file
 from storyboard.media import run_ffmpeg
 from tests.conftest import ROOT
@@ -179,3 +179,17 @@ def test_links_into_the_docs_name_headings_that_exist(page: str) -> None:
         assert targets, file
         broken = sorted(set(targets) - anchors)
         assert not broken, f"{file.relative_to(ROOT)} links to missing sections: {broken}"
+
+
+SCHEMA_URL = "https://storyboard.dev/schemas/storyboard.schema.json"
+
+
+def test_the_schema_keeps_its_stable_id_and_one_text(page: str, schema: dict[str, Any]) -> None:
+    """The `$id` is what editors are told (the first-line comment `init` writes, the
+    page's opening example, a VS Code `yaml.schemas` setting): changing it would
+    unhook every storyboard already written, so it is pinned here. The copy shipped
+    in the package is the repository's schema, byte for byte."""
+    assert schema["$id"] == SCHEMA_URL == schema_id()
+    shipped = ROOT / "storyboard" / "schemas" / "storyboard.schema.json"
+    assert shipped.read_bytes() == (ROOT / "schemas" / "storyboard.schema.json").read_bytes()
+    assert f"# yaml-language-server: $schema={SCHEMA_URL}\n" in page
