@@ -441,7 +441,7 @@ def test_a_preview_clip_never_stands_in_for_a_paid_one(
 def test_one_render_at_a_time_in_a_build_dir(tmp_path: Path, env: dict[str, str]) -> None:
     story = copy_example("recipe-square", tmp_path / "recipe")
     build = story.parent / "build" / story.stem
-    build.mkdir()
+    build.mkdir(parents=True)
     with open(build / ".lock", "a+", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a render already running here
         held.write("pid 4242\n")
