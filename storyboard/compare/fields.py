@@ -41,26 +41,27 @@ class Names:
     """The asset names behind a storyboard's payload values: an image's Base64 or
     URL, a video's URL or `${file:...}`, an element's id."""
 
-    values: dict[str, str] = field(default_factory=dict)
-    elements: dict[int, str] = field(default_factory=dict)
+    values: dict[str, list[str]] = field(default_factory=dict)
+    elements: dict[int, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, story: Storyboard) -> Names:
         inputs = Inputs(story)
-        values: dict[str, str] = {}
-        elements: dict[int, str] = {}
+        values: dict[str, list[str]] = {}
+        elements: dict[int, list[str]] = {}
         for name, asset in story.assets.items():
             if asset.kind is AssetKind.ELEMENT and asset.element_id is not None:
-                elements.setdefault(asset.element_id, name)
+                elements.setdefault(asset.element_id, []).append(name)
             elif asset.kind is AssetKind.IMAGE and asset.source:
-                values.setdefault(inputs.image_url(asset), name)
+                values.setdefault(inputs.image_url(asset), []).append(name)
             elif asset.kind is AssetKind.VIDEO and asset.source:
-                values.setdefault(inputs.video_url(asset)[0], name)
+                values.setdefault(inputs.video_url(asset)[0], []).append(name)
         return cls(values, elements)
 
-    def of_value(self, value: Any) -> str:
-        """What the storyboard called `value`: an asset's name, another task's frame
-        or video, or (a value no asset gives) a short form of it."""
+    def of_value(self, value: Any) -> list[str]:
+        """What the storyboard may have called `value`: the assets that give it (two
+        files with the same bytes give the same Base64), another task's frame or
+        video, or (a value no asset gives) a short form of it."""
         if isinstance(value, int) and value in self.elements:
             return self.elements[value]
         text = str(value)
@@ -68,8 +69,8 @@ class Names:
             return self.values[text]
         found = Placeholder.parse(text)
         if found is not None and not found.is_file:
-            return f"{found.task}'s {found.kind.replace('_', ' ')}"
-        return text if len(text) <= 60 else text[:57] + "..."
+            return [f"{found.task}'s {found.kind.replace('_', ' ')}"]
+        return [text if len(text) <= 60 else text[:57] + "..."]
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,25 @@ def _shots(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"prompt": payload.get("prompt")}] if "prompt" in payload else []
 
 
-def _shot_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+def _shot_changes(
+    old: dict[str, Any], new: dict[str, Any], numbers: Sequence[int]
+) -> list[FieldChange]:
+    """The shots' prompts and durations, each under its number in the scene (a split
+    scene's second task starts at its scene's shot 5, not at 1)."""
     before, after = _shots(old), _shots(new)
     out = []
     if len(before) != len(after):
         out.append(FieldChange("shots", f"shots ({len(before)} → {len(after)})"))
     single = len(before) == len(after) == 1
-    for i, (a, b) in enumerate(zip(before, after, strict=False), start=1):  # the shots both have
+    for i, (a, b) in enumerate(zip(before, after, strict=False)):  # the shots both have
+        number = numbers[i] if i < len(numbers) else i + 1
         if a.get("prompt") != b.get("prompt"):
-            label = "prompt" if single else f"prompt of shot {i}"
+            label = "prompt" if single else f"prompt of shot {number}"
             out.append(FieldChange(label, label, a.get("prompt"), b.get("prompt")))
         if a.get("duration") != b.get("duration"):
-            label = f"duration of shot {i}"
-            out.append(FieldChange(label, f"{label} ({a.get('duration')} → {b.get('duration')})"))
+            label = f"duration of shot {number}"
+            was, now = a.get("duration"), b.get("duration")
+            out.append(FieldChange(label, f"{label} ({was} → {now})", was, now))
     return out
 
 
@@ -122,13 +129,21 @@ def _slot_labels(images: Sequence[dict[str, Any]]) -> dict[str, tuple[int, dict[
     return out
 
 
-def _named(label: str, old: str | None, new: str | None) -> FieldChange:
-    if old is None:
-        return FieldChange(label, f"{label} (added: {new})", None, new)
-    if new is None:
-        return FieldChange(label, f"{label} (removed: {old})", old, None)
-    names = old if old == new else f"{old} → {new}"
-    return FieldChange(label, f"{label} ({names})", old, new)
+def _named(label: str, old: Any, new: Any, old_names: Names, new_names: Names) -> FieldChange:
+    """A reference that changed, by the names of its old and new values (None: absent
+    on that side). Where a value has several names, the one both sides share wins:
+    a picture whose bytes changed stays `keeper`, even if it now matches another."""
+    before = old_names.of_value(old) if old is not None else []
+    after = new_names.of_value(new) if new is not None else []
+    common = [n for n in before if n in after]
+    a = common[0] if common else (before[0] if before else None)
+    b = common[0] if common else (after[0] if after else None)
+    if a is None:
+        return FieldChange(label, f"{label} (added: {b})", None, b)
+    if b is None:
+        return FieldChange(label, f"{label} (removed: {a})", a, None)
+    names = a if a == b else f"{a} → {b}"
+    return FieldChange(label, f"{label} ({names})", a, b)
 
 
 def _image_changes(
@@ -146,8 +161,10 @@ def _image_changes(
         out.append(
             _named(
                 label,
-                None if a is None else old_names.of_value(a[1].get("image_url")),
-                None if b is None else new_names.of_value(b[1].get("image_url")),
+                None if a is None else a[1].get("image_url"),
+                None if b is None else b[1].get("image_url"),
+                old_names,
+                new_names,
             )
         )
     return out
@@ -163,13 +180,7 @@ def _element_changes(
         a = before[i] if i < len(before) else None
         b = after[i] if i < len(after) else None
         if a != b:
-            out.append(
-                _named(
-                    f"element_{i + 1}",
-                    None if a is None else old_names.of_value(a),
-                    None if b is None else new_names.of_value(b),
-                )
-            )
+            out.append(_named(f"element_{i + 1}", a, b, old_names, new_names))
     return out
 
 
@@ -181,20 +192,17 @@ def _video_changes(
     if before == after:
         return []
     if not before or not after:
-        return [
-            _named(
-                "reference video",
-                old_names.of_value(before["video_url"]) if before else None,
-                new_names.of_value(after["video_url"]) if after else None,
-            )
-        ]
+        url = "video_url"
+        return [_named("reference video", before.get(url), after.get(url), old_names, new_names)]
     out = []
     if before.get("video_url") != after.get("video_url"):
         out.append(
             _named(
                 "reference video",
-                old_names.of_value(before.get("video_url")),
-                new_names.of_value(after.get("video_url")),
+                before.get("video_url"),
+                after.get("video_url"),
+                old_names,
+                new_names,
             )
         )
     for key, label in (("refer_type", "video use"), ("keep_original_sound", "original sound")):
@@ -221,13 +229,15 @@ def payload_changes(
     new: dict[str, Any],
     old_names: Names | None = None,
     new_names: Names | None = None,
+    shot_numbers: Sequence[int] = (),
 ) -> list[FieldChange]:
     """Every field in which two payloads of one task differ, in the order a reader
     meets them in the storyboard: shots, then the scene's settings and references.
-    A key this module does not know is still compared, under its own name."""
+    A key this module does not know is still compared, under its own name.
+    `shot_numbers`: the task's shots' numbers in their scene (default 1, 2, ...)."""
     old_names = old_names or Names()
     new_names = new_names or Names()
-    out = _shot_changes(old, new)
+    out = _shot_changes(old, new, shot_numbers)
     for key in dict.fromkeys([*new, *old]):
         if key in _FOLDED or key in _LISTS or old.get(key) == new.get(key):
             continue
@@ -249,7 +259,8 @@ def task_changes(
     """Why `new` is not `old`: its payload's fields, the tasks upstream whose clip
     changed, its takes, and (when nothing else explains a new key) the bytes of a
     local video. Empty: the same request, the same takes."""
-    out = payload_changes(old.payload, new.payload, old_names, new_names)
+    numbers = [shot.index for shot in new.shots]
+    out = payload_changes(old.payload, new.payload, old_names, new_names, numbers)
     upstream = [
         dep
         for dep in new.depends_on
@@ -260,7 +271,7 @@ def task_changes(
         out.append(FieldChange("upstream", f"an upstream task changed: {', '.join(upstream)}"))
     if old.cache_key != new.cache_key and not out:
         video = (new.payload.get("video_list") or [{}])[0].get("video_url")
-        what = (new_names or Names()).of_value(video) if video else "a local file"
+        what = (new_names or Names()).of_value(video)[0] if video else "a local file"
         out.append(FieldChange("file", f"the bytes of {what}"))
     if old.takes != new.takes:
         out.append(_scalar("takes", old.takes, new.takes))
