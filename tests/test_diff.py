@@ -12,6 +12,7 @@ import pytest
 
 from storyboard.compare.fields import Names, payload_changes
 from storyboard.compare.plans import PlanDiff, compare, film_seconds
+from storyboard.compare.views import as_json, as_markdown, as_text
 from storyboard.compile.plan import CutEntry, Plan, Segment
 from storyboard.language.montage import Transition
 from storyboard.pipeline import compile_storyboard
@@ -201,3 +202,27 @@ def test_the_film_length_is_the_stitchers_arithmetic(base: tuple[Plan, Names]) -
     assert film_seconds([opening]) == 4.0  # the film opens on a fade in: no overlap
     xfade = CutEntry("b", None, Transition("circleopen", 0.6), one)
     assert film_seconds([opening, xfade]) == (4 * 24 + 4 * 24 - round(0.6 * 24)) / 24
+
+
+def test_the_views_say_the_same_diff(tmp_path: Path, base: tuple[Plan, Names]) -> None:
+    """Markdown for a pull request: a title with the cost, a row per task, the prompt
+    before and after; text: a line per task; JSON: the documented keys."""
+    head = lighthouse(tmp_path / "head")
+    text = head.read_text(encoding="utf-8")
+    head.write_text(text.replace("climbs the spiral", "descends the spiral"), encoding="utf-8")
+    diff = diff_of(base, head, ClipCache(tmp_path / "cache", "preview-r3"))
+    markdown = as_markdown(diff, "storyboard.yaml", "HEAD").splitlines()
+    assert markdown[0] == "### storyboard diff: $2.856 to render (5 of 5 tasks), film 26 s"
+    assert "| `arrival` | changed | prompt of shot 2 | to send | $0.588 |" in markdown
+    assert "| `squall` | unchanged | - | to send | $0.504 |" in markdown
+    after = "  - after: Close-up: <<<image_2>>> descends the spiral stairs, a brass lantern"
+    assert any(line.startswith(after) for line in markdown)
+    lines = as_text(diff, "storyboard.yaml", "HEAD").splitlines()
+    assert lines[0] == "storyboard.yaml against HEAD: 0 added, 0 removed, 2 changed, 3 unchanged"
+    assert lines[1].split() == ["changed", "arrival", "to", "send", "$0.588", "prompt", "of",
+                                "shot", "2"]  # fmt: skip
+    data = as_json(diff, "storyboard.yaml", {"ref": "HEAD", "file": None, "state": "compiled"},
+                   "preview")  # fmt: skip
+    assert list(data) == ["version", "storyboard", "base", "backend", "shelf", "prices", "tasks",
+                          "counts", "to_send", "reused", "film"]  # fmt: skip
+    assert data["to_send"] == {"tasks": 5, "takes": 5, "seconds": 34.0, "cost_usd": 2.856}
