@@ -163,6 +163,27 @@ def test_an_upstream_change_names_the_upstream_task(
                                               "unchanged"]  # fmt: skip
 
 
+def test_a_changed_task_whose_new_clip_is_on_the_shelf_is_cached(
+    tmp_path: Path, base: tuple[Plan, Names]
+) -> None:
+    """A revert: arrival's new request was made before, so nothing is sent for it,
+    and its clip counts among those reused, at what it cost then."""
+    head = lighthouse(tmp_path / "head")
+    text = head.read_text(encoding="utf-8")
+    head.write_text(text.replace("climbs the spiral", "descends the spiral"), encoding="utf-8")
+    new, names = plan_of(head)
+    cache = ClipCache(tmp_path / "cache", "preview-r3")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"a clip made before")
+    cache.put(new.task("arrival").cache_key, clip, {"task": "arrival", "cost_usd": 0.5})
+    diff = compare(base[0], new, cache, base_names=base[1], head_names=names)
+    arrival = diff.tasks[0]
+    assert (arrival.task, arrival.status, arrival.cached, arrival.cost_usd) == (
+        "arrival", "changed", True, 0.0)  # fmt: skip
+    assert (diff.reused_clips, diff.reused_made_usd, diff.reused_list_usd) == (1, 0.5, 0.588)
+    assert diff.cost_usd == round(new.estimate.total_usd - 0.588, 4)
+
+
 def test_a_local_video_counts_by_its_bytes(tmp_path: Path, base: tuple[Plan, Names]) -> None:
     """The storm clip's URL is the same; only its bytes (hashed into the key) differ."""
     head = lighthouse(tmp_path / "head")

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storyboard.compare.fields import FieldChange, Names, task_changes
-from storyboard.compile.plan import CutEntry, Plan, PlanTask
+from storyboard.compile.plan import CutEntry, Plan
 from storyboard.report import plan_rows
-from storyboard.run.cache import ClipCache
+from storyboard.run.cache import CacheEntry, ClipCache
 
 FPS = 24  # the film's frame rate (storyboard.film.graph.FPS): lengths are whole frames
 STATUSES = ("added", "removed", "changed", "unchanged")
@@ -121,9 +121,12 @@ def compare(
         else:
             changes = task_changes(old, task, base, head, base_names, head_names)
             status = "changed" if changes else "unchanged"
-        cached = [
-            n for n in task.take_numbers if row["cached_takes"] and cache.has(task.cache_key, n)
-        ]
+        # The cached takes' records, for what they cost when made (each clip is hashed
+        # again here: plan_rows says how many are cached, not which).
+        found = (
+            [cache.get(task.cache_key, n) for n in task.take_numbers] if row["cached_takes"] else []
+        )
+        cached = [entry for entry in found if entry is not None]
         out.append(
             TaskDiff(
                 task=task.id,
@@ -135,7 +138,7 @@ def compare(
                 seconds=task.seconds,
                 cost_usd=float(row["estimated_cost_usd"]),
                 reused_list_usd=round(task.estimated_cost_usd * len(cached), 4),
-                reused_made_usd=round(sum(_made_cost(cache, task, n) for n in cached), 4),
+                reused_made_usd=round(sum(_made_cost(entry) for entry in cached), 4),
             )
         )
     if base is not None:
@@ -149,8 +152,7 @@ def compare(
     )
 
 
-def _made_cost(cache: ClipCache, task: PlanTask, take: int) -> float:
+def _made_cost(entry: CacheEntry) -> float:
     """What a cached take cost when it was made (its entry's record; 0 if unknown)."""
-    entry = cache.get(task.cache_key, take)
-    cost = entry.meta.get("cost_usd") if entry is not None else None
+    cost = entry.meta.get("cost_usd")
     return float(cost) if isinstance(cost, int | float) else 0.0
