@@ -233,7 +233,7 @@ def test_the_views_say_the_same_diff(tmp_path: Path, base: tuple[Plan, Names]) -
     head.write_text(text.replace("climbs the spiral", "descends the spiral"), encoding="utf-8")
     diff = diff_of(base, head, ClipCache(tmp_path / "cache", "preview-r3"))
     markdown = as_markdown(diff, "storyboard.yaml", "HEAD").splitlines()
-    assert markdown[0] == "### storyboard diff: $2.856 to render (5 of 5 tasks), film 26 s"
+    assert markdown[0] == "### storyboard diff: $2.856 to render (5 of 5 tasks), film 26.00 s"
     assert "| `arrival` | changed | prompt of shot 2 | to send | $0.588 |" in markdown
     assert "| `squall` | unchanged | - | to send | $0.504 |" in markdown
     after = "  - after: Close-up: <<<image_2>>> descends the spiral stairs, a brass lantern"

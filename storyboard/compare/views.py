@@ -41,9 +41,9 @@ def summary_lines(diff: PlanDiff, label: str) -> list[str]:
         f"{_money(diff.reused_made_usd)} when made ({_money(diff.reused_list_usd)} at list prices)",
     ]
     was = diff.base_film_seconds
-    film = f"film: {diff.film_seconds:g} s"
+    film = f"film: {diff.film_seconds:.2f} s"
     if was is not None:
-        film += " (unchanged)" if abs(was - diff.film_seconds) < 1e-9 else f" (was {was:g} s)"
+        film += " (unchanged)" if abs(was - diff.film_seconds) < 1e-9 else f" (was {was:.2f} s)"
     lines.append(film)
     if diff.base_state in _BASE_SAYS:
         lines.append("base: " + _BASE_SAYS[diff.base_state].format(label=label))
@@ -75,7 +75,7 @@ def as_markdown(diff: PlanDiff, story: str, label: str) -> str:
     title = (
         f"### storyboard diff: {_money(diff.cost_usd)} to render "
         f"({len(send)} of {len(diff.tasks) - len(diff.having('removed'))} tasks), "
-        f"film {diff.film_seconds:g} s"
+        f"film {diff.film_seconds:.2f} s"
     )
     lines = [
         title,
