@@ -40,7 +40,7 @@ from storyboard.cli.common import (
     type=click.Choice(["text", "markdown", "json"]),
     default="text",
     show_default=True,
-    help="markdown: a pull request's comment; json: the object described below.",
+    help="markdown: a pull request's comment; json: the object described above.",
 )
 @friendly
 def diff(

@@ -9,7 +9,8 @@ names them, and loading twice; instead the tree at the ref that holds them all
 refuses includes and assets outside it) is exported with `git archive` and
 unpacked into a temporary folder, where the base compiles as it would have
 then. Its size is checked with `git ls-tree` first (`MAX_BASE_BYTES`), and the
-archive is unpacked with tarfile's `data` filter (no links out, no devices).
+archive is unpacked with tarfile's `data` filter (no links out, no devices:
+those are left out).
 
 git runs with `cwd` the storyboard's folder (the archive: the repository's top)
 and an environment without the provider's key; it never reaches the network
@@ -100,9 +101,22 @@ def _unpack(top: Path, tree: str, dest: Path) -> None:
         proc = git(top, "archive", "--format=tar", tree, stdout=out.fileno())
     if proc.returncode != 0:
         raise UsageError(f"cannot export {tree}: {_first_line(proc)}")
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter=_inside)
+    except tarfile.TarError as exc:
+        raise UsageError(f"cannot unpack {tree}: {exc}") from None
     archive.unlink()
+
+
+def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's `data` filter, leaving out (not failing on) what it refuses: a link
+    that leads out of the tree, say to a folder of shared assets. What the base
+    needs from there is then missing, and the base is said not to compile."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
 
 
 def _root_of(folder: Path, top: Path, asset_root: Path | None) -> Path:
