@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from storyboard import __version__, scratch
+from storyboard.cli import diff as diff_commands
 from storyboard.cli import explain as explain_commands
 from storyboard.cli import render as render_commands
 from storyboard.cli import takes as take_commands
@@ -205,5 +206,10 @@ def init(path: str, title: str, force: bool) -> None:
     click.echo(f"wrote {target}; next: storyboard lint {target} && storyboard render {target}")
 
 
-for command in (*render_commands.COMMANDS, *take_commands.COMMANDS, *explain_commands.COMMANDS):
+for command in (
+    *render_commands.COMMANDS,
+    *take_commands.COMMANDS,
+    *explain_commands.COMMANDS,
+    *diff_commands.COMMANDS,
+):
     main.add_command(command)
