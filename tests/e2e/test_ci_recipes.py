@@ -311,6 +311,20 @@ def test_the_workflows_lint_and_render_steps_run_on_a_users_repository(tmp_path:
     ]
 
 
+def test_the_workflows_lint_step_annotates_a_problem_and_fails_the_job(tmp_path: Path) -> None:
+    repo = tmp_path / "films-repo"
+    (repo / "films").mkdir(parents=True)
+    (repo / "films" / "storyboard.yaml").write_text(
+        ONE_SCENE.replace("duration: 3", "duration: 30"), encoding="utf-8"
+    )
+    step = next(
+        s for s in _workflow()["jobs"]["storyboard"]["steps"] if "github" in s.get("run", "")
+    )
+    done = _run(["bash", "-e", "-c", step["run"]], repo, _step_env(tmp_path, step))
+    assert done.returncode == 1, done.stderr
+    assert "::error file=films/storyboard.yaml,line=6,col=15,title=SB211" in done.stdout
+
+
 def test_the_workflows_diff_step_prices_a_pull_request(tmp_path: Path) -> None:
     env = _user_env(tmp_path)
     asked = _run([sys.executable, "-m", "storyboard", "diff", "--help"], ROOT, _ours(env))
