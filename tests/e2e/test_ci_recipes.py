@@ -207,6 +207,9 @@ def test_pre_commit_blocks_a_commit_whose_storyboard_does_not_lint(tmp_path: Pat
     said = passed.stdout + passed.stderr
     assert passed.returncode == 0, said
     assert re.search(r"storyboard lint\.+Passed", said), said
+    # The hook ran the package pip built from the clone at `rev`, in pre-commit's own env.
+    home = Path(env["PRE_COMMIT_HOME"])
+    assert list(home.glob("repo*/py_env-*/lib/python*/site-packages/storyboard/cli/__init__.py"))
     committed = _git(user, env, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
     assert "films/storyboard.yaml" in committed and "films/storyboard.takes.yaml" in committed
 
