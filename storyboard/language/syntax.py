@@ -52,6 +52,31 @@ def explain(text: str, exc: MarkedYAMLError) -> Said:
             "a tab character cannot indent YAML",
             "indent with spaces (two per level), and set your editor to insert spaces for Tab",
         )
+    reserved = re.search(r"found character '(.)' that cannot start", problem)
+    if reserved or context in ("while scanning an anchor", "while scanning an alias"):
+        char = reserved.group(1) if reserved else _char(lines, line, col) or "&"
+        return Said(
+            line + 1,
+            col + 1,
+            f"a value cannot start with `{char}` unless it is quoted",
+            f'write the value in quotes: "{char}..." (YAML keeps `{char}` for itself)',
+        )
+    if problem == "sequence entries are not allowed here":
+        return Said(
+            line + 1,
+            col + 1,
+            "a list item `- ` cannot follow a key on its line",
+            "start the list on the next line, each `- ` item indented under the key, "
+            "or write it as [a, b]",
+        )
+    stray = re.search(r"found '([\]}])'", problem)
+    if stray:
+        return Said(
+            line + 1,
+            col + 1,
+            f"a `{stray.group(1)}` that closes nothing",
+            f"remove it, or open it with `{'[' if stray.group(1) == ']' else '{'}` before",
+        )
     if problem == "mapping values are not allowed here":
         return _colon_in_value(lines, line, col) or _indented_too_far(lines, line)
     if "could not find expected ':'" in problem and start is not None:

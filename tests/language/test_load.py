@@ -191,6 +191,14 @@ MISTAKES = {
         SCENE + "    prompt: 'it's raining'\n",
         (4, 17, "text after a quoted string", "written ''"),
     ),
+    "a value starting with a reserved character": (
+        "storyboard: 1\ntitle: @home\n",
+        (2, 8, "a value cannot start with `@` unless it is quoted", "write the value in quotes"),
+    ),
+    "a list item after a key on its line": (
+        SCENE + "    images: - a\n",
+        (4, 13, "a list item `- ` cannot follow a key on its line", "start the list on the next"),
+    ),
 }
 JARGON = (
     "<block end>",
