@@ -11,8 +11,13 @@ from typing import Any
 
 
 class Severity(StrEnum):
+    """How much a problem weighs. An error fails lint; a warning fails it only
+    with --strict; a note never does: it tells what the compiler will do (split
+    a scene, say) so that nothing happens silently, and asks for no change."""
+
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
 
 
 @dataclass(frozen=True, order=True)
@@ -53,6 +58,15 @@ class Problem:
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+    @property
+    def is_note(self) -> bool:
+        return self.severity is Severity.NOTE
+
+    def fails(self, *, strict: bool = False) -> bool:
+        """Whether this problem makes lint exit non-zero: an error always, a warning
+        with --strict, a note never (it asks for nothing to be changed)."""
+        return self.is_error or (strict and self.severity is Severity.WARNING)
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file, self.line, self.column, self.code)

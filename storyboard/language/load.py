@@ -3,11 +3,12 @@
 The loader is the only place that touches ruamel.yaml. It refuses, with a
 positioned problem and quickly, everything that would make later stages
 crash or hang: anything but a regular file (a FIFO, /dev/zero), binary or
-oversized input, syntax errors, duplicate keys, lone surrogates (text no
-UTF-8 file can hold), a document that is not a mapping, deep nesting and
-alias bombs (aliases are expanded under a node budget). `include:` files
-are merged here, keeping the positions of the file each node came from,
-under one budget of nodes, files and bytes for the whole storyboard.
+oversized input, syntax errors (said in plain words, where the mistake was
+made: `syntax`), duplicate keys, lone surrogates (text no UTF-8 file can
+hold), a document that is not a mapping, deep nesting and alias bombs
+(aliases are expanded under a node budget). `include:` files are merged
+here, keeping the positions of the file each node came from, under one
+budget of nodes, files and bytes for the whole storyboard.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from storyboard.bounds import (
     MAX_YAML_TOKENS,
 )
 from storyboard.errors import FileRefused, FileTooLarge
+from storyboard.language.syntax import explain
 from storyboard.localfile import read_bounded
 from storyboard.problems import Pos, Problem, Severity
 
@@ -190,14 +192,20 @@ def _parse(path: Path, text: str) -> tuple[Any, Problem | None]:
     try:
         return _yaml().load(text), None
     except MarkedYAMLError as exc:
-        kind = "duplicate key" if "duplicate key" in str(exc.problem) else "YAML syntax error"
-        code = "SB002" if kind == "duplicate key" else "SB001"
-        detail = (exc.problem or "").strip()
+        if "duplicate key" in str(exc.problem):
+            detail = (exc.problem or "").strip()
+            return None, Problem.at(
+                _mark_pos(path, exc),
+                "SB002",
+                f"duplicate key: {detail}",
+                hint="each key may appear once in a mapping",
+            )
+        said = explain(text, exc)  # in plain words, where the mistake was made
         return None, Problem.at(
-            _mark_pos(path, exc),
-            code,
-            f"{kind}: {detail}" if detail else kind,
-            hint="each key may appear once in a mapping" if code == "SB002" else "",
+            Pos(str(path), said.line, said.column),
+            "SB001",
+            f"YAML syntax error: {said.message}",
+            hint=said.hint,
         )
     except RecursionError:
         return None, Problem.at(Pos(str(path)), "SB005", "document nested too deeply")

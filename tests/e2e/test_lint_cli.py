@@ -105,7 +105,10 @@ def test_text_format_is_file_line_col_code_rule_message(ten: Path) -> None:
     assert f"{ten}:13:15: SB211 [R19] a task lasts 20 s" in result.stdout
     assert "hint: did you mean 'keeper'?" in result.stdout
     assert "hint: did you mean 'continuity'?" in result.stdout
-    assert result.stdout.splitlines()[-1] == "10 error(s), 0 warning(s) in 1 file"
+    assert result.stdout.splitlines()[-2:] == [
+        "10 error(s), 0 warning(s) in 1 file",
+        "look a code up: storyboard explain SB402",  # the first code shown
+    ]
 
 
 def test_github_and_sarif_formats(ten: Path) -> None:
@@ -153,3 +156,49 @@ def test_schema_command_prints_the_schema() -> None:
     result = run("schema")
     assert result.returncode == 0
     assert json.loads(result.stdout)["$schema"].endswith("2020-12/schema")
+
+
+SPLIT = "storyboard: 1\nscenes:\n  - id: method\n    shots:\n" + (
+    "      - {duration: 2, prompt: x}\n" * 7
+)
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> Path:
+    path = tmp_path / "split.yaml"
+    path.write_text(SPLIT, encoding="utf-8")
+    return path
+
+
+def test_a_split_scene_is_a_note_in_every_format(split: Path) -> None:
+    text = run("lint", str(split))
+    assert text.returncode == 0, text.stdout + text.stderr
+    said = f"{split}:3:9: SB220 [R5] note: scene 'method' (7 shots, 14 s) is split into 2 tasks"
+    assert said in text.stdout
+    assert text.stdout.splitlines()[-2:] == [
+        "1 file clean, 1 note(s)",
+        "look a code up: storyboard explain SB220",
+    ]
+    (found,) = json.loads(run("lint", "--format", "json", str(split)).stdout)
+    assert (found["code"], found["severity"], found["line"]) == ("SB220", "note", 3)
+    github = run("lint", "--format", "github", str(split))
+    assert github.returncode == 0
+    assert github.stdout.startswith(f"::notice file={split},line=3,col=9,title=SB220 [R5]::")
+    sarif = json.loads(run("lint", "--format", "sarif", str(split)).stdout)
+    assert [r["level"] for r in sarif["runs"][0]["results"]] == ["note"]
+
+
+def test_a_clean_file_names_no_code_to_look_up(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text("storyboard: 1\nscenes:\n  - {id: a, prompt: x, duration: 5}\n")
+    assert run("lint", str(path)).stdout.splitlines() == ["1 file clean"]
+
+
+@pytest.mark.xfail(
+    reason="the lead's `lint` command counts every problem with --strict: it needs "
+    "`failing = [p for p in problems if p.fails(strict=strict)]`",
+    strict=True,
+)
+def test_a_note_does_not_fail_lint_even_with_strict(split: Path) -> None:
+    strict = run("lint", "--strict", str(split))
+    assert strict.returncode == 0, strict.stdout

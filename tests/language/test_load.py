@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from storyboard.language.load import MAX_FILE_BYTES, load_document
 from storyboard.lint.engine import lint_file
@@ -124,3 +128,110 @@ def test_a_lone_surrogate_in_a_key_or_a_value_is_refused_at_its_place(tmp_path: 
     path.write_text('storyboard: 1\ntitle: "\\U0001F4A5 \\ud83d\\udca5"\n' + scene, "utf-8")
     doc, problems = load_document(path)  # a pair written as two escapes is one character
     assert doc is not None and not problems and doc.data["title"] == "💥 💥"
+
+
+# The usual mistakes, each said in words a newcomer knows, where it was made:
+# (text, line, column, words the message holds, words the hint holds).
+SCENE = "storyboard: 1\nscenes:\n  - id: a\n"
+MISTAKES = {
+    "indented too far": (
+        SCENE + "      prompt: x\n",
+        (4, 7, "indented more than the key above it expects", "line it up with `id:` on line 3"),
+    ),
+    "indented too far under a value": (
+        "storyboard: 1\ntitle: x\n  author: y\n",
+        (3, 3, "indented more than the key above it expects", "`title:` on line 2 (column 1)"),
+    ),
+    "indented too little": (
+        SCENE + "    prompt: x\n   duration: 5\n",
+        (5, 4, "lines up with no key", "line it up with `prompt:` on line 4 (column 5)"),
+    ),
+    "tab": (SCENE + "\tprompt: x\n", (4, 1, "a tab character cannot indent YAML", "spaces")),
+    "no space after colon": (
+        SCENE + "    prompt:x\n    duration: 5\n",
+        (4, 11, "a `:` needs a space after it", "write `prompt: x`"),
+    ),
+    "unclosed bracket": (
+        SCENE + "    images: [a, b\n    prompt: x\n",
+        (4, 13, "this `[` is never closed", "close it with `]`"),
+    ),
+    "unclosed brace": (
+        "storyboard: 1\nscenes:\n  - {id: a, prompt: x\n  - {id: b, prompt: y}\n",
+        (3, 5, "this `{` is never closed", "close it with `}`"),
+    ),
+    "unclosed quote at the end": (
+        SCENE + '    prompt: "a quiet street\n    duration: 5\n',
+        (4, 13, "this quoted string is never closed", 'end it with "'),
+    ),
+    "unclosed quote closed by a later one": (
+        SCENE + "    prompt: 'a quiet street\n    duration: 5\n  - id: b\n    prompt: 'rain'\n",
+        (4, 13, "this quoted string is never closed", "runs on to line 7"),
+    ),
+    "unclosed quote in a flow mapping": (
+        'storyboard: 1\nscenes:\n  - {id: a, prompt: "rain, duration: 5}\n',
+        (3, 21, "this quoted string is never closed", 'end it with "'),
+    ),
+    "second colon in a value": (
+        "storyboard: 1\ntitle: Act one: the storm\n",
+        (2, 15, "a `:` inside an unquoted value: quote the value", 'title: "Act one: the storm"'),
+    ),
+    "list item where a key belongs": (
+        SCENE + "    - prompt: x\n",
+        (4, 5, "a list item `- ` where a mapping key was expected", "remove the `- `"),
+    ),
+    "list item at the wrong level": (
+        "storyboard: 1\nscenes:\n- id: a\n  prompt: x\n  - id: b\n",
+        (5, 3, "a list item `- ` where a mapping key was expected", "line it up"),
+    ),
+    "text after a quoted string": (
+        'storyboard: 1\ntitle: "The storm" at sea\n',
+        (2, 20, "text after a quoted string", "put the whole value in quotes"),
+    ),
+    "an apostrophe ends a single-quoted string": (
+        SCENE + "    prompt: 'it's raining'\n",
+        (4, 17, "text after a quoted string", "written ''"),
+    ),
+    "a value starting with a reserved character": (
+        "storyboard: 1\ntitle: @home\n",
+        (2, 8, "a value cannot start with `@` unless it is quoted", "write the value in quotes"),
+    ),
+    "a list item after a key on its line": (
+        SCENE + "    images: - a\n",
+        (4, 13, "a list item `- ` cannot follow a key on its line", "start the list on the next"),
+    ),
+}
+JARGON = (
+    "<block end>",
+    "<block mapping start>",
+    "scalar",
+    "token",
+    "but found",
+    "while pars",
+    "while scan",
+)
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_a_syntax_error_is_said_in_plain_words_where_it_was_made(name: str, tmp_path: Path) -> None:
+    text, (line, column, said, hint) = MISTAKES[name]
+    doc, problems = load_document(write(tmp_path / "s.yaml", text))
+    assert doc is None
+    assert [(p.code, p.line, p.column) for p in problems] == [("SB001", line, column)], problems
+    (p,) = problems
+    assert said in p.message and hint in p.hint, (p.message, p.hint)
+    for word in JARGON:
+        assert word not in p.message.lower() and word not in p.hint.lower(), (word, p)
+
+
+def test_a_syntax_error_through_the_cli_names_the_place_and_no_parser_words(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "s.yaml", SCENE + '    prompt: "rain\n    duration: 5\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "storyboard", "lint", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{path}:4:13: SB001 YAML syntax error: this quoted string is never closed" in (
+        result.stdout
+    )

@@ -89,3 +89,22 @@ def test_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
     assert [p.code for p in lint_file(path).problems] == ["SB502"]
     allowed = story(tmp_path, "  p: {image: link.png}\n", extra="asset_root: ..\n")
     assert lint_file(allowed).problems == []
+
+
+def test_a_missing_file_suggests_the_one_beside_it(tmp_path: Path) -> None:
+    """Another extension, another case, or a close spelling, in the same folder."""
+    base = tmp_path / "s"
+    for name in ("logo.png", "Hero.png", "sunset.png"):
+        make_png(base / "assets" / name, (400, 400))
+    path = story(
+        tmp_path,
+        "  logo: {image: assets/logo.jpg}\n  hero: {image: assets/hero.png}\n"
+        "  sun: {image: assets/sunst.png}\n  far: {image: assets/nothing.png}\n",
+    )
+    hints = [(p.line, p.code, p.hint.split(" (")[0]) for p in lint_file(path).problems]
+    assert hints == [
+        (3, "SB501", "did you mean 'assets/logo.png'?"),
+        (4, "SB501", "did you mean 'assets/Hero.png'?"),
+        (5, "SB501", "did you mean 'assets/sunset.png'?"),
+        (6, "SB501", f"looked for {(base / 'assets' / 'nothing.png').resolve()}"),
+    ]

@@ -68,3 +68,34 @@ def test_a_two_second_scene_breaks_r19(tmp_path: Path) -> None:
     assert seen(problems) == [
         (3, 34, "SB213", "R19", "a task lasts 2 s; it must last 3-15 s"),
     ]
+
+
+def notes(tmp_path: Path, text: str) -> list[Problem]:
+    path = tmp_path / "storyboard.yaml"
+    path.write_text("storyboard: 1\n" + text, encoding="utf-8")
+    return [p for p in lint_file(path).problems if p.code == "SB220"]
+
+
+METHOD = "scenes:\n  - id: method\n    shots:\n" + "".join(
+    f"      - {{duration: {d}, prompt: s{i}}}\n" for i, d in enumerate([3, 3, 2, 2, 3, 2, 3])
+)
+
+
+def test_a_split_scene_is_said_at_its_line_as_a_note(tmp_path: Path) -> None:
+    (note,) = notes(tmp_path, METHOD)
+    assert (note.line, note.column, note.severity, note.rule) == (3, 9, "note", "R5")
+    assert note.message == (
+        "scene 'method' (7 shots, 18 s) is split into 2 tasks: method.1 (8 s), method.2 (10 s); "
+        "each part starts on the last frame of the one before"
+    )
+    assert not note.is_error and not note.fails(strict=True)
+
+
+def test_without_continuity_the_note_says_the_parts_are_apart(tmp_path: Path) -> None:
+    text = METHOD.replace("    shots:\n", "    continuity: false\n    shots:\n")
+    (note,) = notes(tmp_path, text)
+    assert note.message.endswith("the parts are rendered apart (continuity: false)")
+
+
+def test_a_scene_that_fits_one_task_has_no_note(tmp_path: Path) -> None:
+    assert notes(tmp_path, "scenes:\n  - {id: a, prompt: x, duration: 15}\n") == []

@@ -1,10 +1,14 @@
-"""GitHub Actions workflow commands: one `::error`/`::warning` annotation per problem."""
+"""GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` annotation per
+problem."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storyboard.problems import Problem
+from storyboard.problems import Problem, Severity
+
+# GitHub's annotation levels; a note is a notice (shown, never failing a check).
+LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
 
 
 def _escape_data(value: str) -> str:
@@ -18,7 +22,7 @@ def _escape_property(value: str) -> str:
 def format_problems(problems: Sequence[Problem], files: Sequence[str]) -> str:
     out = []
     for p in problems:
-        level = "error" if p.is_error else "warning"
+        level = LEVEL[p.severity]
         title = p.code + (f" [{p.rule}]" if p.rule else "")
         message = p.message + (f"\n{p.hint}" if p.hint else "")
         out.append(

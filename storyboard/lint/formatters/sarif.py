@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from storyboard import __version__
-from storyboard.problems import Problem
+from storyboard.problems import Problem, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+# SARIF result levels (2.1.0, 3.27.10): "note" is its own level, as ours is.
+LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
 
 
 def format_problems(problems: Sequence[Problem], files: Sequence[str]) -> str:
@@ -29,7 +32,7 @@ def format_problems(problems: Sequence[Problem], files: Sequence[str]) -> str:
     results = [
         {
             "ruleId": p.code,
-            "level": "error" if p.is_error else "warning",
+            "level": LEVEL[p.severity],
             "message": {"text": p.message + (f" ({p.hint})" if p.hint else "")},
             "properties": {"apiRule": p.rule},
             "locations": [

@@ -21,7 +21,10 @@ PASS: a PNG of at least 300x300 px at that path.
 
 from __future__ import annotations
 
+import difflib
+import os
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -176,7 +179,7 @@ def check(ctx: Context) -> Iterator[Problem]:
             check_regular(path)
         except FileRefused as exc:
             why = _refusal(asset.source, exc)
-            yield problem(RULES["SB501"], pos, why, hint=f"looked for {path}")
+            yield problem(RULES["SB501"], pos, why, hint=_missing_hint(path, asset.source))
             continue
         if asset.kind is AssetKind.IMAGE:
             yield from _image(path, asset, pos)
@@ -189,6 +192,44 @@ def check(ctx: Context) -> Iterator[Problem]:
             yield problem(RULES["SB502"], audio.pos, why)
         else:
             yield from _audio(path, audio.music, audio.pos)
+
+
+# A folder is listed only this far to suggest a name: a missing file in a huge
+# folder costs lint no more than this.
+MAX_LISTED = 2000
+
+
+def _beside(path: Path) -> str | None:
+    """The name of a file beside a missing `path` that is most likely the one meant:
+    the same name in another case (`Logo.png`), the same stem with another extension
+    (`logo.png` for `logo.jpg`), else a close spelling in the same folder."""
+    try:
+        with os.scandir(path.parent) as entries:
+            names = [e.name for e in islice(entries, MAX_LISTED) if e.is_file()]
+    except OSError:
+        return None
+    wanted = path.name
+    for name in names:
+        if name.casefold() == wanted.casefold():
+            return name
+    stem = path.stem.casefold()
+    for name in sorted(names):
+        if Path(name).stem.casefold() == stem:
+            return name
+    # Spelling is judged on the stems: a shared `.png` makes any two names look close.
+    by_stem = {Path(n).stem: n for n in sorted(names)}
+    close = difflib.get_close_matches(path.stem, list(by_stem), n=1, cutoff=0.6)
+    return by_stem[close[0]] if close else None
+
+
+def _missing_hint(path: Path, source: str | None) -> str:
+    """Where lint looked, and the file beside it that was probably meant."""
+    found = _beside(path)
+    if found is None or source is None:
+        return f"looked for {path}"
+    head, _, _ = source.replace("\\", "/").rpartition("/")
+    meant = f"{head}/{found}" if head else found
+    return f"did you mean {meant!r}? (looked for {path})"
 
 
 def _refusal(name: str | None, exc: FileRefused) -> str:

@@ -267,7 +267,28 @@ def _scene_ref(
         )
 
 
+INDEXED_HINT = "indexed tokens count from 1 into the scene's images:/elements: lists"
+
+
+def token_hint(token: str, assets: list[str]) -> str:
+    """The hint for a prompt token that does not resolve. Only `<<<image_N>>>`,
+    `<<<element_N>>>` and `<<<video_N>>>` count into the scene's lists; any other
+    name means an asset, so its hint is about the assets there are."""
+    name = token.removeprefix("<<<").removesuffix(">>>")
+    if HANDWRITTEN.match(name):
+        return INDEXED_HINT
+    if name in assets:
+        return ""  # defined, but of a kind the slot cannot take: the message says it
+    known = ", ".join(assets) if assets else "none"
+    close = did_you_mean(name, assets)
+    define = f"`assets: {{{name}: {{image: assets/{name}.png}}}}`"
+    if close:
+        return f"no asset named {name!r}; assets: {known}; {close} Or define it: {define}"
+    return f"no asset named {name!r}; assets: {known}; define it: {define}"
+
+
 def _prompt_tokens(ctx: Context) -> Iterator[Problem]:
+    assets = list(ctx.story.assets)
     for spec in ctx.specs:
         for error in spec.resolved.errors:
             shot = spec.shots[error.shot]
@@ -278,5 +299,5 @@ def _prompt_tokens(ctx: Context) -> Iterator[Problem]:
                 rule.code,
                 error.message,
                 rule=error.rule,
-                hint="indexed tokens count from 1 into the scene's images:/elements: lists",
+                hint=token_hint(error.token, assets),
             )

@@ -10,16 +10,20 @@ FAIL (SB211): a task lasts 3-15 s (R19), so no task can hold a longer shot.
       - {id: a, prompt: x, duration: 20}
 
 PASS: `duration: 15`, or shots that the compiler can split.
+
+NOTE (SB220): a scene too long for one task is split, and lint says how, so
+that no request is made that the storyboard does not show. A note never fails
+lint, not with --strict either: the split is what the author asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from storyboard.compile.specs import ScenePlan
+from storyboard.compile.specs import ScenePlan, TaskSpec
 from storyboard.language.model import Scene
 from storyboard.lint.rules import Context, Rule, problem
-from storyboard.problems import Pos, Problem
+from storyboard.problems import Pos, Problem, Severity
 from storyboard.provider import api
 
 HEAD = "storyboard: 1\nscenes:\n"
@@ -28,6 +32,7 @@ REFS = "storyboard: 1\nassets:\n" + IMGS + "scenes:\n"
 LONG = "x" * (api.MAX_SHOT_PROMPT_CHARS + 1)
 TASK = f"{api.MIN_TASK_SECONDS}-{api.MAX_TASK_SECONDS} s"  # R19
 VIDEO_TASK = f"{api.MIN_VIDEO_REF_SECONDS}-{api.MAX_VIDEO_REF_SECONDS} s"  # R20
+SEVEN_SHOTS = "  - id: method\n    shots:\n" + "      - {duration: 2, prompt: x}\n" * 7
 
 RULES = {
     r.code: r
@@ -120,6 +125,16 @@ RULES = {
             HEAD + "  - id: a\n    shots:\n      - {duration: 2, prompt: " + LONG[1:] + "}\n"
             "      - {duration: 2, prompt: y}\n",
         ),
+        Rule(
+            "SB220",
+            "R5",
+            f"a scene of more than {api.MAX_SHOTS} shots or {api.MAX_TASK_SECONDS} s is split "
+            "into tasks (a note: nothing to fix)",
+            HEAD + SEVEN_SHOTS,
+            (3, 9),
+            HEAD + SEVEN_SHOTS.replace("      - {duration: 2, prompt: x}\n", "", 1),
+            Severity.NOTE,
+        ),
     )
 }
 
@@ -175,9 +190,43 @@ def check(ctx: Context) -> Iterator[Problem]:
                 )
 
 
+# Why a scene is split, most telling first: too many shots, too long, then references.
+SPLIT_BECAUSE = ("R5", "R19", "R20", "R10", "R11", "R12")
+
+
+def _split_note(ctx: Context, plan: ScenePlan) -> Iterator[Problem]:
+    """Say how a scene is split into tasks, at the scene: the compiler does it
+    unasked, and each part is a request of its own."""
+    scene = plan.scene
+    parts: list[TaskSpec] = [s for s in ctx.specs if s.scene is scene]
+    if len(parts) < 2:
+        return
+    said = ", ".join(f"{p.id} ({p.seconds} s)" for p in parts)
+    joined = (
+        "each part starts on the last frame of the one before"
+        if scene.settings.continuity
+        else "the parts are rendered apart (continuity: false)"
+    )
+    why = {rule_id for rule_id, _ in plan.whole}
+    rule = next((r for r in SPLIT_BECAUSE if r in why), RULES["SB220"].rule)
+    yield Problem.at(
+        scene.pos,
+        "SB220",
+        f"scene {scene.id!r} ({len(scene.shots)} shots, {scene.duration} s) is split into "
+        f"{len(parts)} tasks: {said}; {joined}",
+        rule=rule,
+        hint=f"nothing to change; one task holds at most {api.MAX_SHOTS} shots and "
+        f"{api.MAX_TASK_SECONDS} s, so write several scenes to choose the cuts yourself",
+        severity=Severity.NOTE,
+    )
+
+
 def _packing(ctx: Context, plan: ScenePlan) -> Iterator[Problem]:
     scene = plan.scene
-    if plan.split is not None or scene.is_edit:
+    if scene.is_edit:
+        return
+    if plan.split is not None:
+        yield from _split_note(ctx, plan)
         return
     if any(s.duration is None for s in scene.shots) or not scene.shots:
         return  # missing durations are reported by structure and the schema
