@@ -33,7 +33,8 @@ from storyboard.recut import MEASURES, current_film, cut_film, film_job, film_re
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
-from storyboard.run.journal import Journal
+from storyboard.run.journal import Journal, record_key
+from storyboard.signals import Interrupted
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
@@ -168,15 +169,19 @@ def render_plan(
             report = asyncio.run(go())
         except BudgetExceeded:  # refused before anything was sent: nothing to record
             raise
-        except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
+        except BaseException as exc:  # Ctrl-C, SIGTERM, an error no task could settle
             so_far = executor.report_so_far()
             write_run_record(build_dir, plan, so_far, backend, None, state="interrupted")
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                raise _interrupted(journal, executor, compiled.story.path, events) from exc
             raise
     finally:
         journal.close()
     film = None
     if report.complete and stitch_film:
-        film = _film_of(plan, build_dir, report, backend, events, cache.root / MEASURES)
+        film = _film_of(
+            plan, build_dir, report, backend, events, cache.root / MEASURES, compiled.story.path
+        )
     write_run_record(build_dir, plan, report, backend, film)
     record_extra_takes(compiled, report)
     return RenderOutcome(report, film)
@@ -189,8 +194,14 @@ def _film_of(
     backend: Backend,
     events: EventSink | None,
     memo: Path,
+    story: Path,
 ) -> StitchResult:
-    """The film of a finished run: the one already cut if it is current, else cut now."""
+    """The film of a finished run: the one already cut if it is current, else cut now.
+
+    Interrupted while it is cut, run.json says `interrupted` (never `stitching`,
+    which is what a crash leaves), the clips stay as they are, no film is left half
+    written (the stitch writes beside the film and renames), and the message says
+    that `storyboard stitch` finishes the film from the clips, sending nothing."""
     emit = events or (lambda event: None)
     job = film_job(plan, build_dir)
     film = current_film(job, build_dir)
@@ -199,7 +210,15 @@ def _film_of(
         return film
     write_run_record(build_dir, plan, report, backend, None, state="stitching")
     emit({"event": "stitch_started", "clips": len(job.clips)})
-    film = cut_film(job, build_dir, memo)
+    try:
+        film = cut_film(job, build_dir, memo)
+    except KeyboardInterrupt as exc:
+        write_run_record(build_dir, plan, report, backend, None, state="interrupted")
+        emit({"event": "run_interrupted", "stage": "stitch", "kept": len(job.clips)})
+        raise Interrupted(
+            f"while stitching the film: its {len(job.clips)} clip(s) are all rendered and "
+            f"kept; `storyboard stitch {story}` finishes the film (it sends nothing)"
+        ) from exc
     emit(
         {
             "event": "stitch_done",
@@ -226,3 +245,73 @@ def record_extra_takes(compiled: Compilation, report: RunReport) -> None:
     path = selection_path(compiled.story.path)
     for task_id, takes in made.items():
         record_takes(path, task_id, by_id[task_id].cache_key, takes)
+
+
+IN_FLIGHT = ("submitting", "submitted")  # sent (or being sent): the provider may be on it
+NAMED = 3  # tasks named in the message, then "…"
+
+
+def _interrupted(
+    journal: Journal, executor: Executor, story: Path, events: EventSink | None
+) -> Interrupted:
+    """What an interrupted run left, read from the journal (the truth after a signal:
+    every remote step was written there before and after it was taken)."""
+    source = executor.backend.source
+    states: dict[str, str] = {}
+    for label, unit in executor.units.by_label.items():
+        record = journal.get(label)
+        if record is not None and record.cache_key == record_key(source, unit.task.cache_key):
+            states[label] = record.state
+    remote = executor.backend.spends_money
+    in_flight = [label for label, state in states.items() if state in IN_FLIGHT]
+    finished = [label for label, state in states.items() if state == "completed"]
+    kept = sum(1 for state in states.values() if state == "done")
+    if events is not None:
+        events(
+            {
+                "event": "run_interrupted",
+                "stage": "render",
+                "in_flight": in_flight if remote else [],
+                "finished_remote": finished if remote else [],
+                "kept": kept,
+            }
+        )
+    return Interrupted(interruption_words(in_flight, finished, kept, remote=remote, story=story))
+
+
+def interruption_words(
+    in_flight: list[str], finished: list[str], kept: int, *, remote: bool, story: Path
+) -> str:
+    """The state of the money after an interrupted render, in words: what the provider
+    still works on (and may bill), what it finished and we have not fetched, what is
+    kept, and that the next render resumes without paying twice. `remote`: the backend
+    is a provider's (the preview draws on this machine: nothing of it runs on)."""
+    again = f"the next `storyboard render {story}`"
+    if not remote:
+        return (
+            "nothing was in flight at a provider (the preview draws its clips on this "
+            f"machine, and stopped with it); {kept} clip(s) done are kept; {again} "
+            "draws the rest"
+        )
+    parts = []
+    if in_flight:
+        parts.append(
+            f"{len(in_flight)} task(s) in flight at the provider ({_names(in_flight)}) keep "
+            "rendering there and may be billed"
+        )
+    if finished:
+        parts.append(
+            f"{len(finished)} task(s) finished at the provider ({_names(finished)}) and are "
+            "billed, their clips not yet fetched"
+        )
+    if in_flight or finished:
+        parts.append(f"{again} picks them up without paying twice")
+    else:
+        parts.append(f"nothing was in flight at the provider; {again} sends the rest")
+    parts.append(f"{kept} clip(s) done are kept")
+    return "; ".join(parts)
+
+
+def _names(labels: list[str]) -> str:
+    shown = ", ".join(labels[:NAMED])
+    return shown + (", …" if len(labels) > NAMED else "")

@@ -69,7 +69,7 @@ from storyboard.film.verify import (
     verify,
 )
 from storyboard.language.montage import Audio, Transition
-from storyboard.media import decode_check_ffmpeg, probe, run_ffmpeg, video_packets
+from storyboard.media import decode_check_ffmpeg, probe, run_ffmpeg, stop_children, video_packets
 
 __all__ = [
     "Audio",
@@ -135,6 +135,11 @@ def stitch(
                 else film_pictures(thumb_stills, plan.size, work)
             )
         partial.replace(out)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the side threads' ffmpeg runs end now, or the shutdown
+        # below would wait for them (a loudness measure, a decode) before it returns.
+        stop_children()
+        raise
     finally:
         side.shutdown(cancel_futures=True)
         partial.unlink(missing_ok=True)  # a failure's leftovers; gone after the rename
