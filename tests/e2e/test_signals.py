@@ -230,6 +230,11 @@ def test_sigterm_stops_a_render_as_ctrl_c_does_and_the_next_render_resumes(
     record = json.loads((build / "run.json").read_text(encoding="utf-8"))
     assert {t for t, r in record["tasks"].items() if r["status"] == "cached"} == done
     assert record["film"] is not None
+    # The stitch showed how far it was, a few times, up to the film's length.
+    stitched = [e for e in events(again.stdout) if e["event"] == "stitch_progress"]
+    assert 1 <= len(stitched) <= 10
+    assert [e["seconds"] for e in stitched] == sorted(e["seconds"] for e in stitched)
+    assert stitched[-1]["seconds"] == stitched[-1]["of"] == round(record["film"]["duration"], 2)
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
