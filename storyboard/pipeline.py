@@ -1,5 +1,10 @@
 """`storyboard render`: lint, compile, run the graph, stitch; one command.
 
+An interrupted render (Ctrl-C, SIGTERM) says what it leaves, read from the
+journal: the tasks still in flight at the provider, which the next render picks
+up without paying twice, and the clips kept; interrupted in its stitch, that
+`storyboard stitch` finishes the film.
+
 Also `run.json`, which `stitch` writes too, and
 `compile_storyboard`, lint then compile, which joins two stages that do not
 know each other.
@@ -24,7 +29,7 @@ except ImportError:  # not POSIX: no lock, as before
 from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
-from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems
+from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, JournalError
 from storyboard.film import artifact
 from storyboard.film.cut import StitchResult
 from storyboard.language.selection import record_takes, selection_path
@@ -178,7 +183,11 @@ def render_plan(
             so_far = executor.report_so_far()
             write_run_record(build_dir, plan, so_far, backend, None, state="interrupted")
             if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
-                raise _interrupted(journal, executor, compiled.story.path, events) from exc
+                try:
+                    said = _interrupted(journal, executor, compiled.story.path, events)
+                except JournalError:  # unreadable now: "interrupted", as before, is all
+                    raise exc from None
+                raise said from exc
             raise
     finally:
         journal.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -195,6 +196,7 @@ class LiveProgress:
         self.cost = 0.0
         self.stage = ""  # after the tasks: what the film is going through
         self.stitched: tuple[float, float] | None = None  # seconds written, of
+        self.lock = threading.Lock()
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -204,17 +206,25 @@ class LiveProgress:
             console=self.console,
         )
         self.bar_id = self.bar.add_task("render", total=self.total, eta="")
-        self.live = Live(self._view(), console=self.console, refresh_per_second=8, transient=False)
+        # Drawn afresh at each refresh, not only at each event: the elapsed times and
+        # the ETA move while every task waits on the provider.
+        self.live = Live(
+            get_renderable=self._view, console=self.console, refresh_per_second=8, transient=False
+        )
 
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.live.update(self._view())
+        self.live.refresh()
         self.live.__exit__(None, None, None)
 
     def _view(self) -> Group:
+        with self.lock:
+            return self._drawn()
+
+    def _drawn(self) -> Group:
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -246,6 +256,14 @@ class LiveProgress:
         return Group(*parts)
 
     def __call__(self, event: dict[str, Any]) -> None:
+        with self.lock:  # the refresh thread draws from what this changes
+            note = self._take(event)
+        if note:  # printed outside the lock: printing draws the view, which takes it
+            self.console.print(note)
+        self.live.refresh()
+
+    def _take(self, event: dict[str, Any]) -> str | None:
+        """Follow one event; a line worth keeping on the screen, if it is one."""
         kind, task = event.get("event"), event.get("task")
         if task and kind in ("task_submitted", "task_found", "task_reattached"):
             running = self.running.setdefault(task, _Running(self.clock()))
@@ -259,7 +277,7 @@ class LiveProgress:
         elif task and kind in ("cache_damaged", "cache_unwritable", "task_lost"):
             # Worth a line that stays on the screen: a clip is fetched again, or made again.
             why = event.get("reason") or event.get("error")
-            self.console.print(f"[yellow]{task}: {kind.replace('_', ' ')}: {why}[/yellow]")
+            return f"[yellow]{task}: {kind.replace('_', ' ')}: {why}[/yellow]"
         elif kind == "stitch_started":
             self.stage = f"stitching the film from {event['clips']} clip(s)..."
         elif kind == "stitch_progress":
@@ -284,7 +302,7 @@ class LiveProgress:
             self.cost += float(event.get("cost_usd") or 0)
             self.eta.finish(task, rendered=kind == "task_done", duration=event.get("duration"))
             self.bar.advance(self.bar_id)
-        self.live.update(self._view())
+        return None
 
 
 def _interrupted_line(event: dict[str, Any]) -> str:
