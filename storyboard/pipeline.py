@@ -1,5 +1,10 @@
 """`storyboard render`: lint, compile, run the graph, stitch; one command.
 
+An interrupted render (Ctrl-C, SIGTERM) says what it leaves, read from the
+journal: the tasks still in flight at the provider, which the next render picks
+up without paying twice, and the clips kept; interrupted in its stitch, that
+`storyboard stitch` finishes the film.
+
 Also `run.json`, which `stitch` writes too, and
 `compile_storyboard`, lint then compile, which joins two stages that do not
 know each other.
@@ -14,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:
     import fcntl
@@ -23,17 +29,22 @@ except ImportError:  # not POSIX: no lock, as before
 from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
-from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems
+from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, JournalError
+from storyboard.film import artifact
 from storyboard.film.cut import StitchResult
 from storyboard.language.selection import record_takes, selection_path
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
 from storyboard.provider.pricing import PriceTable, load_prices
-from storyboard.recut import MEASURES, current_film, cut_film, film_job, film_record
+from storyboard.recut import MEASURES, FilmJob, current_film, film_job, film_record
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
-from storyboard.run.journal import Journal
+from storyboard.run.journal import Journal, record_key
+from storyboard.signals import Interrupted
+
+if TYPE_CHECKING:  # the stitcher (ffmpeg graphs, PyAV, Pillow) is imported only to cut
+    from storyboard.film.stitch import StitchProgress
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
@@ -168,15 +179,23 @@ def render_plan(
             report = asyncio.run(go())
         except BudgetExceeded:  # refused before anything was sent: nothing to record
             raise
-        except BaseException:  # Ctrl-C, SIGTERM, an error no task could settle
+        except BaseException as exc:  # Ctrl-C, SIGTERM, an error no task could settle
             so_far = executor.report_so_far()
             write_run_record(build_dir, plan, so_far, backend, None, state="interrupted")
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                try:
+                    said = _interrupted(journal, executor, compiled.story.path, events)
+                except JournalError:  # unreadable now: "interrupted", as before, is all
+                    raise exc from None
+                raise said from exc
             raise
     finally:
         journal.close()
     film = None
     if report.complete and stitch_film:
-        film = _film_of(plan, build_dir, report, backend, events, cache.root / MEASURES)
+        film = _film_of(
+            plan, build_dir, report, backend, events, cache.root / MEASURES, compiled.story.path
+        )
     write_run_record(build_dir, plan, report, backend, film)
     record_extra_takes(compiled, report)
     return RenderOutcome(report, film)
@@ -189,8 +208,14 @@ def _film_of(
     backend: Backend,
     events: EventSink | None,
     memo: Path,
+    story: Path,
 ) -> StitchResult:
-    """The film of a finished run: the one already cut if it is current, else cut now."""
+    """The film of a finished run: the one already cut if it is current, else cut now.
+
+    Interrupted while it is cut, run.json says `interrupted` (never `stitching`,
+    which is what a crash leaves), the clips stay as they are, no film is left half
+    written (the stitch writes beside the film and renames), and the message says
+    that `storyboard stitch` finishes the film from the clips, sending nothing."""
     emit = events or (lambda event: None)
     job = film_job(plan, build_dir)
     film = current_film(job, build_dir)
@@ -199,7 +224,15 @@ def _film_of(
         return film
     write_run_record(build_dir, plan, report, backend, None, state="stitching")
     emit({"event": "stitch_started", "clips": len(job.clips)})
-    film = cut_film(job, build_dir, memo)
+    try:
+        film = _cut(job, build_dir, memo, StitchMeter(emit))
+    except KeyboardInterrupt as exc:
+        write_run_record(build_dir, plan, report, backend, None, state="interrupted")
+        emit({"event": "run_interrupted", "stage": "stitch", "kept": len(job.clips)})
+        raise Interrupted(
+            f"while stitching the film: its {len(job.clips)} clip(s) are all rendered and "
+            f"kept; `storyboard stitch {story}` finishes the film (it sends nothing)"
+        ) from exc
     emit(
         {
             "event": "stitch_done",
@@ -210,6 +243,39 @@ def _film_of(
             "seconds": round(film.seconds, 2),
         }
     )
+    return film
+
+
+class StitchMeter:
+    """The stitch's progress as `stitch_progress` events: one each tenth of the film
+    written (and at its end), so that --json and logs show it without a line for
+    every report ffmpeg makes; the live view draws its bar from them."""
+
+    STEPS = 10
+
+    def __init__(self, emit: EventSink) -> None:
+        self.emit = emit
+        self.step = 0  # the last tenth reported
+
+    def __call__(self, seconds: float, length: float) -> None:
+        step = self.STEPS if length <= 0 else int(self.STEPS * seconds / length + 1e-9)
+        if step > self.step:
+            self.step = step
+            self.emit(
+                {"event": "stitch_progress", "seconds": round(seconds, 2), "of": round(length, 2)}
+            )
+
+
+def _cut(job: FilmJob, build_dir: Path, memo: Path, progress: StitchProgress) -> StitchResult:
+    """`recut.cut_film` with the stitch's progress followed (cut_film takes none)."""
+    artifact.forget(build_dir)
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    from storyboard.film.stitch import stitch  # ffmpeg graphs, PyAV, Pillow: only to cut
+
+    film = stitch(
+        job.clips, job.out, music=job.music, options=job.options, memo=memo, progress=progress
+    )
+    artifact.save(build_dir, job.key, film)
     return film
 
 
@@ -226,3 +292,73 @@ def record_extra_takes(compiled: Compilation, report: RunReport) -> None:
     path = selection_path(compiled.story.path)
     for task_id, takes in made.items():
         record_takes(path, task_id, by_id[task_id].cache_key, takes)
+
+
+IN_FLIGHT = ("submitting", "submitted")  # sent (or being sent): the provider may be on it
+NAMED = 3  # tasks named in the message, then "…"
+
+
+def _interrupted(
+    journal: Journal, executor: Executor, story: Path, events: EventSink | None
+) -> Interrupted:
+    """What an interrupted run left, read from the journal (the truth after a signal:
+    every remote step was written there before and after it was taken)."""
+    source = executor.backend.source
+    states: dict[str, str] = {}
+    for label, unit in executor.units.by_label.items():
+        record = journal.get(label)
+        if record is not None and record.cache_key == record_key(source, unit.task.cache_key):
+            states[label] = record.state
+    remote = executor.backend.spends_money
+    in_flight = [label for label, state in states.items() if state in IN_FLIGHT]
+    finished = [label for label, state in states.items() if state == "completed"]
+    kept = sum(1 for state in states.values() if state == "done")
+    if events is not None:
+        events(
+            {
+                "event": "run_interrupted",
+                "stage": "render",
+                "in_flight": in_flight if remote else [],
+                "finished_remote": finished if remote else [],
+                "kept": kept,
+            }
+        )
+    return Interrupted(interruption_words(in_flight, finished, kept, remote=remote, story=story))
+
+
+def interruption_words(
+    in_flight: list[str], finished: list[str], kept: int, *, remote: bool, story: Path
+) -> str:
+    """The state of the money after an interrupted render, in words: what the provider
+    still works on (and may bill), what it finished and we have not fetched, what is
+    kept, and that the next render resumes without paying twice. `remote`: the backend
+    is a provider's (the preview draws on this machine: nothing of it runs on)."""
+    again = f"the next `storyboard render {story}`"
+    if not remote:
+        return (
+            "nothing was in flight at a provider (the preview draws its clips on this "
+            f"machine, and stopped with it); {kept} clip(s) done are kept; {again} "
+            "draws the rest"
+        )
+    parts = []
+    if in_flight:
+        parts.append(
+            f"{len(in_flight)} task(s) in flight at the provider ({_names(in_flight)}) keep "
+            "rendering there and may be billed"
+        )
+    if finished:
+        parts.append(
+            f"{len(finished)} task(s) finished at the provider ({_names(finished)}) and are "
+            "billed, their clips not yet fetched"
+        )
+    if in_flight or finished:
+        parts.append(f"{again} picks them up without paying twice")
+    else:
+        parts.append(f"nothing was in flight at the provider; {again} sends the rest")
+    parts.append(f"{kept} clip(s) done are kept")
+    return "; ".join(parts)
+
+
+def _names(labels: list[str]) -> str:
+    shown = ", ".join(labels[:NAMED])
+    return shown + (", …" if len(labels) > NAMED else "")

@@ -8,6 +8,11 @@ what was sent, so the next render re-attaches to it), elsewhere a
 KeyboardInterrupt; the CLI prints that it was interrupted and exits with
 128 + the signal's number, as a shell reports a process killed by it.
 
+What the interruption left is said with it: the pipeline, which holds the run's
+journal, raises `Interrupted` (still a KeyboardInterrupt, so every handler of
+Ctrl-C treats it as one) with what is in flight at the provider, what is kept
+and which command picks up from there; the CLI prints that after "interrupted".
+
 A SIGINT or SIGTERM inherited ignored stays ignored (a background job started
 with `&` ignores SIGINT; `nohup` and friends choose what to ignore).
 """
@@ -19,6 +24,16 @@ import threading
 from types import FrameType
 
 _received: signal.Signals | None = None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, with what it left: `str(exc)` says what is in flight, what
+    is kept and what to run next (the money's state, which a bare "interrupted"
+    leaves a user to guess)."""
+
+    def __init__(self, left: str) -> None:
+        super().__init__(left)
+        self.left = left
 
 
 def interrupt_on_sigterm() -> None:

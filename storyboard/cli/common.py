@@ -14,7 +14,7 @@ import click
 
 from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
 from storyboard.lint.formatters import FORMATTERS
-from storyboard.signals import interrupted_by
+from storyboard.signals import Interrupted, interrupted_by
 
 if TYPE_CHECKING:
     from storyboard.compile.compiler import Compilation
@@ -53,7 +53,10 @@ def _said(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), EXIT_USAGE if usage else EXIT_PROBLEMS
     if isinstance(exc, KeyboardInterrupt):
         how = interrupted_by()
-        return "interrupted" + (f" ({how.name})" if how != signal.SIGINT else ""), 128 + how
+        said = "interrupted" + (f" ({how.name})" if how != signal.SIGINT else "")
+        if isinstance(exc, Interrupted):  # what is in flight, what is kept, what to run next
+            said += f": {exc.left}"
+        return said, 128 + how
     if isinstance(exc, OSError):  # the disk, not the storyboard: a full disk, a bad --build-dir
         where = f" {exc.filename}" if exc.filename else ""
         return f"cannot use{where}: {exc.strerror or exc}", EXIT_USAGE

@@ -33,7 +33,7 @@ How, and why this way:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,19 +69,23 @@ from storyboard.film.verify import (
     verify,
 )
 from storyboard.language.montage import Audio, Transition
-from storyboard.media import decode_check_ffmpeg, probe, run_ffmpeg, video_packets
+from storyboard.media import decode_check_ffmpeg, probe, run_ffmpeg, stop_children, video_packets
+from storyboard.media.process import Progress
 
 __all__ = [
     "Audio",
     "CutClip",
     "ShotMark",
     "StitchOptions",
+    "StitchProgress",
     "StitchResult",
     "Transition",
     "stitch",
 ]
 
 T = TypeVar("T")
+StitchProgress = Callable[[float, float], None]
+"""Told the seconds of the film written so far and the film's length in seconds."""
 CONTACT_COLUMNS = 4
 POSTER_SUFFIX = ".poster.png"
 CONTACT_SUFFIX = ".contact.png"
@@ -97,13 +101,17 @@ def stitch(
     music: Audio | None = None,
     options: StitchOptions = DEFAULT_OPTIONS,
     memo: Path | None = None,
+    progress: StitchProgress | None = None,
 ) -> StitchResult:
     """Cut `clips` into one film at `out` (MP4, H.264/AAC), verify it, and write
     `<out stem>.poster.png` and `<out stem>.contact.png` beside it. `memo`: a
-    folder where what is measured of single clips is kept between stitches."""
+    folder where what is measured of single clips is kept between stitches.
+    `progress`: told how far the run that writes the film has got (see
+    `StitchProgress`), so that a live view does not sit still while it runs."""
     began = time.monotonic()
     out = Path(out)
     plan = plan_cut(clips, options.size)
+    written = _written(progress, plan.frames / FPS)
     _check_music(music)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch.sweep(out.parent)  # what a killed stitch left beside the film
@@ -116,7 +124,7 @@ def stitch(
     try:
         with scratch.work_dir(out) as work:
             made = _make(
-                plan, music, options, partial, work, memo, side, thumb_stills, poster_still
+                plan, music, options, partial, work, memo, side, thumb_stills, poster_still, written
             )
             info = verify(
                 partial,
@@ -135,6 +143,11 @@ def stitch(
                 else film_pictures(thumb_stills, plan.size, work)
             )
         partial.replace(out)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the side threads' ffmpeg runs end now, or the shutdown
+        # below would wait for them (a loudness measure, a decode) before it returns.
+        stop_children()
+        raise
     finally:
         side.shutdown(cancel_futures=True)
         partial.unlink(missing_ok=True)  # a failure's leftovers; gone after the rename
@@ -157,6 +170,14 @@ def stitch(
         contact_sheet=sheet_path,
         seconds=time.monotonic() - began,
     )
+
+
+def _written(progress: StitchProgress | None, length: float) -> Progress | None:
+    """ffmpeg's seconds written, as `progress` takes them: with the film's length,
+    and never past it (the last report of a run may overshoot by a frame's padding)."""
+    if progress is None:
+        return None
+    return lambda seconds: progress(min(seconds, length), length)
 
 
 def _timeout(plan: CutPlan) -> float:
@@ -185,9 +206,12 @@ def _make(
     side: ThreadPoolExecutor,
     thumbs: list[Still],
     poster: Still,
+    written: Progress | None = None,
 ) -> _Made:
     """Measure the sound (beside the picture's work), then write the film to
-    `partial`: by stream copy, smart render, or one full filter graph."""
+    `partial`: by stream copy, smart render, or one full filter graph. `written`
+    follows the run that writes `partial` (in a smart render, the one that joins
+    the re-encoded stretches, the copied picture and the sound)."""
 
     def measure() -> tuple[float | None, Gain | None]:
         return loudness.measure(
@@ -210,7 +234,7 @@ def _make(
             listing.write_text(concat_list(plan.pieces), encoding="utf-8")
             measured, gain = _result_of(sound)
             args = copy_args(plan.pieces, bed, gain, enc, listing, partial)
-            run_ffmpeg(args, timeout=_timeout(plan))
+            run_ffmpeg(args, timeout=_timeout(plan), progress=written)
             return _Made(measured, gain, "copy", plan.reason, _result_of(copies), pictures)
         reason = plan.reason
         if options.smart:
@@ -229,12 +253,17 @@ def _make(
                     # verification proves the film holds exactly their packets.
                     _decoded(side, made.segments, _timeout(plan))
                     measured, gain, encoded = _result_of(audio)
-                    run_ffmpeg(mux_args(made.path, encoded, partial), timeout=_timeout(plan))
+                    run_ffmpeg(
+                        mux_args(made.path, encoded, partial),
+                        timeout=_timeout(plan),
+                        progress=written,
+                    )
                     parts = list(made.parts)
                     return _Made(measured, gain, "smart", made.reason, parts, pictures)
             reason = f"{prepared}; full re-encode ({plan.reason})"
         measured, gain = _result_of(sound)
-        run_ffmpeg(encode_args(plan.pieces, bed, gain, enc, partial), timeout=_timeout(plan))
+        args = encode_args(plan.pieces, bed, gain, enc, partial)
+        run_ffmpeg(args, timeout=_timeout(plan), progress=written)
         return _Made(measured, gain, "encode", reason)
     except FFmpegError as exc:
         raise StitchError(f"ffmpeg could not make the film: {exc}") from exc

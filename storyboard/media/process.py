@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -134,13 +135,18 @@ def stop_children() -> None:
 
 
 def run_child(
-    cmd: Sequence[str], *, timeout: float | None = None
+    cmd: Sequence[str],
+    *,
+    timeout: float | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `cmd` to its end, capturing its output; the one place a child starts.
 
     The child gets no stdin, `child_env()`, and dies with us (see
     `_die_with_parent`). On a timeout or any exception here (KeyboardInterrupt
-    included) it is killed and reaped before this returns."""
+    included) it is killed and reaped before this returns. `on_line`: called with
+    each line of its standard output as it comes (ffmpeg's `-progress`), in this
+    thread; the lines are not kept."""
     parent = os.getpid()
     with subprocess.Popen(
         cmd,
@@ -154,7 +160,10 @@ def run_child(
         try:
             if _stopping:  # the process is on its way out: this one never gets going
                 proc.kill()
-            out, err = proc.communicate(timeout=timeout)
+            if on_line is None:
+                out, err = proc.communicate(timeout=timeout)
+            else:
+                out, err = b"", _follow(proc, on_line, timeout)
         except BaseException:
             # Popen's exit does not reap after a KeyboardInterrupt (it assumes the
             # terminal's SIGINT reached the child too): reap it here, it was killed.
@@ -166,11 +175,56 @@ def run_child(
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> None:
-    """Run ffmpeg with `args` (without the program name); raise FFmpegError on failure."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+def _follow(
+    proc: subprocess.Popen[bytes], on_line: Callable[[str], None], timeout: float | None
+) -> bytes:
+    """Hand each line of `proc`'s output to `on_line` until it ends; its stderr.
+
+    The stderr is drained by a thread (a child blocked on a full pipe would never
+    end); the timeout is a timer that kills the child, as `communicate` would."""
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr, errors = proc.stderr, bytearray()
+    drain = threading.Thread(target=lambda: errors.extend(stderr.read()), daemon=True)
+    drain.start()
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     try:
-        proc = run_child(cmd, timeout=timeout)
+        for raw in proc.stdout:
+            on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        proc.wait()
+        drain.join()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if expired.is_set():
+        raise subprocess.TimeoutExpired(proc.args, timeout or 0.0)
+    return bytes(errors)
+
+
+Progress = Callable[[float], None]
+"""Called with how many seconds of its output an ffmpeg run has written so far."""
+
+
+def run_ffmpeg(
+    args: Sequence[str], *, timeout: float | None = None, progress: Progress | None = None
+) -> None:
+    """Run ffmpeg with `args` (without the program name); raise FFmpegError on failure.
+
+    `progress`: called with the seconds of output written, from ffmpeg's own
+    `-progress` report (about twice a second, and once more at the end)."""
+    watch: list[str] = ["-progress", "pipe:1", "-nostats"] if progress is not None else []
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *watch, *args]
+    on_line = None if progress is None else _out_time(progress)
+    try:
+        proc = run_child(cmd, timeout=timeout, on_line=on_line)
     except subprocess.TimeoutExpired as exc:
         raise FFmpegError(f"ffmpeg did not finish within {timeout} s") from exc
     except OSError as exc:
@@ -180,3 +234,20 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> None:
             raise FFmpegError("ffmpeg stopped: storyboard was interrupted")
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-8:]
         raise FFmpegError(f"ffmpeg exited with {proc.returncode}: " + " | ".join(tail))
+
+
+def _out_time(progress: Progress) -> Callable[[str], None]:
+    """A reader of `-progress` lines (`key=value`) that calls `progress` with each
+    `out_time_us` (microseconds, despite `out_time_ms`'s name also meaning them);
+    the `N/A` of a run that has written nothing yet is skipped."""
+
+    def on_line(line: str) -> None:
+        key, _, value = line.partition("=")
+        if key == "out_time_us":
+            try:
+                micros = int(value)
+            except ValueError:
+                return
+            progress(max(0.0, micros / 1e6))
+
+    return on_line

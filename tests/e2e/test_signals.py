@@ -217,6 +217,10 @@ def test_sigterm_stops_a_render_as_ctrl_c_does_and_the_next_render_resumes(
     assert _gone(hung), "the render's ffmpeg outlived it"
     done = {e["task"] for e in events(out) if e["event"] == "task_done"}
     assert "first" in done and "after" not in done
+    # What the money is doing: the preview draws here, so nothing runs on elsewhere.
+    assert "nothing was in flight at a provider" in err
+    assert f"{len(done)} clip(s) done are kept" in err
+    assert f"the next `storyboard render {story}`" in err
 
     ffmpeg.hang_on(None)
     again = storyboard("render", str(story), "--json", env=env)
@@ -226,6 +230,11 @@ def test_sigterm_stops_a_render_as_ctrl_c_does_and_the_next_render_resumes(
     record = json.loads((build / "run.json").read_text(encoding="utf-8"))
     assert {t for t, r in record["tasks"].items() if r["status"] == "cached"} == done
     assert record["film"] is not None
+    # The stitch showed how far it was, a few times, up to the film's length.
+    stitched = [e for e in events(again.stdout) if e["event"] == "stitch_progress"]
+    assert 1 <= len(stitched) <= 10
+    assert [e["seconds"] for e in stitched] == sorted(e["seconds"] for e in stitched)
+    assert stitched[-1]["seconds"] == stitched[-1]["of"] == round(record["film"]["duration"], 2)
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
@@ -307,3 +316,75 @@ def test_a_sweep_removes_only_what_dead_processes_left(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "task").iterdir()) == sorted(
         n for n, gone in names.items() if not gone
     )
+
+
+def test_a_render_interrupted_during_its_stitch_says_stitch_finishes_the_film(
+    story: Path, env: dict[str, str], ffmpeg: Ffmpeg
+) -> None:
+    build = story.parent / "build" / story.stem
+    ffmpeg.hang_on(".storyboard.partial-")  # the run that writes the film, none before it
+    proc = start("render", str(story), "--json", env=env)
+    hung = ffmpeg.hanging(proc)
+    clips = {p.name: p.read_bytes() for p in (build / "clips").iterdir()}
+    assert len(clips) == 3
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "Traceback" not in err
+    assert "while stitching the film: its 3 clip(s) are all rendered and kept" in err
+    assert f"`storyboard stitch {story}` finishes the film" in err
+    assert _gone(hung)
+    seen = [e["event"] for e in events(out)]
+    assert seen[-2:] == ["stitch_started", "run_interrupted"]
+    record = json.loads((build / "run.json").read_text(encoding="utf-8"))
+    assert record["state"] == "interrupted" and record["film"] is None  # never "stitching"
+    assert {r["status"] for r in record["tasks"].values()} == {"done"}
+    assert {p.name: p.read_bytes() for p in (build / "clips").iterdir()} == clips
+    assert list(build.glob("*.mp4")) == []  # no film, whole or half written
+
+    ffmpeg.hang_on(None)
+    again = storyboard("stitch", str(story), env=env)
+    assert again.returncode == 0, again.stderr
+    assert (build / "storyboard.mp4").is_file()
+
+
+def test_an_interrupted_kirin_render_names_what_is_in_flight_and_the_next_pays_nothing_twice(
+    tmp_path: Path, story: Path, env: dict[str, str]
+) -> None:
+    from storyboard.mock.server import MockConfig, running_mock
+
+    profile = tmp_path / "provider.json"
+    profile.write_text(json.dumps({"poll_initial": 0.05, "poll_max": 0.2}), encoding="utf-8")
+    env = {**env, "KIRIN_API_KEY": "sk-signals-test", "STORYBOARD_PROVIDER": str(profile)}
+    # Long enough that the two tasks sent first are still rendering when the signal
+    # comes (sent once both are seen submitted); `after` waits for `first`.
+    slow = MockConfig(queue_seconds=0.1, process_seconds=1.5, render_workers=2)
+    with running_mock(slow) as mock:
+        args = ["render", str(story), "--backend", "kirin", "--yes", "--base-url", mock.base_url]
+        proc = start(*args, "--json", env=env)
+        assert proc.stdout is not None
+        submitted: set[str] = set()
+        for line in proc.stdout:  # the events as they come; the run hangs on nothing
+            event = json.loads(line)
+            if event["event"] == "task_submitted":
+                submitted.add(event["task"])
+            assert event["event"] != "task_done", "a task finished before the signal"
+            if submitted == {"first", "second"}:
+                break
+        while mock.stats()["create"] < 2:  # the creates reached the provider
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+        assert proc.returncode == 128 + signal.SIGINT, err
+        assert "Traceback" not in err
+        assert (
+            "2 task(s) in flight at the provider (first, second) keep rendering there and "
+            "may be billed; the next `storyboard render"
+        ) in err
+        assert "picks them up without paying twice; 0 clip(s) done are kept" in err, err
+
+        again = storyboard(*args, "--json", env=env)
+        assert again.returncode == 0, again.stderr
+        resumed = [e for e in events(again.stdout) if e["event"] == "task_submitted"]
+        assert [e["task"] for e in resumed] == ["after"]  # first and second were picked up
+        assert all(n == 1 for n in mock.stats()["create_by_external_id"].values())

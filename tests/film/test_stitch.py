@@ -555,3 +555,25 @@ def test_verification_decodes_copied_video_when_asked(media: Path, tmp_path: Pat
     result = stitch(cut, tmp_path / "film.mp4", options=StitchOptions(decode_copied=True))
     assert result.method == "copy" and result.reason.startswith("hard cuts")
     assert abs(result.av_gap) < FRAME
+
+
+@pytest.mark.parametrize("method", ["copy", "smart", "encode"])
+def test_the_stitch_reports_how_much_of_the_film_is_written(
+    media: Path, tmp_path: Path, method: str
+) -> None:
+    """ffmpeg's own `-progress` of the run that writes the film: seconds that only
+    grow, out of the film's length, the last report at that length."""
+    into = Transition("cut" if method == "copy" else "crossfade", 0.5)
+    cut = [clip(media / "red.mp4"), clip(media / "blue.mp4", transition=into)]
+    cut.append(clip(media / "pattern3s.mp4"))
+    told: list[tuple[float, float]] = []
+    options = StitchOptions(preset="ultrafast", loudness=None, smart=method != "encode")
+    result = stitch(
+        cut, tmp_path / "film.mp4", options=options, progress=lambda s, of: told.append((s, of))
+    )
+    assert result.method == method
+    assert told, "no progress reported"
+    seconds = [s for s, _ in told]
+    assert seconds == sorted(seconds) and seconds[0] >= 0
+    assert {of for _, of in told} == {result.expected}
+    assert seconds[-1] == pytest.approx(result.expected, abs=FRAME)
