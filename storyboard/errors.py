@@ -38,7 +38,8 @@ class InputProblems(StoryboardError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
-        first = self.problems[0] if self.problems else None
+        errors = [p for p in self.problems if p.is_error] or self.problems
+        first = errors[0] if errors else None
         super().__init__(first.message if first else "storyboard has problems")
 
 

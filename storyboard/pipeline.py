@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 try:
     import fcntl
@@ -30,21 +29,17 @@ from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
 from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, JournalError
-from storyboard.film import artifact
 from storyboard.film.cut import StitchResult
 from storyboard.language.selection import record_takes, selection_path
 from storyboard.lint.engine import lint_file
 from storyboard.media import stop_children
 from storyboard.provider.pricing import PriceTable, load_prices
-from storyboard.recut import MEASURES, FilmJob, current_film, film_job, film_record
+from storyboard.recut import MEASURES, current_film, cut_film, film_job, film_record
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
 from storyboard.run.journal import Journal, record_key
 from storyboard.signals import Interrupted
-
-if TYPE_CHECKING:  # the stitcher (ffmpeg graphs, PyAV, Pillow) is imported only to cut
-    from storyboard.film.stitch import StitchProgress
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:
@@ -225,7 +220,7 @@ def _film_of(
     write_run_record(build_dir, plan, report, backend, None, state="stitching")
     emit({"event": "stitch_started", "clips": len(job.clips)})
     try:
-        film = _cut(job, build_dir, memo, StitchMeter(emit))
+        film = cut_film(job, build_dir, memo, StitchMeter(emit))
     except KeyboardInterrupt as exc:
         write_run_record(build_dir, plan, report, backend, None, state="interrupted")
         emit({"event": "run_interrupted", "stage": "stitch", "kept": len(job.clips)})
@@ -264,19 +259,6 @@ class StitchMeter:
             self.emit(
                 {"event": "stitch_progress", "seconds": round(seconds, 2), "of": round(length, 2)}
             )
-
-
-def _cut(job: FilmJob, build_dir: Path, memo: Path, progress: StitchProgress) -> StitchResult:
-    """`recut.cut_film` with the stitch's progress followed (cut_film takes none)."""
-    artifact.forget(build_dir)
-    job.out.parent.mkdir(parents=True, exist_ok=True)
-    from storyboard.film.stitch import stitch  # ffmpeg graphs, PyAV, Pillow: only to cut
-
-    film = stitch(
-        job.clips, job.out, music=job.music, options=job.options, memo=memo, progress=progress
-    )
-    artifact.save(build_dir, job.key, film)
-    return film
 
 
 def record_extra_takes(compiled: Compilation, report: RunReport) -> None:

@@ -22,6 +22,7 @@ from storyboard.film.cut import (
     CutClip,
     ShotMark,
     StitchOptions,
+    StitchProgress,
     StitchResult,
     Transition,
 )
@@ -182,14 +183,22 @@ def current_film(job: FilmJob, build_dir: Path) -> StitchResult | None:
     return artifact.current(build_dir, job.key)
 
 
-def cut_film(job: FilmJob, build_dir: Path, memo: Path | None = None) -> StitchResult:
+def cut_film(
+    job: FilmJob,
+    build_dir: Path,
+    memo: Path | None = None,
+    progress: StitchProgress | None = None,
+) -> StitchResult:
     """Cut the film and record what it was cut from; `memo`: where measurements of
-    single clips are kept between stitches (the cache's)."""
+    single clips are kept between stitches (the cache's); `progress` is told the
+    seconds of the film written."""
     artifact.forget(build_dir)
     job.out.parent.mkdir(parents=True, exist_ok=True)
     from storyboard.film.stitch import stitch  # ffmpeg graphs, PyAV, Pillow: only to cut
 
-    film = stitch(job.clips, job.out, music=job.music, options=job.options, memo=memo)
+    film = stitch(
+        job.clips, job.out, music=job.music, options=job.options, memo=memo, progress=progress
+    )
     artifact.save(build_dir, job.key, film)
     return film
 

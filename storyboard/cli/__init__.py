@@ -82,7 +82,7 @@ def lint(
     output = FORMATTERS[fmt](problems, linted)
     if output:
         click.echo(output)
-    failing = [p for p in problems if p.is_error or strict]
+    failing = [p for p in problems if p.fails(strict=strict)]
     sys.exit(EXIT_PROBLEMS if failing else EXIT_OK)
 
 

@@ -36,7 +36,7 @@ import click
 
 from storyboard.cli.common import EXIT_OK, build_dir_of, chosen_tasks
 from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
-from storyboard.signals import interrupted_by
+from storyboard.signals import Interrupted, interrupted_by
 
 if TYPE_CHECKING:
     from storyboard.language.model import Storyboard
@@ -82,7 +82,9 @@ def watch_storyboard(path: Path, select: tuple[str, ...], common: dict[str, Any]
             click.echo(f"watching {len(files)} files (Ctrl-C to stop)", err=True)
             changed = _wait(watch, files, seen)
             click.echo(f"changed: {', '.join(_names(changed, path.parent))}", err=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted):  # what a pass left: in flight, kept, next
+            click.echo(f"storyboard: interrupted: {exc.left}", err=True)
         click.echo("stopped watching", err=True)
         return 128 + interrupted_by() if in_pass else EXIT_OK
 

@@ -7,10 +7,14 @@ with its ffmpeg graphs, PyAV and Pillow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from storyboard.language.montage import Audio, Transition
+
+StitchProgress = Callable[[float, float], None]
+"""Told the seconds of the film written so far and the film's length in seconds."""
 
 __all__ = [
     "DEFAULT_OPTIONS",

@@ -33,7 +33,7 @@ How, and why this way:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,14 @@ from storyboard import scratch
 from storyboard.animatic.cards import contact_sheet
 from storyboard.errors import FFmpegError, ProbeError, StitchError
 from storyboard.film import loudness, smart
-from storyboard.film.cut import DEFAULT_OPTIONS, CutClip, ShotMark, StitchOptions, StitchResult
+from storyboard.film.cut import (
+    DEFAULT_OPTIONS,
+    CutClip,
+    ShotMark,
+    StitchOptions,
+    StitchProgress,
+    StitchResult,
+)
 from storyboard.film.cutplan import CutPlan, plan_cut, stills
 from storyboard.film.graph import (
     FPS,
@@ -84,8 +91,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-StitchProgress = Callable[[float, float], None]
-"""Told the seconds of the film written so far and the film's length in seconds."""
 CONTACT_COLUMNS = 4
 POSTER_SUFFIX = ".poster.png"
 CONTACT_SUFFIX = ".contact.png"

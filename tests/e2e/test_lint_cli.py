@@ -194,11 +194,6 @@ def test_a_clean_file_names_no_code_to_look_up(tmp_path: Path) -> None:
     assert run("lint", str(path)).stdout.splitlines() == ["1 file clean"]
 
 
-@pytest.mark.xfail(
-    reason="the lead's `lint` command counts every problem with --strict: it needs "
-    "`failing = [p for p in problems if p.fails(strict=strict)]`",
-    strict=True,
-)
 def test_a_note_does_not_fail_lint_even_with_strict(split: Path) -> None:
     strict = run("lint", "--strict", str(split))
     assert strict.returncode == 0, strict.stdout

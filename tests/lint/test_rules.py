@@ -22,16 +22,7 @@ def _lint(tmp_path: Path, media_dir: Path, text: str, code: str):
     return lint_file(path, check_urls=code == "SB507").problems
 
 
-# The loader now says an unclosed `{` at the `{` (3:3), not at the end of the file
-# (4:1); SB001's documented place lives in `rules/__init__.py`, which the lead
-# updates to (3, 3). Until then that one case is expected to fail, and then passes.
-AWAITING = pytest.mark.xfail(
-    RULES["SB001"].fail_at == (4, 1), reason="SB001's fail_at moves to (3, 3)", strict=True
-)
-FIRING = [pytest.param(r, marks=AWAITING) if r.code == "SB001" else r for r in RULES.values()]
-
-
-@pytest.mark.parametrize("rule", FIRING, ids=list(RULES))
+@pytest.mark.parametrize("rule", RULES.values(), ids=list(RULES))
 def test_rule_fires_at_its_place(rule: Rule, tmp_path: Path, media_dir: Path) -> None:
     problems = _lint(tmp_path / "fail", media_dir, rule.fail, rule.code)
     hits = [p for p in problems if p.code == rule.code]

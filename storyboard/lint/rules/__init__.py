@@ -84,7 +84,7 @@ DOCUMENT_RULES = {
             "",
             "the file is valid YAML",
             "storyboard: 1\nscenes: [\n  {id: a\n",
-            (4, 1),
+            (3, 3),
             "storyboard: 1\n" + _SCENE,
         ),
         Rule(
