@@ -129,18 +129,28 @@ def plan(
     build_dir: str | None,
 ) -> None:
     """Show what would run: tasks, shots, seconds, dependencies, cache hits, cost."""
-    from storyboard.report import plan_rows, plan_table
+    from storyboard.provider.config import override_file
+    from storyboard.provider.pricing import PRICES_ENV
+    from storyboard.report import Shelf, plan_rows, plan_table
     from storyboard.run.backends import backend_source
     from storyboard.run.cache import ClipCache
 
     path = existing_file(storyboard)
     compiled = compile_or_report(path).plan(build_dir_of(path, build_dir))
-    cache = ClipCache(Path(cache_dir) if cache_dir else None, backend_source(backend, base_url))
-    rows = plan_rows(compiled, cache)
+    source = backend_source(backend, base_url)
+    prices = override_file(None, PRICES_ENV)
+    shelf = Shelf(
+        backend,
+        source,
+        bills=backend != "preview",  # the preview's animatics are free
+        prices=f"kirin prices from {prices}" if prices else "kirin list prices",
+    )
+    cache = ClipCache(Path(cache_dir) if cache_dir else None, source)
+    rows = plan_rows(compiled, cache, shelf)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    plan_table(compiled, rows)
+    plan_table(compiled, rows, shelf)
 
 
 @main.command()

@@ -203,12 +203,7 @@ def _render_summary(outcome: Any, as_json: bool, *, retake: bool = False) -> Non
     for result in failed:
         click.echo(f"  {result.status}: {result.id}: {result.error}", file=out)
     rendered, cached = report.count("done"), report.count("cached")
-    line = (
-        f"{rendered} rendered, {cached} cached, {len(failed)} not rendered; "
-        f"billed ${report.billed:.2f} this run"
-    )
-    if report.clips_cost > report.billed + 1e-9:
-        line += f" (these takes cost ${report.clips_cost:.2f} when they were made)"
+    line = f"{rendered} rendered, {cached} cached, {len(failed)} not rendered; {report.money()}"
     if retake:
         click.echo(f"retake: {line}", file=out)
     elif outcome.film is not None:

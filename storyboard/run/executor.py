@@ -14,8 +14,10 @@ Two kinds of failure, two budgets: the transport's (5xx, 429, timeouts,
 dropped connections, broken downloads) cost nothing and are retried until
 the task's time budget (`retry_seconds`) is spent; a provider task that
 failed (E1/E2), was lost or answered for another task means a new task, and
-at most `max_attempts` are made. Bills are the provider's `usage.cost`,
-recorded once per provider task against the run that saw it.
+at most `max_attempts` are made: an *attempt* is one provider task, a request
+refused on the way a *retry* of it (the one definition: `storyboard.run.record`).
+Bills are the provider's `usage.cost`, recorded once per provider task against
+the run that saw it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from storyboard.run.fetch import damaged_source, fetch_clip
 from storyboard.run.journal import Journal, record_key
 from storyboard.run.record import RunOptions, RunReport, TaskResult, pending_cost
 from storyboard.run.resolve import RunTimeValues
-from storyboard.run.slots import AdaptiveLimit, critical_paths
+from storyboard.run.slots import AdaptiveLimit, critical_paths, retry_delay
 from storyboard.run.units import Unit, Units, chosen_labels, plan_units
 
 __all__ = ["EventSink", "Executor", "RunOptions", "RunReport", "TaskResult"]
@@ -195,7 +197,8 @@ class Executor:
             # the take fails with the reason, and the run still ends with its record.
             error = f"{type(exc).__name__}: {exc}"
             result = self._result(unit, "failed", error=error)
-            result.attempts = self.journal.attempts(label, "submitting") or 1
+            record = self.journal.get(label)  # its attempt, not every refused request
+            result.attempts = max(1, record.attempt) if record else 1
             result.cost_usd = self.billed_by_task.get(label, 0.0)
             self.journal.update(label, state="failed", error=error)
             self.emit({"event": "task_failed", "task": label, "error": error})
@@ -254,7 +257,7 @@ class Executor:
         if current.task is not None and record.state in ("submitted", "completed", "done"):
             self.emit({"event": "task_reattached", "task": task_id, "remote": current.task.task_id})
         base_id = unit.external_task_id
-        made, retries = 1, 0
+        made, retries, retried = 1, 0, 0  # attempts, all retries, retries of this attempt
         give_up_at = time.monotonic() + self.options.retry_seconds
         while True:
             try:
@@ -273,7 +276,10 @@ class Executor:
                 if made > self.options.max_attempts:
                     raise
                 attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
-                self.emit({"event": "task_lost", "task": task_id, "error": str(exc)})
+                retried = 0
+                self.emit(
+                    {"event": "task_lost", "task": task_id, "attempt": attempt, "error": str(exc)}
+                )
             except TransientProviderError as exc:
                 if isinstance(exc, ResourceInsufficient | RateLimited):
                     self.limit.back_off()
@@ -284,22 +290,21 @@ class Executor:
                     if made > self.options.max_attempts:
                         raise
                     attempt = self._new_attempt(task_id, attempt, current, error=str(exc))
+                    why = {"retry": 0, "failed_attempt": attempt - 1}
+                    retried = 0
+                else:
+                    retried += 1
+                    why = {"retry": retried}
                 retries += 1
-                delay = self._backoff(retries, exc)
+                delay = retry_delay(retries, exc, self.options, self.random)
                 if time.monotonic() + delay > give_up_at:
                     raise type(exc)(
                         f"{exc} (still failing after {retries} retries in "
                         f"{self.options.retry_seconds:g} s; giving up on this task)"
                     ) from exc
-                self.emit(
-                    {
-                        "event": "task_retry",
-                        "task": task_id,
-                        "attempt": retries + 1,
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "delay": round(delay, 2),
-                    }
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                retry = {"attempt": attempt, **why, "error": error, "delay": round(delay, 2)}
+                self.emit({"event": "task_retry", "task": task_id, **retry})
                 await asyncio.sleep(delay)
         remote = current.task
         billed = self.billed_by_task.get(task_id, 0.0)
@@ -326,9 +331,8 @@ class Executor:
             clip_sha256=digest,
             request_key=task.request_key,
         )
-        self.emit(
-            {"event": "task_done", "task": task_id, "cost_usd": billed, "duration": info.duration}
-        )
+        done = {"task": task_id, "attempts": attempt, "cost_usd": billed, "duration": info.duration}
+        self.emit({"event": "task_done", **done})
         return self._result(
             unit,
             "done",
@@ -358,12 +362,6 @@ class Executor:
         self.journal.update(task_id, state="pending", attempt=attempt + 1, remote=None, **why)
         return attempt + 1
 
-    def _backoff(self, failures: int, exc: ProviderError) -> float:
-        if isinstance(exc, RateLimited) and exc.retry_after:
-            return min(self.options.backoff_max, exc.retry_after)
-        ceiling = min(self.options.backoff_max, self.options.backoff_base * 2.0 ** (failures - 1))
-        return ceiling * self.random.uniform(0.5, 1.0)
-
     async def _attempt(self, unit: Unit, attempt: int, base_id: str, current: _Remote) -> Outcome:
         """Submit (or re-attach) and wait, holding one concurrency slot.
 
@@ -386,10 +384,12 @@ class Executor:
                     self.journal.update(
                         task_id, state="submitting", attempt=attempt, external_task_id=ext
                     )
-                    self.emit({"event": "task_submitted", "task": task_id, "attempt": attempt})
                     remote = await self.backend.submit(payload, ext, label=task_id)
+                    accepted = {"attempt": attempt, "remote": remote.task_id}
+                    self.emit({"event": "task_submitted", "task": task_id, **accepted})
                 else:
-                    self.emit({"event": "task_found", "task": task_id, "remote": remote.task_id})
+                    found = {"attempt": attempt, "remote": remote.task_id}
+                    self.emit({"event": "task_found", "task": task_id, **found})
                 current.task = remote
                 self.journal.update(
                     task_id,
@@ -435,15 +435,11 @@ class Executor:
             clip_sha256=entry.sha256,
             request_key=task.request_key,
         )
-        self.emit({"event": "task_cached", "task": task_id})
-        return self._result(
-            unit,
-            "cached",
-            cache_hit=True,
-            clip_cost_usd=cost,
-            clip=clip,
-            duration=meta.get("duration"),
-        )
+        # What the clip cost when it was made: not billed again (the live view sums
+        # `cost_usd` as this run's bill, so this is another key).
+        self.emit({"event": "task_cached", "task": task_id, "clip_cost_usd": cost})
+        kept = {"clip_cost_usd": cost, "clip": clip, "duration": meta.get("duration")}
+        return self._result(unit, "cached", cache_hit=True, **kept)
 
 
 def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:

@@ -1,5 +1,20 @@
 """What a run is asked to do and what it did: the options, each task's result,
-and the report that run.json and the CLI's summary are written from."""
+and the report that run.json and the CLI's summary are written from.
+
+One meaning of *attempt* for the events, run.json and the live view: an attempt
+is one provider task, a create the provider accepted (or, for a task that
+failed before any create was accepted, its one try). A request refused or lost
+on the way (HTTP 429 or 5xx, E1 at create, a dropped connection) is a *retry*
+of the same attempt, and so is fetching its clip again; a provider task that
+failed (E1/E2) or was lost makes the next attempt, under a new external id. So
+`task_submitted` says attempt N exists (once per N), `task_retry` says which
+attempt it retries (`retry` >= 1; or `retry` 0 with `failed_attempt` N-1 when it
+starts attempt N), and run.json's `attempts` is the last attempt's N.
+
+Two sums of money, never one for the other: what the provider billed in this
+run (`billed`), and what the clips reused from the cache cost when they were
+first rendered (`reused_cost`); a render served from the cache bills nothing.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +61,7 @@ class TaskResult:
 
     id: str
     status: str  # done | cached | failed | skipped | unselected | interrupted
-    attempts: int = 0
+    attempts: int = 0  # provider tasks made for it (see the module's note on attempts)
     seconds: float = 0.0
     cost_usd: float = 0.0  # billed in this run
     clip_cost_usd: float | None = None  # what the clip cost when the provider made it
@@ -99,11 +114,28 @@ class RunReport:
         return sum(r.cost_usd for r in self.results.values())
 
     @property
+    def reused_cost(self) -> float:
+        """What the takes served from the cache cost when they were first rendered
+        (paid then, by this build or another; not billed again)."""
+        return sum(r.clip_cost_usd or 0.0 for r in self.results.values() if r.status == "cached")
+
+    @property
     def clips_cost(self) -> float:
         """What the takes of this run cost when they were made, in this run or before."""
         return sum(
             r.clip_cost_usd or 0.0 for r in self.results.values() if r.status in ("done", "cached")
         )
+
+    def money(self) -> str:
+        """The summary's words for money: this run's bill first, then what the reused
+        clips cost when they were made, so that a render served from the cache never
+        reads as a second charge ("$0.00 this run; $5.38 when first rendered")."""
+        words = f"${self.billed:.2f} this run"
+        reused = self.count("cached")
+        if reused and self.reused_cost > 1e-9:
+            clips = "clip" if reused == 1 else "clips"
+            words += f"; the {reused} reused {clips}: ${self.reused_cost:.2f} when first rendered"
+        return words
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results.values() if r.status == status)

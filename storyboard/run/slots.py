@@ -1,8 +1,8 @@
 """How the executor shares the provider's capacity among tasks: a concurrency
 limit that halves on back-pressure (E1, HTTP 429) and grows back slowly, hands
 free slots to the most urgent task first, and lets a finishing task keep its
-slot for the task it unblocks; and the urgency itself (the longest chain of
-work each task starts).
+slot for the task it unblocks; the urgency itself (the longest chain of
+work each task starts); and how long a retry waits before it asks again.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import random
 
 from storyboard.compile.plan import Plan
+from storyboard.errors import ProviderError, RateLimited
+from storyboard.run.record import RunOptions
 
 
 class AdaptiveLimit:
@@ -93,3 +96,15 @@ def critical_paths(plan: Plan) -> dict[str, float]:
         below = max((length[c] for c in plan.children(task_id)), default=0.0)
         length[task_id] = float(plan.task(task_id).seconds or 0) + below
     return length
+
+
+def retry_delay(
+    failures: int, exc: ProviderError, options: RunOptions, rng: random.Random
+) -> float:
+    """Seconds before the `failures`-th retry: the provider's Retry-After when it
+    gave one, else jittered exponential backoff (half to all of the ceiling, so
+    that tasks refused together do not all ask again together)."""
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        return min(options.backoff_max, exc.retry_after)
+    ceiling = min(options.backoff_max, options.backoff_base * 2.0 ** (failures - 1))
+    return ceiling * rng.uniform(0.5, 1.0)

@@ -519,3 +519,34 @@ def test_a_task_gives_up_on_its_time_budget(tmp_path: Path) -> None:
         error = report.results[task].error or ""
         assert error.startswith("ServerError") and "giving up on this task" in error, error
     assert statuses(report)["boats"] == "skipped"
+
+
+def test_a_refused_create_is_a_retry_of_attempt_one_not_another_attempt(
+    tmp_path: Path,
+) -> None:
+    """Every create is refused with HTTP 429 until the tasks give up: no provider
+    task was ever made, so each failed task made one attempt, retried N times.
+    Before, each retry was logged as attempt N+1 and run.json counted every
+    refused request as an attempt."""
+    story = write_story(tmp_path / "story")
+    refusing = dataclasses.replace(
+        FAST, http_429_rate=1.0, retry_after=0.01, fault_endpoints=("create",)
+    )
+    events: list[dict[str, Any]] = []
+    with running_mock(refusing) as mock:
+        kirin = KirinBackend(profile(mock), api_key=KEY)
+        options = dataclasses.replace(QUICK, retry_seconds=0.3)
+        report = execute(
+            story, tmp_path / "b", kirin, ClipCache(tmp_path / "cache"), options, events
+        )
+        refused = mock.stats()["fault_http_429"]
+    assert statuses(report) == {
+        "dawn": "failed", "storm": "failed", "boats": "skipped", "night": "skipped"
+    }  # fmt: skip
+    assert refused > 2 and not [e for e in events if e["event"] == "task_submitted"]
+    for task in ("dawn", "storm"):
+        assert report.results[task].attempts == 1
+        retries = [e for e in events if e["event"] == "task_retry" and e["task"] == task]
+        assert [(e["attempt"], e["retry"]) for e in retries] == [
+            (1, n) for n in range(1, len(retries) + 1)
+        ]
