@@ -91,6 +91,8 @@ def explain(text: str, exc: MarkedYAMLError) -> Said:
         )
     if "'<block mapping start>'" in problem:
         return _indented_between(lines, line, col)
+    if "'<block sequence start>'" in problem:
+        return _item_misaligned(lines, line, col)
     if "'<scalar>'" in problem:
         after = _after_quote(text, line, col)
         if after is not None:
@@ -158,6 +160,27 @@ def _indented_between(lines: list[str], line: int, col: int) -> Said:
         col + 1,
         "this line is indented less than the key above it but more than its parent: "
         "it lines up with no key",
+        hint,
+    )
+
+
+def _item_misaligned(lines: list[str], line: int, col: int) -> Said:
+    """A `- ` item indented other than the items of the list above it."""
+    hint = "line up every `- ` of one list in the same column"
+    for number in range(line - 1, -1, -1):
+        text = lines[number]
+        stripped = text.lstrip(" ")
+        if stripped.startswith("- ") or stripped == "-":
+            item_col = len(text) - len(stripped)
+            hint = (
+                f"line it up with the `- ` on line {number + 1} (column {item_col + 1}), "
+                "the list's item before it"
+            )
+            break
+    return Said(
+        line + 1,
+        col + 1,
+        "this list item `- ` is not lined up with the items of its list",
         hint,
     )
 

@@ -183,6 +183,10 @@ MISTAKES = {
         "storyboard: 1\nscenes:\n- id: a\n  prompt: x\n  - id: b\n",
         (5, 3, "a list item `- ` where a mapping key was expected", "line it up"),
     ),
+    "a list item indented past its list's items": (
+        SCENE + "    prompt: x\n   - id: b\n",
+        (5, 4, "not lined up with the items of its list", "the `- ` on line 3 (column 3)"),
+    ),
     "text after a quoted string": (
         'storyboard: 1\ntitle: "The storm" at sea\n',
         (2, 20, "text after a quoted string", "put the whole value in quotes"),
