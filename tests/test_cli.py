@@ -4,6 +4,11 @@ anything else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from storyboard.cli import EXIT_PROBLEMS, EXIT_USAGE, friendly
@@ -44,3 +49,24 @@ def test_a_bug_inside_a_group_keeps_its_traceback() -> None:
     with pytest.raises(ExceptionGroup) as caught:
         raising(bug)
     assert caught.value is bug
+
+
+def test_a_reader_that_leaves_is_no_error(tmp_path: object) -> None:
+    """`storyboard explain --list | head`: once the reader has closed the pipe, the
+    command stops quietly with SIGPIPE's code, not "storyboard: cannot use: Broken
+    pipe" (nor Python's complaint about flushing stdout)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "storyboard", "explain", "--list"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 128 + signal.SIGPIPE, result.stderr
+    assert result.stderr == ""

@@ -3,6 +3,7 @@ storyboard and build-folder arguments, and choosing tasks by name."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -33,6 +34,8 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            _reader_gone()
         except (StoryboardError, KeyboardInterrupt, OSError, BaseExceptionGroup) as exc:
             first: BaseException = exc
             while isinstance(first, BaseExceptionGroup) and first.exceptions:
@@ -44,6 +47,15 @@ def friendly(func: F) -> F:
             sys.exit(said[1])
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reader_gone() -> None:
+    """The reader of our output left (`storyboard explain --list | head`): nothing
+    is wrong and nothing more can be said; exit as a program killed by SIGPIPE
+    would, without a message or Python's complaint about the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(128 + signal.SIGPIPE)
 
 
 def _said(exc: BaseException) -> tuple[str, int] | None:
