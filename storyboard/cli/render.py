@@ -156,8 +156,7 @@ def render_pass(
     build = build_dir_of(path, build_dir)
     cache = ClipCache(Path(cache_dir) if cache_dir else None)
     options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)
-    cards = {"plan": plan} if backend == "preview" else {}  # names and film time on cards
-    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url, **cards)
+    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url)
     spend = assess(plan, chosen, cache, options, confirmed=yes)
     if spend.spends_money:
         click.echo(
