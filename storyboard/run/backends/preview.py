@@ -62,7 +62,16 @@ class PreviewBackend(Backend):
         self._locks: dict[str, asyncio.Lock] = {}
         self.notes: dict[str, CardNotes] = card_notes(plan) if plan is not None else {}
         if plan is not None:
-            self.source = f"{PreviewBackend.source}-{notes_digest(self.notes)}"
+            self.source = self.source_for(plan)
+
+    @classmethod
+    def source_for(cls, plan: PlanLike | None) -> str:
+        """The cache shelf of this plan's animatics, without opening a backend (what
+        `storyboard plan` must look at to say what is cached): the renderer's version
+        and a digest of every card's notes."""
+        if plan is None:
+            return cls.source
+        return f"{cls.source}-{notes_digest(card_notes(plan))}"
 
     def notes_of(self, label: str) -> CardNotes | None:
         """The notes of a take's cards (`label`: TASK or TASK@K), if the plan has them."""
