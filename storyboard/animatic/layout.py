@@ -66,12 +66,18 @@ def shot_prompts(payload: Mapping[str, Any]) -> list[tuple[str, int]]:
 
 
 def references(
-    payload: Mapping[str, Any], resolve: ResolveMedia, notes: CardNotes | None = None
+    payload: Mapping[str, Any],
+    resolve: ResolveMedia,
+    notes: CardNotes | None = None,
+    *,
+    offline: bool = False,
 ) -> list[Reference]:
     """The payload's references in API order, named as the notes say.
 
-    A video given by URL is not fetched (the preview never uses the network): it
-    is named on the card, and shown on none."""
+    Every URL goes through `resolve` (the mock maps its own URLs to files and
+    refuses others). `offline` (the preview backend): a reference video given by
+    an http(s) URL is not fetched and not resolved: it is named on the card and
+    shown on none. A video to edit is always resolved: an edit needs its source."""
     names = notes.names if notes is not None else {}
     refs = []
     for i, item in enumerate(payload.get("image_list", []), start=1):
@@ -84,7 +90,8 @@ def references(
     for i, item in enumerate(payload.get("video_list", []), start=1):
         token, url = f"video_{i}", str(item["video_url"])
         role = item.get("refer_type", api.DEFAULT_REFER_TYPE)
-        video = None if url.startswith(_REMOTE) else resolve(url)
+        named_only = offline and url.startswith(_REMOTE) and role != "base"
+        video = None if named_only else resolve(url)
         refs.append(Reference(token, role, names.get(token, ""), video))
     return refs
 

@@ -107,18 +107,20 @@ def render_preview(
     label: str,
     resolve_media: ResolveMedia,
     notes: CardNotes | None = None,
+    offline: bool = False,
 ) -> MediaInfo:
     """Render `payload` as an animatic at `out` (MP4) and return its probe.
 
     `resolve_media` maps each image/video URL of the payload to a local file
-    (it raises if it cannot; the preview never uses the network; a video given by
-    URL is named on the card, not fetched). `notes` (from the preview backend,
-    which has the plan) name the references as the author did, place the clip in
-    the film, and say which images are another task's frames.
+    (it raises if it cannot; the preview never uses the network). `offline`: a
+    reference video given by URL is named on the card, never resolved or fetched.
+    `notes` (from the preview backend, which has the plan) name the references as
+    the author did, place the clip in the film, and say which images are another
+    task's frames.
     """
     out = Path(out)
     notes = notes or CardNotes()
-    refs = references(payload, resolve_media, notes)
+    refs = references(payload, resolve_media, notes, offline=offline)
     mode = str(payload.get("mode", api.DEFAULT_MODE))
     base = next((r for r in refs if r.role == "base"), None)
     with scratch.work_dir(out) as work:

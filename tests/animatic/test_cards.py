@@ -198,11 +198,18 @@ def test_a_video_given_by_url_is_named_not_fetched(tmp_path: Path) -> None:
         raise AssertionError(f"the preview tried to fetch {ref}")
 
     notes = CardNotes(names={"video_1": "storm"})
-    refs = references(payload, offline, notes)
+    refs = references(payload, offline, notes, offline=True)
     assert refs_line(refs) == "refs: video_1 = storm (feature)"
     assert shot_cards(payload, refs, notes)[0].picture is None
-    info = render_preview(payload, tmp_path / "u.mp4", label="u", resolve_media=offline)
+    out = tmp_path / "u.mp4"
+    info = render_preview(payload, out, label="u", resolve_media=offline, offline=True)
     assert info.frames == FPS
+
+    async def through_the_backend() -> None:  # what `render` does with such a storyboard
+        async with PreviewBackend(tmp_path / "preview") as backend:
+            await backend.wait(await backend.submit(payload, "sb-url", label="squall"))
+
+    asyncio.run(through_the_backend())  # renders: nothing fetched, nothing refused
 
 
 # --- 4. the film's timecode -------------------------------------------------------------

@@ -153,6 +153,7 @@ class PreviewBackend(Backend):
                     label=request["label"],
                     resolve_media=self._resolve_local,
                     notes=CardNotes.from_json(request["notes"]) if request.get("notes") else None,
+                    offline=True,  # a reference video by URL: named on the card, not fetched
                 )
         except TaskCreationError:
             raise
