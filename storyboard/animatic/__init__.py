@@ -8,7 +8,7 @@ May import provider and `storyboard.media`. Imports nothing from lint,
 compile, run, film, mock, pipeline or cli.
 """
 
-RENDERER_VERSION = 3
+RENDERER_VERSION = 4
 """Bumped whenever the renderer draws differently: cached animatics of an older
 version are not reused (they live under another cache source). Here, not in the
 renderer, so that naming the preview's cache shelf loads no drawing code."""

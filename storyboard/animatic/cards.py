@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from storyboard.animatic.notes import FilmSpan, PictureKind
+
 FONT_ENV = "STORYBOARD_FONT"
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/Library/Fonts")
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -146,11 +148,15 @@ def draw_card(
     prompt: str,
     footer: str,
     background: tuple[int, int, int],
+    picture_label: str = "",
+    film: bool = False,
 ) -> Image.Image:
-    """One shot's card: title bar, the prompt as sent, a footer naming its references.
+    """One shot's card: title bar, the prompt, a footer naming its references.
 
     The picture box is left empty (the renderer overlays the moving picture
-    there) and the bottom-left corner is kept clear for the running timecode.
+    there; `picture_label`, above the prompt, says which reference it is) and
+    the bottom-left corner is kept clear for the running timecode (wider when
+    it also says the film's time: `film`).
     """
     w, h = layout.size
     card = Image.new("RGB", (w, h), background)
@@ -162,26 +168,38 @@ def draw_card(
     small = font(max(9, int(bar * 0.36)))
     draw.text((layout.margin, bar // 2), title, font=title_face, fill=INK, anchor="lm")
     draw.text((w - layout.margin, bar // 2), detail, font=small, fill=DIM, anchor="rm")
-    tc_width = timecode_width(bar)
+    tc_width = timecode_width(bar, film=film)
     largest = max(9, int(bar * 0.34))
-    footer_face, footer_lines, _ = fit_text(  # one line, beside the timecode, never over it
+    footer_face, footer_lines, footer_step = fit_text(  # beside the timecode, never over it
         footer,
-        (w - 3 * layout.margin - tc_width, round(largest * 1.3)),
+        (w - 3 * layout.margin - tc_width, round(bar * 0.8)),
         largest=largest,
-        smallest=max(8, int(bar * 0.22)),
+        smallest=max(8, int(bar * 0.2)),
+        spacing=1.15,
     )
-    draw.text(
-        (w - layout.margin, h - bar // 2),
-        footer_lines[0],
-        font=footer_face,
-        fill=DIM,
-        anchor="rm",
-    )
+    top = h - bar // 2 - (len(footer_lines) - 1) * footer_step // 2
+    for i, line in enumerate(footer_lines):
+        draw.text(
+            (w - layout.margin, top + i * footer_step),
+            line,
+            font=footer_face,
+            fill=DIM,
+            anchor="rm",
+        )
     if layout.picture is not None:
         x, y, pw, ph = layout.picture
         draw.rectangle((x - 2, y - 2, x + pw + 1, y + ph + 1), outline=DIM)
     tx, ty, tw, th = layout.text
     short = min(w, h)
+    if picture_label:  # outside the picture box: a frame cut from it never holds text
+        label_face, label_lines, label_step = fit_text(
+            picture_label,
+            (tw, round(largest * 1.3)),
+            largest=largest,
+            smallest=max(8, int(bar * 0.22)),
+        )
+        draw.text((tx, ty), label_lines[0], font=label_face, fill=DIM)
+        ty, th = ty + label_step + layout.margin // 2, th - label_step - layout.margin // 2
     face, lines, step = fit_text(
         prompt, (tw, th), largest=max(12, int(short * 0.048)), smallest=max(9, int(short * 0.02))
     )
@@ -190,34 +208,84 @@ def draw_card(
     return card
 
 
-def timecode_width(bar: int) -> int:
-    return _even(font(max(10, int(bar * 0.46))).getlength("00:00:00:00  shot 00 00.00") + 8)
+def timecode_width(bar: int, *, film: bool = False) -> int:
+    sample = "film 00:00:00:00  clip 00.00  shot 00" if film else "00:00:00:00  shot 00 00.00"
+    return _even(font(max(10, int(bar * 0.46))).getlength(sample) + 8)
+
+
+def _smpte(frame: int, fps: int) -> str:
+    seconds, ff = divmod(frame, fps)
+    minutes, ss = divmod(seconds, 60)
+    hours, mm = divmod(minutes, 60)
+    return f"{hours:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+
+
+def timecode_rows(
+    frames: int, fps: int, shot_starts: Sequence[int], film: FilmSpan | None = None
+) -> list[str]:
+    """The timecode of each frame of a clip.
+
+    Not in the cut (`film` None): the clip's own, `HH:MM:SS:FF  shot N SS.FF`. In the
+    cut: the film's first, where a note "at 0:44" finds the moment, then the clip's
+    own seconds and the shot: `film HH:MM:SS:FF  clip SS.FF  shot N`; a frame the
+    cut trims away says `film --:--:--:--`."""
+    rows, shot = [], 0
+    for n in range(frames):
+        while shot + 1 < len(shot_starts) and n >= shot_starts[shot + 1]:
+            shot += 1
+        local = (n - shot_starts[shot]) / fps
+        if film is None:
+            rows.append(f"{_smpte(n, fps)}  shot {shot + 1} {local:05.2f}")
+            continue
+        at = film.film_frame(n)
+        where = _smpte(at, fps) if at is not None else "--:--:--:--"
+        rows.append(f"film {where}  clip {n / fps:05.2f}  shot {shot + 1}")
+    return rows
 
 
 def timecode_strip(
-    frames: int, fps: int, bar: int, shot_starts: Sequence[int]
+    frames: int, fps: int, bar: int, shot_starts: Sequence[int], film: FilmSpan | None = None
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """A tall image with one row per frame: `HH:MM:SS:FF  shot N SS.FF`.
+    """A tall image with one row per frame (`timecode_rows`).
 
     The renderer crops row `n` at frame `n`, so every frame shows its own
     timecode without needing ffmpeg's drawtext (not every build has it).
     Returns the image and the (width, height) of one row.
     """
     face = font(max(10, int(bar * 0.46)))
-    row_w, row_h = timecode_width(bar), _even(bar * 0.8)
+    row_w, row_h = timecode_width(bar, film=film is not None), _even(bar * 0.8)
     strip = Image.new("RGB", (row_w, row_h * frames), BAR)
     draw = ImageDraw.Draw(strip)
-    shot = 0
-    for n in range(frames):
-        while shot + 1 < len(shot_starts) and n >= shot_starts[shot + 1]:
-            shot += 1
-        seconds, ff = divmod(n, fps)
-        minutes, ss = divmod(seconds, 60)
-        hours, mm = divmod(minutes, 60)
-        local = (n - shot_starts[shot]) / fps
-        text = f"{hours:02d}:{mm:02d}:{ss:02d}:{ff:02d}  shot {shot + 1} {local:05.2f}"
+    for n, text in enumerate(timecode_rows(frames, fps, shot_starts, film)):
         draw.text((4, n * row_h + row_h // 2), text, font=face, fill=INK, anchor="lm")
     return strip, (row_w, row_h)
+
+
+def picture_area(
+    frame: Image.Image, kind: PictureKind, colour: tuple[int, int, int]
+) -> Image.Image:
+    """The picture an upstream preview frame shows, without its card around it.
+
+    A card's frame: its picture box (the layout is a function of the frame's size,
+    so the box is found again exactly). A card that showed no picture: a plain
+    frame of its background. A base edit: the video between its title bar and
+    its banner."""
+    w, h = frame.size
+    if kind == "plain":
+        layout = CardLayout.for_size((w, h), with_picture=True)
+        assert layout.picture is not None
+        return Image.new("RGB", layout.picture[2:], colour)
+    if kind == "edit":
+        bar = CardLayout.for_size((w, h), with_picture=False).bar
+        return frame.convert("RGB").crop((0, bar, w, h - bar - _banner_height(h)))
+    layout = CardLayout.for_size((w, h), with_picture=True)
+    assert layout.picture is not None
+    x, y, pw, ph = layout.picture
+    return frame.convert("RGB").crop((x, y, x + pw, y + ph))
+
+
+def _banner_height(h: int) -> int:
+    return _even(h * 0.3)
 
 
 def cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -245,7 +313,7 @@ def banner(size: tuple[int, int], *, title: str, text: str) -> Image.Image:
         fill=INK,
         anchor="lm",
     )
-    box_h = _even(h * 0.3)
+    box_h = _banner_height(h)
     face, lines, step = fit_text(
         text,
         (w - 2 * layout.margin, box_h - layout.margin),

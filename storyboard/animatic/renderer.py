@@ -15,8 +15,7 @@ encodes them, in one run built with ffmpeg-python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,20 @@ from storyboard.animatic.cards import (
     cover,
     draw_card,
     fit,
+    picture_area,
     shot_colour,
     timecode_strip,
 )
+from storyboard.animatic.layout import (
+    Reference,
+    ResolveMedia,
+    ShotCard,
+    references,
+    refs_line,
+    shot_cards,
+    shot_prompts,  # noqa: F401 (part of the renderer's surface: shots of a payload)
+)
+from storyboard.animatic.notes import CardNotes, FilmSpan
 from storyboard.errors import MediaError
 from storyboard.media import MediaInfo, extract_frame, probe, run_ffmpeg
 from storyboard.provider import api
@@ -67,40 +77,6 @@ ENCODE: dict[str, Any] = {
     "map_metadata": -1,
 }
 
-ResolveMedia = Callable[[str], Path]
-
-
-@dataclass(frozen=True)
-class Reference:
-    """One entry of the payload's image/element/video lists, as the cards name it."""
-
-    token: str  # image_1, element_2, video_1 (R4)
-    role: str  # first_frame, end_frame, feature, base, or "" for a plain reference
-    path: Path | None = None  # local file (images, videos)
-
-    @property
-    def caption(self) -> str:
-        return f"{self.token} {self.role}".strip()
-
-
-@dataclass(frozen=True)
-class PreviewShot:
-    index: int
-    prompt: str
-    seconds: int
-    picture: Path | None
-
-    @property
-    def frames(self) -> int:
-        return self.seconds * FPS
-
-
-def shot_prompts(payload: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """(prompt, whole seconds) per shot: `multi_prompt` (R5) or `prompt` + `duration`."""
-    if payload.get("multi_shot"):
-        return [(str(s["prompt"]), int(s["duration"])) for s in payload["multi_prompt"]]
-    return [(str(payload.get("prompt", "")), int(payload.get("duration", 5)))]
-
 
 def output_size(mode: str, aspect: float) -> tuple[int, int]:
     """The frame for a mode (R17) at an aspect ratio: the short side is the mode's height."""
@@ -115,43 +91,6 @@ def _even(value: float) -> int:
     return round(value / 2) * 2
 
 
-def _references(payload: Mapping[str, Any], resolve: ResolveMedia) -> list[Reference]:
-    refs = []
-    for i, item in enumerate(payload.get("image_list", []), start=1):
-        refs.append(Reference(f"image_{i}", item.get("type", ""), resolve(item["image_url"])))
-    for i, item in enumerate(payload.get("element_list", []), start=1):
-        refs.append(Reference(f"element_{i}", f"#{item['element_id']}"))
-    for i, item in enumerate(payload.get("video_list", []), start=1):
-        role = item.get("refer_type", api.DEFAULT_REFER_TYPE)
-        refs.append(Reference(f"video_{i}", role, resolve(item["video_url"])))
-    return refs
-
-
-def _pictures(prompts: list[str], refs: list[Reference], still: Path | None) -> list[Path | None]:
-    """Which picture each shot shows: the image its prompt names first, else the
-    first frame (opening shot) or end frame (closing shot), else a reference."""
-    images = {r.token: r.path for r in refs if r.token.startswith("image_")}
-    first = next((r.path for r in refs if r.role == "first_frame"), None)
-    end = next((r.path for r in refs if r.role == "end_frame"), None)
-    plain = [r.path for r in refs if r.token.startswith("image_") and not r.role]
-    chosen: list[Path | None] = []
-    for i, prompt in enumerate(prompts):
-        named = [
-            images[f"image_{m.group(2)}"]
-            for m in api.INDEXED_TOKEN.finditer(prompt)
-            if m.group(1) == "image" and f"image_{m.group(2)}" in images
-        ]
-        if named:
-            chosen.append(named[0])
-        elif i == 0 and first is not None:
-            chosen.append(first)
-        elif i == len(prompts) - 1 and end is not None:
-            chosen.append(end)
-        else:
-            chosen.append(plain[i % len(plain)] if plain else first or end or still)
-    return chosen
-
-
 def _open_image(path: Path, token: str) -> Image.Image:
     try:
         with Image.open(path) as img:
@@ -162,23 +101,34 @@ def _open_image(path: Path, token: str) -> Image.Image:
 
 
 def render_preview(
-    payload: Mapping[str, Any], out: Path, *, label: str, resolve_media: ResolveMedia
+    payload: Mapping[str, Any],
+    out: Path,
+    *,
+    label: str,
+    resolve_media: ResolveMedia,
+    notes: CardNotes | None = None,
+    offline: bool = False,
 ) -> MediaInfo:
     """Render `payload` as an animatic at `out` (MP4) and return its probe.
 
     `resolve_media` maps each image/video URL of the payload to a local file
-    (it raises if it cannot; the preview never uses the network).
+    (it raises if it cannot; the preview never uses the network). `offline`: a
+    reference video given by URL is named on the card, never resolved or fetched.
+    `notes` (from the preview backend, which has the plan) name the references as
+    the author did, place the clip in the film, and say which images are another
+    task's frames.
     """
     out = Path(out)
-    refs = _references(payload, resolve_media)
+    notes = notes or CardNotes()
+    refs = references(payload, resolve_media, notes, offline=offline)
     mode = str(payload.get("mode", api.DEFAULT_MODE))
     base = next((r for r in refs if r.role == "base"), None)
     with scratch.work_dir(out) as work:
         if base is not None and base.path is not None:
-            args = _base_edit_args(payload, base.path, mode, label, work, out)
+            args = _base_edit_args(payload, base, mode, label, work, out, notes.film)
             expected = None
         else:
-            args, expected = _animatic_args(payload, refs, mode, label, work, out)
+            args, expected = _animatic_args(payload, refs, notes, mode, label, work, out)
         run_ffmpeg(args, timeout=120 + 20 * float(payload.get("duration", 10)))
     info = probe(out)
     if expected is not None and info.frames not in (None, expected):
@@ -186,64 +136,75 @@ def render_preview(
     return info
 
 
+def _pictures(refs: list[Reference], notes: CardNotes, work: Path) -> dict[str, Image.Image]:
+    """The picture of every reference that has one: an image, a frame of a reference
+    video, and for another task's frame the picture it showed (not its whole card)."""
+    pictures = {}
+    for ref in refs:
+        if ref.path is None or ref.role == "base":
+            continue
+        if ref.is_video:
+            still = extract_frame(ref.path, work / f"{ref.token}.png", which="first")
+            pictures[ref.token] = _open_image(still, ref.token)
+            continue
+        image = _open_image(ref.path, ref.token)
+        upstream = notes.upstream.get(ref.token)
+        if upstream is not None:
+            image = picture_area(image, upstream.picture, upstream.colour)
+        pictures[ref.token] = image
+    return pictures
+
+
 def _animatic_args(
     payload: Mapping[str, Any],
     refs: list[Reference],
+    notes: CardNotes,
     mode: str,
     label: str,
     work: Path,
     out: Path,
 ) -> tuple[list[str], int]:
-    prompts = shot_prompts(payload)
-    video = next((r for r in refs if r.token.startswith("video_") and r.path is not None), None)
-    still = None
-    if video is not None and video.path is not None:
-        still = extract_frame(video.path, work / "video_still.png", which="first")
-    pictures = _pictures([p for p, _ in prompts], refs, still)
-    shots = [
-        PreviewShot(i, text, seconds, pic)
-        for i, ((text, seconds), pic) in enumerate(zip(prompts, pictures, strict=True), start=1)
-    ]
+    cards = shot_cards(payload, refs, notes)
+    pictures = _pictures(refs, notes, work)
     first = next((r for r in refs if r.role == "first_frame" and r.path is not None), None)
-    if first is not None and first.path is not None:
+    if first is not None and first.path is not None:  # the whole frame sets the aspect
         frame = _open_image(first.path, first.token)
         size = output_size(mode, frame.width / frame.height)
     else:
         size = api.frame_size(mode, str(payload.get("aspect_ratio", "16:9")))
-    footer = "refs: " + (" · ".join(r.caption for r in refs) if refs else "none")
+    footer = refs_line(refs)
     sound = payload.get("sound") == "on"
     detail = f"{mode} {size[0]}×{size[1]}{' · sound' if sound else ''}"
     segments = []
-    loaded: dict[Path, Image.Image] = {}
-    frames = {r.path for r in refs if r.role in api.FRAME_TYPES}
-    for shot in shots:
-        layout = CardLayout.for_size(size, with_picture=shot.picture is not None)
-        card = draw_card(
+    for card in cards:
+        layout = CardLayout.for_size(size, with_picture=card.picture is not None)
+        drawn = draw_card(
             layout,
-            title=f"{label} · shot {shot.index}/{len(shots)}",
-            detail=f"{shot.seconds} s · {detail}",
-            prompt=shot.prompt,
+            title=f"{label} · shot {card.index}/{len(cards)}",
+            detail=f"{card.seconds} s · {detail}",
+            prompt=card.prompt,
             footer=footer,
-            background=shot_colour(f"{label}/{shot.index}"),
+            background=shot_colour(f"{label}/{card.index}"),
+            picture_label=card.picture_label,
+            film=notes.film is not None,
         )
-        card_png = work / f"card{shot.index}.bmp"
-        card.save(card_png)
-        stream = _still(card_png, shot.frames)
-        if shot.picture is not None and layout.picture is not None:
-            if shot.picture not in loaded:
-                loaded[shot.picture] = _open_image(shot.picture, "picture")
-            whole = shot.picture not in frames  # a reference is shown whole, a frame fills
-            stream = _pan(stream, loaded[shot.picture], layout.picture, shot, work, whole=whole)
+        card_png = work / f"card{card.index}.bmp"
+        drawn.save(card_png)
+        stream = _still(card_png, card.frames)
+        if card.picture is not None and layout.picture is not None:
+            whole = card.picture.role not in api.FRAME_TYPES  # a reference is shown whole
+            picture = pictures[card.picture.token]
+            stream = _pan(stream, picture, layout.picture, card, work, whole=whole)
         segments.append(stream)
-    total = sum(s.frames for s in shots)
+    total = sum(c.frames for c in cards)
     video_out = segments[0] if len(segments) == 1 else ffmpeg.concat(*segments, v=1, a=0)
-    starts = [sum(s.frames for s in shots[:i]) for i in range(len(shots))]
+    starts = [sum(c.frames for c in cards[:i]) for i in range(len(cards))]
     layout = CardLayout.for_size(size, with_picture=False)
     # Square pixels, said so in every clip as the base edit's says it: one set of H.264
     # parameters for all the preview's clips, so that a film of them is cut smart.
-    video_out = _timecode(video_out, layout, total, starts, work).filter("setsar", 1)
+    video_out = _timecode(video_out, layout, total, starts, work, notes.film).filter("setsar", 1)
     if sound:
-        audio = _tone([s.seconds for s in shots])
+        audio = _tone([c.seconds for c in cards])
     else:
         audio = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi")
     audio = audio.filter("atrim", end_sample=total * SAMPLE_RATE // FPS)
@@ -268,7 +229,7 @@ def _pan(
     card: Any,
     picture: Image.Image,
     box: tuple[int, int, int, int],
-    shot: PreviewShot,
+    shot: ShotCard,
     work: Path,
     *,
     whole: bool,
@@ -291,9 +252,17 @@ def _pan(
     return card.overlay(moving, x=x, y=y, format="yuv420", eof_action="pass")
 
 
-def _timecode(video: Any, layout: CardLayout, frames: int, starts: list[int], work: Path) -> Any:
-    """Overlay the running timecode: row `n` of a pre-drawn strip at frame `n`."""
-    strip, (row_w, row_h) = timecode_strip(frames, FPS, layout.bar, starts)
+def _timecode(
+    video: Any,
+    layout: CardLayout,
+    frames: int,
+    starts: list[int],
+    work: Path,
+    film: FilmSpan | None,
+) -> Any:
+    """Overlay the running timecode (the film's, where the clip is in the cut): row `n`
+    of a pre-drawn strip at frame `n`."""
+    strip, (row_w, row_h) = timecode_strip(frames, FPS, layout.bar, starts, film)
     png = work / "timecode.bmp"
     strip.save(png)
     rows = _still(png, frames).crop(x=0, y=f"{row_h}*n", width=row_w, height=row_h)
@@ -320,14 +289,17 @@ def _escape(expr: str) -> str:
 
 def _base_edit_args(
     payload: Mapping[str, Any],
-    source: Path,
+    base: Reference,
     mode: str,
     label: str,
     work: Path,
     out: Path,
+    film: FilmSpan | None,
 ) -> list[str]:
     """The source clip, at the mode's resolution in its own aspect, under the edit prompt
     (R15: the output lasts as long as the input)."""
+    source = base.path
+    assert source is not None
     info = probe(source)
     if not info.has_video or not info.width or not info.height:
         raise MediaError(f"{source.name}: the video to edit has no picture")
@@ -336,7 +308,7 @@ def _base_edit_args(
     frames = max(1, round(seconds * FPS))
     overlay_png = work / "banner.png"
     prompt = str(payload.get("prompt", ""))
-    overlay = banner(size, title=f"{label} · edit of video_1", text=prompt)
+    overlay = banner(size, title=f"{label} · edit of {base.caption}", text=prompt)
     overlay.save(overlay_png, compress_level=1)
     src = ffmpeg.input(str(source))
     w, h = size
@@ -358,7 +330,8 @@ def _base_edit_args(
         .setpts(f"N/{FPS}/TB")
     )
     video = video.overlay(over, format="yuv420", eof_action="pass")
-    video = _timecode(video, CardLayout.for_size(size, with_picture=False), frames, [0], work)
+    layout = CardLayout.for_size(size, with_picture=False)
+    video = _timecode(video, layout, frames, [0], work, film)
     keep = any(
         refers_base(item) and item.get("keep_original_sound") == "yes"
         for item in payload.get("video_list", [])

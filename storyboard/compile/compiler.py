@@ -32,6 +32,7 @@ from storyboard.compile.plan import (
     dependency_graph,
     total_cost,
 )
+from storyboard.compile.references import reference_names
 from storyboard.compile.specs import TaskSpec
 from storyboard.errors import CompilerBug
 from storyboard.language.model import Storyboard
@@ -178,6 +179,7 @@ def compile_specs(
                 takes=spec.scene.settings.takes,
                 take=choice.take,
                 request_key=request,
+                names=reference_names(spec.resolved, spec.video),
             )
         )
     return Compilation(story, tuple(tasks), _cut(story, tasks), choices, chooser)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -139,6 +139,9 @@ class PlanTask:
     takes: int = 1  # the storyboard's `takes:`: take 1 to N are made
     take: int = 1  # the chosen take: the one the film and the dependants use
     request_key: str = ""  # the key whatever takes upstream were picked (the compiler sets it)
+    # The author's name for each API token (image_1 -> "keeper"): for people (the preview
+    # cards), never in the payload, so it changes no request and no cache key.
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def external_task_id(self) -> str:
@@ -175,6 +178,7 @@ class PlanTask:
             "takes": self.takes,
             "take": self.take,
             "request_key": self.request_key,
+            "names": self.names,
             "payload": self.payload,
         }
 
@@ -194,6 +198,7 @@ class PlanTask:
             takes=data.get("takes", 1),
             take=data.get("take", 1),
             request_key=data.get("request_key", data["cache_key"]),
+            names=dict(data.get("names", {})),
         )
 
 

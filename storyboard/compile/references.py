@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from storyboard.compile.placeholders import Placeholder
 from storyboard.compile.templates import NAMED_REF
-from storyboard.language.model import Asset, AssetKind, Scene
+from storyboard.language.model import Asset, AssetKind, Scene, VideoRef
 
 HANDWRITTEN = re.compile(r"^(image|element|video)_(\d+)$")
 
@@ -169,3 +170,25 @@ def resolve_references(
 
         out.prompts.append(NAMED_REF.sub(rewrite, text))
     return out
+
+
+def reference_names(resolved: Resolved, video: VideoRef | None) -> dict[str, str]:
+    """Each API token of a task (`image_1`, `element_1`, `video_1`) and the name the
+    author wrote for it: the asset's name, or the id of the task whose output it is.
+
+    The payload knows only indexes; the preview cards show these names, so a note
+    on a card can use the author's words. Plain data for the plan: no payload depends
+    on it, so no request and no kirin cache key changes with it.
+    """
+    names: dict[str, str] = {}
+    for i, slot in enumerate(resolved.images, start=1):
+        if slot.source.asset is not None:
+            names[f"image_{i}"] = slot.source.asset
+        else:
+            found = Placeholder.parse(str(slot.source.placeholder))
+            names[f"image_{i}"] = found.task if found is not None else str(slot.source.key)
+    for i, element in enumerate(resolved.elements, start=1):
+        names[f"element_{i}"] = element.name
+    if video is not None:
+        names["video_1"] = video.asset if video.asset is not None else str(video.scene)
+    return names

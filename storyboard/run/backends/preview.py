@@ -1,6 +1,9 @@
 """The `preview` backend: animatics rendered locally, behind the same interface as kirin.
 
-No network, no key, no cost. A "task" is a folder under the work folder
+No network, no key, no cost. Given the plan, its cards speak the storyboard's
+names and the film's time (`preview_cards`); those notes are part of its cache
+shelf (`source`), so moving a scene renders the free animatics again and never
+touches a kirin request or key. A "task" is a folder under the work folder
 named after its external id, holding the request and, once rendered, the
 clip; so `find` after a crash sees what was submitted or rendered, exactly
 like a provider would. Rendering (ffmpeg) runs in a worker thread so the
@@ -23,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from storyboard import media, scratch
 from storyboard.animatic import RENDERER_VERSION
+from storyboard.animatic.notes import CardNotes
 from storyboard.errors import (
     DownloadError,
     MediaError,
@@ -31,8 +35,10 @@ from storyboard.errors import (
     TaskFailed,
     TaskNotFound,
 )
+from storyboard.language.takes import Take
 from storyboard.media import local_media
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
+from storyboard.run.backends.preview_cards import PlanLike, card_notes, notes_digest
 
 REQUEST_FILE = "request.json"
 CLIP_FILE = "clip.mp4"
@@ -47,10 +53,32 @@ class PreviewBackend(Backend):
     reads_local_files = True
     source = f"preview-r{RENDERER_VERSION}"
 
-    def __init__(self, work_dir: Path) -> None:
-        """`work_dir` holds one folder per task."""
+    def __init__(self, work_dir: Path, plan: PlanLike | None = None) -> None:
+        """`work_dir` holds one folder per task. `plan` (the plan or compilation being
+        run) lets the cards name references as the author did and show the film's
+        time; its notes are hashed into `source`, the cache shelf: a card is never
+        served with names or a film time it was not drawn with."""
         self.work_dir = Path(work_dir)
         self._locks: dict[str, asyncio.Lock] = {}
+        self.notes: dict[str, CardNotes] = card_notes(plan) if plan is not None else {}
+        if plan is not None:
+            self.source = self.source_for(plan)
+
+    @classmethod
+    def source_for(cls, plan: PlanLike | None) -> str:
+        """The cache shelf of this plan's animatics, without opening a backend (what
+        `storyboard plan` must look at to say what is cached): the renderer's version
+        and a digest of every card's notes."""
+        if plan is None:
+            return cls.source
+        return f"{cls.source}-{notes_digest(card_notes(plan))}"
+
+    def notes_of(self, label: str) -> CardNotes | None:
+        """The notes of a take's cards (`label`: TASK or TASK@K), if the plan has them."""
+        try:
+            return self.notes.get(Take.parse(label).task)
+        except ValueError:
+            return None
 
     def _folder(self, external_task_id: str) -> Path:
         safe = _UNSAFE.sub("_", external_task_id)
@@ -63,9 +91,11 @@ class PreviewBackend(Backend):
     ) -> RemoteTask:
         folder = self._folder(external_task_id)
         folder.mkdir(parents=True, exist_ok=True)
+        notes = self.notes_of(label)
         request = {
             "payload": {**payload, "external_task_id": external_task_id},
             "label": label or external_task_id,
+            "notes": notes.to_json() if notes is not None else None,
         }
         scratch.atomic_write(folder / REQUEST_FILE, json.dumps(request, ensure_ascii=False))
         return RemoteTask(self.name, external_task_id, external_task_id, "queued")
@@ -122,6 +152,8 @@ class PreviewBackend(Backend):
                     tmp,
                     label=request["label"],
                     resolve_media=self._resolve_local,
+                    notes=CardNotes.from_json(request["notes"]) if request.get("notes") else None,
+                    offline=True,  # a reference video by URL: named on the card, not fetched
                 )
         except TaskCreationError:
             raise
