@@ -38,7 +38,7 @@ from storyboard.recut import MEASURES, current_film, cut_film, film_job, film_re
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
-from storyboard.run.journal import Journal, record_key
+from storyboard.run.journal import Journal
 from storyboard.signals import Interrupted
 
 
@@ -285,11 +285,10 @@ def _interrupted(
 ) -> Interrupted:
     """What an interrupted run left, read from the journal (the truth after a signal:
     every remote step was written there before and after it was taken)."""
-    source = executor.backend.source
     states: dict[str, str] = {}
     for label, unit in executor.units.by_label.items():
         record = journal.get(label)
-        if record is not None and record.cache_key == record_key(source, unit.task.cache_key):
+        if record is not None and record.cache_key == executor.identity(unit.task):
             states[label] = record.state
     remote = executor.backend.spends_money
     in_flight = [label for label, state in states.items() if state in IN_FLIGHT]

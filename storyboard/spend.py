@@ -82,7 +82,7 @@ def assess(
     refuse_local_videos(plan, backend)
     to_pay = 0.0
     if backend.spends_money:
-        shelf = cache.for_source(backend.source)
+        shelf = cache.for_source(backend.source, backend.variants)
         to_pay = pending_cost(plan.tasks, shelf, options)
     return Spend(
         spends_money=backend.spends_money,

@@ -132,7 +132,7 @@ def plan(
     from storyboard.provider.config import override_file
     from storyboard.provider.pricing import PRICES_ENV
     from storyboard.report import Shelf, plan_rows, plan_table
-    from storyboard.run.backends import backend_source
+    from storyboard.run.backends import backend_shelf, backend_source
     from storyboard.run.cache import ClipCache
 
     path = existing_file(storyboard)
@@ -145,7 +145,9 @@ def plan(
         bills=backend != "preview",  # the preview's animatics are free
         prices=f"kirin prices from {prices}" if prices else "kirin list prices",
     )
-    cache = ClipCache(Path(cache_dir) if cache_dir else None, source)
+    cache = backend_shelf(
+        ClipCache(Path(cache_dir) if cache_dir else None), backend, compiled, base_url
+    )
     rows = plan_rows(compiled, cache, shelf)
     if as_json:
         click.echo(json.dumps(rows, indent=2))

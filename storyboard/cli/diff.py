@@ -73,13 +73,14 @@ def diff(
     from storyboard.compare.views import as_json, as_markdown, as_text
     from storyboard.errors import InputProblems
     from storyboard.pipeline import compile_storyboard
-    from storyboard.run.backends import backend_source
+    from storyboard.run.backends import backend_shelf
     from storyboard.run.cache import ClipCache
 
     path = existing_file(storyboard)
     head = compile_or_report(path)
     head_plan = head.plan(build_dir_of(path, build_dir))
-    cache = ClipCache(Path(cache_dir) if cache_dir else None, backend_source(backend, base_url))
+    everything = ClipCache(Path(cache_dir) if cache_dir else None)
+    cache = backend_shelf(everything, backend, head_plan, base_url)
     with base_storyboard(path, base, head.story.asset_root) as found:
         base_plan, base_names, state = None, None, "absent"
         if found.path is not None:

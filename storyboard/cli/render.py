@@ -156,7 +156,7 @@ def render_pass(
     build = build_dir_of(path, build_dir)
     cache = ClipCache(Path(cache_dir) if cache_dir else None)
     options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)
-    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url)
+    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url, plan=plan)
     spend = assess(plan, chosen, cache, options, confirmed=yes)
     if spend.spends_money:
         click.echo(

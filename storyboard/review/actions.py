@@ -90,6 +90,7 @@ def _checked(workspace: Workspace, task_id: str, take: int) -> tuple[Compilation
         raise UsageError(
             f"{workspace.story_path}: no task {task_id!r}; tasks: {', '.join(by_id) or 'none'}"
         )
+    workspace = workspace.for_plan(compiled.plan(workspace.build_dir))
     with existing_journal(workspace.build_dir / "journal.sqlite") as journal:
         records = recorded_takes(task, workspace, journal)
     known = known_takes(task, workspace, records, compiled.selection)
@@ -104,5 +105,5 @@ def _change(workspace: Workspace, before: Compilation, take: Take, said: str) ->
     old = {t.id: t.cache_key for t in before.tasks}
     rerender = tuple(t.id for t in after.tasks if old.get(t.id) != t.cache_key)
     task = next(t for t in after.tasks if t.id == take.task)
-    made = workspace.cache.has(task.cache_key, task.take)
+    made = workspace.for_plan(after.plan(workspace.build_dir)).cache.has(task.cache_key, task.take)
     return Change(take, said, task.chosen, rerender, made)

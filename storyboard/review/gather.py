@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from storyboard.compile.placeholders import Placeholder
 from storyboard.compile.plan import Plan, PlanTask
 from storyboard.language.selection import Selection, selection_path
 from storyboard.language.takes import Take
-from storyboard.run.backends import backend_source
+from storyboard.run.backends import backend_source, backend_variants
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry
 from storyboard.run.journal import Journal, TaskRecord, existing_journal, record_key
 from storyboard.run.units import UNFINISHED
@@ -48,6 +49,12 @@ class Workspace:
     @property
     def selection_path(self) -> Path:
         return selection_path(self.story_path)
+
+    def for_plan(self, plan: Plan) -> Workspace:
+        """This workspace with its shelf as the backend sees it for `plan` (the
+        preview's clips also depend on their cards' notes: `Backend.variants`)."""
+        variants = backend_variants(self.backend, plan)
+        return dataclasses.replace(self, cache=self.cache.for_source(self.cache.source, variants))
 
     @classmethod
     def open(
@@ -210,6 +217,7 @@ def gather(compiled: Compilation, workspace: Workspace) -> Review:
     """The takes of every task of `compiled`, for the build and shelf of `workspace`."""
     build = workspace.build_dir
     plan = compiled.plan(build)
+    workspace = workspace.for_plan(plan)
     selection = compiled.selection
     with existing_journal(build / "journal.sqlite") as journal:
         tasks = tuple(
@@ -235,7 +243,9 @@ def recorded_takes(
     """The journal's records of this version of the request, by take."""
     if journal is None:
         return {}
-    return journal.takes_of(task.id, record_key(workspace.cache.source, task.cache_key))
+    return journal.takes_of(
+        task.id, record_key(workspace.cache.source, workspace.cache.entry_name(task.cache_key))
+    )
 
 
 def known_takes(

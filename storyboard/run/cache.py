@@ -5,9 +5,13 @@ Layout: `<root>/clips/<source>/<key[:2]>/<key>.mp4` and `<key>.json`
 (metadata: task, duration, cost, remote ids, and the clip's `sha256`). Take
 k > 1 of the same request (language.takes) is its own entry beside it,
 `<key>-t<k>.mp4`: every take that was paid for is kept, none overwrites another.
-`source` is the backend's (`preview-r3`, `kirin-api.example.com`): the same
+`source` is the backend's (`preview-r4`, `kirin-api.example.com`): the same
 request made by another backend is another clip, so an animatic or a mock's
-clip is never served where the real provider's was asked for.
+clip is never served where the real provider's was asked for. A shelf whose
+clips depend on more than the request (the preview's cards show the film's
+time and the author's names) gives that more as a per-key `variant`, and the
+entry is `<key>~<variant>`: a card is never served with notes it was not
+drawn with, and the request's key (kirin's) never changes for it.
 
 Trust nothing on disk: every entry carries the SHA-256 of its clip, written
 when it is stored and checked whenever it is used, so a flipped byte is a
@@ -26,7 +30,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +47,7 @@ from storyboard.language.takes import take_suffix
 
 CACHE_ENV = "STORYBOARD_CACHE"
 _SOURCE = re.compile(r"[A-Za-z0-9._-]+")
+_VARIANT = re.compile(r"[0-9a-f]{1,64}")
 _CHUNK = 1 << 20
 _FICLONE = 0x40049409  # Linux ioctl: share the extents of a file (btrfs, xfs, ...)
 
@@ -101,15 +106,30 @@ def copy_clip(source: Path, dest: Path) -> None:
 
 
 class ClipCache:
-    def __init__(self, root: Path | None = None, source: str = "") -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        source: str = "",
+        variants: Mapping[str, str] | None = None,
+    ) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         if source and (source.startswith(".") or not _SOURCE.fullmatch(source)):
             raise CacheError(f"not a cache source: {source!r}")
         self.source = source
+        self.variants = dict(variants or {})
+        for variant in self.variants.values():
+            if not _VARIANT.fullmatch(variant):
+                raise CacheError(f"not a cache variant: {variant!r}")
 
-    def for_source(self, source: str) -> ClipCache:
-        """The same cache, seen by one backend: only its clips are hits."""
-        return ClipCache(self.root, source)
+    def for_source(self, source: str, variants: Mapping[str, str] | None = None) -> ClipCache:
+        """The same cache, seen by one backend: only its clips are hits. `variants`:
+        what, beyond the request's key, each key's clip depends on there."""
+        return ClipCache(self.root, source, variants)
+
+    def entry_name(self, key: str) -> str:
+        """The name of `key`'s entry on this shelf: the key, and its variant if any."""
+        variant = self.variants.get(key, "")
+        return f"{key}~{variant}" if variant else key
 
     def _folder(self, key: str) -> Path:
         if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
@@ -121,14 +141,15 @@ class ClipCache:
     def _base(self, key: str, take: int = 1) -> Path:
         if take < 1:
             raise CacheError(f"not a take number: {take}")
-        return self._folder(key) / (key + take_suffix(take))
+        return self._folder(key) / (self.entry_name(key) + take_suffix(take))
 
     def takes(self, key: str) -> list[int]:
         """The take numbers this shelf has an entry for (sound or not), in order."""
         folder = self._folder(key)
+        name = self.entry_name(key)
         found = []
-        for meta in folder.glob(f"{key}*.json"):
-            rest = meta.stem[len(key) :]
+        for meta in folder.glob(f"{name}*.json"):
+            rest = meta.stem[len(name) :]
             if rest == "":
                 found.append(1)
             elif rest.startswith("-t") and rest[2:].isdigit() and int(rest[2:]) > 1:

@@ -89,7 +89,7 @@ class Executor:
         self.build_dir = build_dir
         self.clips_dir = build_dir / "clips"
         self.backend = backend
-        self.cache = cache.for_source(backend.source)
+        self.cache = cache.for_source(backend.source, backend.variants)
         self.journal = journal
         self.emit = events or (lambda event: None)
         self.options = options or RunOptions()
@@ -113,8 +113,9 @@ class Executor:
         self.billed_by_task: dict[str, float] = {}
         self._done: dict[str, asyncio.Event] = {}
 
-    def _identity(self, task: PlanTask) -> str:
-        return record_key(self.backend.source, task.cache_key)
+    def identity(self, task: PlanTask) -> str:
+        """What the journal keys `task` on with this backend and shelf."""
+        return record_key(self.backend.source, self.cache.entry_name(task.cache_key))
 
     # --- budget -------------------------------------------------------------------
     def pending_cost(self) -> float:
@@ -189,7 +190,7 @@ class Executor:
             result = await self._settle(unit)
         except _Skip as why:
             result = self._result(unit, "skipped", error=str(why))
-            self.journal.begin(label, self._identity(unit.task))
+            self.journal.begin(label, self.identity(unit.task))
             self.journal.update(label, state="skipped", error=str(why))
             self.emit({"event": "task_skipped", "task": label, "reason": str(why)})
         except (ProviderError, MediaError, CacheError, OSError) as exc:
@@ -248,7 +249,7 @@ class Executor:
 
     async def _run_task(self, unit: Unit, clip: Path, damaged: DamagedEntry | None) -> TaskResult:
         task, task_id = unit.task, unit.label
-        record = self.journal.begin(task_id, self._identity(task))
+        record = self.journal.begin(task_id, self.identity(task))
         attempt = max(1, record.attempt)
         remote = RemoteTask.from_json(record.remote) if record.remote else None
         if remote is None and damaged is not None:
@@ -424,7 +425,7 @@ class Executor:
             copy_clip(entry.clip, clip)
         if meta.get("remote"):
             self.remotes[task_id] = RemoteTask.from_json(meta["remote"])
-        record = self.journal.begin(task_id, self._identity(task))
+        record = self.journal.begin(task_id, self.identity(task))
         cost = record.cost_usd if record.cost_usd is not None else meta.get("cost_usd")
         self.journal.update(
             task_id,

@@ -100,8 +100,9 @@ class TaskRecord:
 
     @property
     def payload_key(self) -> str:
-        """The cache key of the payload the record is about."""
-        return self.cache_key.rpartition(":")[2]
+        """The cache key of the payload the record is about (without the shelf's
+        variant: a preview card drawn with other notes is still that request's)."""
+        return self.cache_key.rpartition(":")[2].partition("~")[0]
 
 
 _COLUMNS = (

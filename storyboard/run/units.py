@@ -98,7 +98,7 @@ def plan_units(
     for task in plan.tasks:
         deps = tuple(chosen[d] for d in task.depends_on if d in chosen)
         numbers = {n: Unit(task, Take(task.id, n), deps) for n in task.take_numbers}
-        identity = record_key(shelf.source, task.cache_key)
+        identity = record_key(shelf.source, shelf.entry_name(task.cache_key))
         records = journal.takes_of(task.id, identity) if journal is not None else {}
         for n, record in records.items():
             if n not in numbers and record.state in UNFINISHED:

@@ -273,11 +273,15 @@ def test_moving_a_scene_renders_new_cards_and_changes_no_request(
         old = before_tasks[task.id]
         assert json.dumps(task.payload) == json.dumps(old.payload)
         assert (task.cache_key, task.request_key) == (old.cache_key, old.request_key)
-    # The preview shelf is another: no card drawn with the old film time is served.
-    assert PreviewBackend.source_for(after) != PreviewBackend.source_for(lighthouse)
-    assert PreviewBackend.source_for(lighthouse).startswith(PreviewBackend.source + "-")
+    # Only the cards whose notes changed get another variant on the preview shelf:
+    # no card drawn with the old film time is served, and the others keep theirs.
     assert card_notes(after)["daybreak"].film != card_notes(lighthouse)["daybreak"].film
     assert card_notes(after)["arrival"] == card_notes(lighthouse)["arrival"]
+    old_variants = PreviewBackend.variants_for(lighthouse.plan(tmp_path / "build"))
+    new_variants = PreviewBackend.variants_for(after.plan(tmp_path / "build"))
+    key = {t.id: t.cache_key for t in after.tasks}
+    moved_ids = {t for t in key if old_variants[key[t]] != new_variants[key[t]]}
+    assert moved_ids == {"daybreak", "return"}
 
 
 STORY = """\
@@ -310,7 +314,10 @@ def test_the_preview_backend_draws_the_plans_notes(tmp_path: Path) -> None:
             return Path(outcome.raw["clip"])
 
     clip = asyncio.run(render())
-    assert clip.parent.parent.name == backend.source == PreviewBackend.source_for(plan)
+    assert clip.parent.parent.name == backend.source == PreviewBackend.source
+    variant = PreviewBackend.variants_for(plan)[dusk.cache_key]
+    assert clip.parent.name.endswith(f"~{variant}")
+    assert backend.variants == PreviewBackend.variants_for(plan)
     request = json.loads((clip.parent / REQUEST_FILE).read_text(encoding="utf-8"))
     film = FilmSpan(60, 0, 72)  # dawn's 72 frames, less the crossfade's 12
     assert request["notes"]["film"] == {"start": 60, "clip_from": 0, "frames": 72}

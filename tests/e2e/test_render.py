@@ -514,3 +514,28 @@ def test_two_storyboards_in_one_folder_render_side_by_side(
     kept = {k: v for k, v in before.items() if k.startswith(("clips/", "storyboard."))}
     after = _tree(first_build)
     assert {k: after[k] for k in kept} == kept  # its clips, and the film is current
+
+
+def test_a_change_of_film_time_redraws_only_the_preview_cards_it_moves(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The preview's cards show the film's time, so a longer transition into the last
+    scene draws that scene's cards again (never serving one with the old time), and
+    only those: the others' clips are still cached, and no request key changed."""
+    story = copy_example("recipe-square", tmp_path / "recipe")
+    assert storyboard("render", str(story), env=env).returncode == 0
+    build = story.parent / "build" / story.stem
+    keys = {t["id"]: t["cache_key"] for t in json.loads((build / "plan.json").read_text())["tasks"]}
+    text = story.read_text(encoding="utf-8")
+    longer = text.replace("type: circleopen, duration: 0.6", "type: circleopen, duration: 1.0")
+    assert longer != text
+    story.write_text(longer, encoding="utf-8")
+    again = storyboard("render", str(story), env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 rendered, 3 cached" in again.stdout + again.stderr
+    after = {
+        t["id"]: t["cache_key"] for t in json.loads((build / "plan.json").read_text())["tasks"]
+    }
+    assert after == keys  # the requests (and kirin's cache) are untouched
+    tasks = run_record(build)["tasks"]
+    assert [t for t, r in tasks.items() if not r["cache_hit"]] == ["plating"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import traceback
 from pathlib import Path
 from typing import Any
@@ -105,19 +106,32 @@ def test_preview_renders_finds_after_a_crash_and_downloads(tmp_path: Path) -> No
     assert [p.name for p in (tmp_path / "clips").iterdir()] == ["arrival.mp4"]
 
 
-def test_preview_never_fetches_from_the_network(tmp_path: Path) -> None:
+def test_preview_never_fetches_from_the_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reference video given by URL is named on the card, never downloaded: the
+    preview renders the task with every socket connection refused."""
     payload = {
         **PAYLOAD,
         "video_list": [{"video_url": "https://cdn.example.com/a.mp4", "refer_type": "feature"}],
     }
+    tried: list[object] = []
 
-    async def scenario() -> None:
+    def refuse(self: socket.socket, address: object) -> None:
+        tried.append(address)
+        raise OSError("the preview must not connect anywhere")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: tried.append(a) or [])
+
+    async def scenario() -> Path:
         async with PreviewBackend(tmp_path) as backend:
             remote = await backend.submit(payload, "sb-net")
-            await backend.wait(remote)
+            outcome = await backend.wait(remote)
+            return Path(outcome.raw["clip"])
 
-    with pytest.raises(TaskCreationError, match="offline"):
-        asyncio.run(scenario())
+    assert asyncio.run(scenario()).is_file()
+    assert tried == []
 
 
 # --- the key never leaks ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ one it has; the CLI picks one with `create_backend`, and the spend gate
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storyboard.errors import UsageError
 from storyboard.run.backends.base import (
@@ -20,24 +20,34 @@ from storyboard.run.backends.base import (
     attempt_external_id,
 )
 
+if TYPE_CHECKING:
+    from storyboard.run.backends.preview_cards import PlanLike
+    from storyboard.run.cache import ClipCache
+
 BACKENDS = ("preview", "kirin")
 
 
 def create_backend(
-    name: str, *, work_dir: Path, base_url: str | None = None, **options: Any
+    name: str,
+    *,
+    work_dir: Path,
+    base_url: str | None = None,
+    plan: PlanLike | None = None,
+    **options: Any,
 ) -> Backend:
     """The backend called `name`.
 
     `work_dir` is where the preview backend keeps its renders (the build
     directory's scratch folder); `base_url` is kirin's provider (else the
     profile's or `$KIRIN_BASE_URL`); `options` go to the backend's constructor
-    (kirin: `profile`, `api_key`). Imports are lazy so that the preview path
-    never loads the HTTP client.
+    (kirin: `profile`, `api_key`); `plan` lets the preview's cards name assets and
+    tell the film's time (kirin's requests never depend on it). Imports are lazy so
+    that the preview path never loads the HTTP client.
     """
     if name == "preview":
         from storyboard.run.backends.preview import PreviewBackend
 
-        return PreviewBackend(work_dir, **options)
+        return PreviewBackend(work_dir, plan, **options)
     if name == "kirin":
         from storyboard.provider.profile import load_profile
         from storyboard.run.backends.kirin import KirinBackend
@@ -63,6 +73,23 @@ def backend_source(name: str, base_url: str | None = None) -> str:
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
+def backend_variants(name: str, plan: PlanLike) -> dict[str, str]:
+    """What, beyond the request, each task's clip depends on with backend `name`
+    (`Backend.variants`), without opening it: the preview's card notes."""
+    if name == "preview":
+        from storyboard.run.backends.preview import PreviewBackend
+
+        return PreviewBackend.variants_for(plan)
+    return {}
+
+
+def backend_shelf(
+    cache: ClipCache, name: str, plan: PlanLike, base_url: str | None = None
+) -> ClipCache:
+    """`cache` as backend `name` sees it for `plan`: its source and its variants."""
+    return cache.for_source(backend_source(name, base_url), backend_variants(name, plan))
+
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -70,6 +97,8 @@ __all__ = [
     "RemoteTask",
     "StatusCallback",
     "attempt_external_id",
+    "backend_shelf",
     "backend_source",
+    "backend_variants",
     "create_backend",
 ]

@@ -49,7 +49,7 @@ import abc
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
@@ -143,6 +143,11 @@ class Backend(abc.ABC):
     """Where its clips come from, as a cache partition: clips of one source are
     never served for another (a preview animatic, or a mock's clip, must never
     stand in for a clip the real provider would have made)."""
+    variants: Mapping[str, str] = MappingProxyType({})
+    """What, beyond the request, each cache key's clip depends on with this backend
+    (the preview's cards: the author's names and the film's time), by cache key;
+    the cache keeps such a clip apart (`ClipCache.entry_name`). Empty for a
+    provider, whose clip is the request's alone."""
     reads_local_files: bool = False
     """True if the backend can open this machine's files (file:// URLs): the preview
     renderer, and a provider on loopback (the mock); the real API cannot. Then the

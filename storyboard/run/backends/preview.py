@@ -2,8 +2,9 @@
 
 No network, no key, no cost. Given the plan, its cards speak the storyboard's
 names and the film's time (`preview_cards`); those notes are part of its cache
-shelf (`source`), so moving a scene renders the free animatics again and never
-touches a kirin request or key. A "task" is a folder under the work folder
+variant (`variants`), so a card whose notes changed (a scene moved before it) is
+drawn again while the others keep their clips, and no kirin request or key is
+touched. A "task" is a folder under the work folder
 named after its external id, holding the request and, once rendered, the
 clip; so `find` after a crash sees what was submitted or rendered, exactly
 like a provider would. Rendering (ffmpeg) runs in a worker thread so the
@@ -56,22 +57,31 @@ class PreviewBackend(Backend):
     def __init__(self, work_dir: Path, plan: PlanLike | None = None) -> None:
         """`work_dir` holds one folder per task. `plan` (the plan or compilation being
         run) lets the cards name references as the author did and show the film's
-        time; its notes are hashed into `source`, the cache shelf: a card is never
-        served with names or a film time it was not drawn with."""
+        time; each task's notes are its cache variant (`variants`), so a card is
+        never served with names or a film time it was not drawn with, and a task
+        whose notes did not change keeps its clip."""
         self.work_dir = Path(work_dir)
         self._locks: dict[str, asyncio.Lock] = {}
         self.notes: dict[str, CardNotes] = card_notes(plan) if plan is not None else {}
-        if plan is not None:
-            self.source = self.source_for(plan)
+        self.variants = self.variants_for(plan) if plan is not None else {}
+        self._by_external = {  # a take's or an attempt's id starts with its task's
+            t.external_task_id: self.variants[t.cache_key]
+            for t in (plan.tasks if plan is not None else ())
+            if t.cache_key in self.variants
+        }
 
     @classmethod
-    def source_for(cls, plan: PlanLike | None) -> str:
-        """The cache shelf of this plan's animatics, without opening a backend (what
-        `storyboard plan` must look at to say what is cached): the renderer's version
-        and a digest of every card's notes."""
-        if plan is None:
-            return cls.source
-        return f"{cls.source}-{notes_digest(card_notes(plan))}"
+    def variants_for(cls, plan: PlanLike) -> dict[str, str]:
+        """Each task's cache variant on the preview shelf, by cache key, without
+        opening a backend (what `storyboard plan` must look at to say what is
+        cached): a digest of its cards' notes. Tasks that share one request (and so
+        one clip) share one variant, made of all their notes."""
+        notes = card_notes(plan)
+        by_key: dict[str, dict[str, CardNotes]] = {}
+        for task in plan.tasks:
+            if task.id in notes:
+                by_key.setdefault(task.cache_key, {})[task.id] = notes[task.id]
+        return {key: notes_digest(found) for key, found in by_key.items()}
 
     def notes_of(self, label: str) -> CardNotes | None:
         """The notes of a take's cards (`label`: TASK or TASK@K), if the plan has them."""
@@ -84,6 +94,9 @@ class PreviewBackend(Backend):
         safe = _UNSAFE.sub("_", external_task_id)
         if safe != external_task_id:  # keep distinct ids distinct after cleaning
             safe += "-" + hashlib.sha256(external_task_id.encode()).hexdigest()[:8]
+        variant = self._by_external.get("-".join(external_task_id.split("-")[:2]))
+        if variant:  # another film time or other names: another card, drawn afresh
+            safe += f"~{variant}"
         return self.work_dir / self.source / safe  # a newer renderer starts afresh
 
     async def submit(
