@@ -205,3 +205,15 @@ class BudgetExceeded(StoryboardError):
 
 class JournalError(StoryboardError):
     """The run journal could not be read or written."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, with what it left: `str(exc)` says what is in flight, what
+    is kept and what to run next (the money's state, which a bare "interrupted"
+    leaves a user to guess). Not under the root, on purpose: an interrupt is no
+    error of the storyboard, and every `except StoryboardError` (a watch that
+    keeps watching) must let it through."""
+
+    def __init__(self, left: str) -> None:
+        super().__init__(left)
+        self.left = left

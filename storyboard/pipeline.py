@@ -28,7 +28,13 @@ except ImportError:  # not POSIX: no lock, as before
 from storyboard import scratch
 from storyboard.compile.compiler import Compilation, compile_specs, written_plan
 from storyboard.compile.plan import Plan
-from storyboard.errors import BudgetExceeded, EnvironmentProblem, InputProblems, JournalError
+from storyboard.errors import (
+    BudgetExceeded,
+    EnvironmentProblem,
+    InputProblems,
+    Interrupted,
+    JournalError,
+)
 from storyboard.film.cut import StitchResult
 from storyboard.language.selection import record_takes, selection_path
 from storyboard.lint.engine import lint_file
@@ -39,7 +45,6 @@ from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
 from storyboard.run.journal import Journal
-from storyboard.signals import Interrupted
 
 
 def compile_storyboard(path: str | Path, prices: PriceTable | None = None) -> Compilation:

@@ -26,16 +26,6 @@ from types import FrameType
 _received: signal.Signals | None = None
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM, with what it left: `str(exc)` says what is in flight, what
-    is kept and what to run next (the money's state, which a bare "interrupted"
-    leaves a user to guess)."""
-
-    def __init__(self, left: str) -> None:
-        super().__init__(left)
-        self.left = left
-
-
 def interrupt_on_sigterm() -> None:
     """Route SIGTERM to the interruption path, unless it was inherited ignored
     (or this is not the main thread, where Python allows no handler)."""

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
+from storyboard.errors import EnvironmentProblem, Interrupted, StoryboardError, UsageError
 from storyboard.lint.formatters import FORMATTERS
-from storyboard.signals import Interrupted, interrupted_by
+from storyboard.signals import interrupted_by
 
 if TYPE_CHECKING:
     from storyboard.compile.compiler import Compilation

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from storyboard.cli.common import EXIT_OK, build_dir_of, chosen_tasks
-from storyboard.errors import EnvironmentProblem, StoryboardError, UsageError
-from storyboard.signals import Interrupted, interrupted_by
+from storyboard.errors import EnvironmentProblem, Interrupted, StoryboardError, UsageError
+from storyboard.signals import interrupted_by
 
 if TYPE_CHECKING:
     from storyboard.language.model import Storyboard

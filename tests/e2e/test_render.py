@@ -304,7 +304,10 @@ def test_json_events_describe_the_run(tmp_path: Path, env: dict[str, str]) -> No
     story = copy_example("recipe-square", tmp_path / "recipe")
     result = storyboard("render", str(story), "--json", env=env)
     assert result.returncode == 0, result.stderr
-    events = [json.loads(line) for line in result.stdout.splitlines()]
+    everything = [json.loads(line) for line in result.stdout.splitlines()]
+    written = [e["seconds"] for e in everything if e["event"] == "stitch_progress"]
+    assert written and written == sorted(written)  # the stitch says how far it is
+    events = [e for e in everything if e["event"] != "stitch_progress"]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-3:] == [
         "run_finished",
@@ -389,7 +392,11 @@ def test_stitch_re_cuts_without_rendering_and_refuses_stale_clips(
     assert result.returncode == 1
     assert "whose clips changed on disk since they were rendered: intro." in result.stderr
     assert storyboard("render", str(story), env=env).returncode == 0
-    assert run_record(build)["totals"]["cached"] == 4
+    record = run_record(build)
+    assert record["tasks"]["intro"]["cache_hit"] is True  # restored, not rendered
+    # The crossfade taken out moved the later scenes in the film: their preview cards
+    # (which show the film's time) were drawn again, and intro's was not.
+    assert (record["totals"]["rendered"], record["totals"]["cached"]) == (3, 1)
     assert storyboard("stitch", str(story), env=env).returncode == 0
 
     # A prompt edit in the second part: its clip and its descendant's are stale; refused by name.

@@ -149,7 +149,8 @@ def test_the_full_examples_lint_clean(page: str, tmp_path: Path) -> None:
         _make_media(folder, block)
         story = folder / "storyboard.yaml"
         story.write_text(block, encoding="utf-8")
-        problems = lint_file(story).problems
+        # Clean even with --strict; a note (the split the example shows) is no problem.
+        problems = [p for p in lint_file(story).problems if p.fails(strict=True)]
         assert problems == [], f"example {i} of docs/language.md: {problems}"
 
 
