@@ -236,7 +236,8 @@ def test_the_views_say_the_same_diff(tmp_path: Path, base: tuple[Plan, Names]) -
     assert markdown[0] == "### storyboard diff: $2.856 to render (5 of 5 tasks), film 26.00 s"
     assert "| `arrival` | changed | prompt of shot 2 | to send | $0.588 |" in markdown
     assert "| `squall` | unchanged | - | to send | $0.504 |" in markdown
-    after = "  - after: Close-up: <<<image_2>>> descends the spiral stairs, a brass lantern"
+    # the prompt as the author wrote it: `<<<keeper>>>`, not the request's <<<image_2>>>
+    after = "  - after: Close-up: <<<keeper>>> descends the spiral stairs, a brass lantern"
     assert any(line.startswith(after) for line in markdown)
     lines = as_text(diff, "storyboard.yaml", "HEAD").splitlines()
     assert lines[0] == "storyboard.yaml against HEAD: 0 added, 0 removed, 2 changed, 3 unchanged"

@@ -12,7 +12,9 @@ explains is those bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,6 +226,17 @@ def _scalar(label: str, old: Any, new: Any) -> FieldChange:
     return FieldChange(label, f"{label} ({a or 'none'} → {b or 'none'})", a, b)
 
 
+_TOKEN = re.compile(r"<<<((?:image|element|video)_\d+)>>>")
+
+
+def spoken(prompt: str | None, names: Mapping[str, str]) -> str | None:
+    """A prompt as sent, in the author's names: `<<<image_2>>>` as `<<<keeper>>>`
+    (the plan's `names`), so that a reviewer reads what the author wrote."""
+    if prompt is None:
+        return None
+    return _TOKEN.sub(lambda m: f"<<<{names.get(m.group(1), m.group(1))}>>>", prompt)
+
+
 def payload_changes(
     old: dict[str, Any],
     new: dict[str, Any],
@@ -260,7 +273,12 @@ def task_changes(
     changed, its takes, and (when nothing else explains a new key) the bytes of a
     local video. Empty: the same request, the same takes."""
     numbers = [shot.index for shot in new.shots]
-    out = payload_changes(old.payload, new.payload, old_names, new_names, numbers)
+    out = [
+        dataclasses.replace(c, old=spoken(c.old, old.names), new=spoken(c.new, new.names))
+        if c.field.startswith("prompt")
+        else c
+        for c in payload_changes(old.payload, new.payload, old_names, new_names, numbers)
+    ]
     upstream = [
         dep
         for dep in new.depends_on
