@@ -38,7 +38,7 @@ from storyboard.errors import FFmpegError, ProbeError, StitchError
 from storyboard.film.cutplan import FILM_CODEC, FILM_PIXELS, CutPlan
 from storyboard.film.graph import FPS, X264, Piece, film_frames, segment_args
 from storyboard.film.verify import Copied, Still
-from storyboard.media import MediaInfo, run_ffmpeg
+from storyboard.media import MediaInfo, awaited, run_ffmpeg
 from storyboard.media.probing import CodedVideo, SplicePart, coded_video, splice_video
 
 # x264's presets as its options line names them: each preset's `subme`.
@@ -367,7 +367,7 @@ def _encode_segments(
             pool.submit(_encode, s.pieces, plan.size, x264, work / f"segment{n:03d}.mp4", timeout)
             for n, s in enumerate(smart.segments)
         ]
-        return [job.result() for job in jobs]
+        return [awaited(job) for job in jobs]
 
 
 def _sources(plan: CutPlan, smart: SmartPlan, files: Sequence[Path]) -> Callable[[Still], Still]:

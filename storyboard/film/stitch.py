@@ -76,7 +76,14 @@ from storyboard.film.verify import (
     verify,
 )
 from storyboard.language.montage import Audio, Transition
-from storyboard.media import decode_check_ffmpeg, probe, run_ffmpeg, stop_children, video_packets
+from storyboard.media import (
+    awaited,
+    decode_check_ffmpeg,
+    probe,
+    run_ffmpeg,
+    stop_children,
+    video_packets,
+)
 from storyboard.media.process import Progress
 
 __all__ = [
@@ -283,7 +290,7 @@ def _decoded(side: ThreadPoolExecutor, segments: Sequence[Path], timeout: float)
     ]
     for run in runs:
         try:
-            run.result()
+            awaited(run)
         except (ProbeError, FFmpegError) as exc:
             raise StitchError(f"a re-encoded stretch of the film does not decode: {exc}") from exc
 
@@ -296,7 +303,7 @@ def _sound(
     out: Path,
 ) -> tuple[float | None, Gain | None, Path]:
     """The film's sound encoded into `out` with the gain its measurement asks for."""
-    measured, gain = sound.result()
+    measured, gain = awaited(sound)
     run_ffmpeg(sound_args(plan.pieces, bed, gain, enc, out), timeout=_timeout(plan))
     return measured, gain, out
 
@@ -331,7 +338,7 @@ def _copies(plan: CutPlan) -> list[Copied]:
 
 def _result_of(future: Future[T]) -> T:
     try:
-        return future.result()
+        return awaited(future)
     except ProbeError as exc:
         raise StitchError(str(exc)) from exc
 

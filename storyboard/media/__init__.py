@@ -21,6 +21,7 @@ from storyboard.media.local import local_media
 from storyboard.media.process import (
     FFMPEG_ENV,
     SECRET_NAMES,
+    awaited,
     child_env,
     ffmpeg_exe,
     run_child,
@@ -83,6 +84,7 @@ __all__ = [
     "ImageInfo",
     "MediaInfo",
     "VideoPackets",
+    "awaited",
     "child_env",
     "decode_check_ffmpeg",
     "decode_ends",

@@ -18,13 +18,17 @@ import ctypes.util
 import fnmatch
 import functools
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
+from typing import TypeVar
 
 from storyboard.errors import EnvironmentProblem, FFmpegError
 
@@ -113,6 +117,16 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+T = TypeVar("T")
+
+TICK = 0.25
+"""The longest a wait for a child (or for work that runs one) blocks at a time.
+The kernel delivers a process's signal to any of its threads, and Python runs
+the handler (Ctrl-C, SIGTERM) only when the main thread next runs Python code:
+a main thread blocked in one long wait would not see the signal, and so not
+stop, until that wait ended, and a hung child's never ends."""
+
+
 # The children running now, across threads, and whether the process is on its
 # way out (then a new child is killed as soon as it is registered). Set and
 # tuple operations are atomic under the GIL: either `stop_children` sees a child
@@ -161,7 +175,7 @@ def run_child(
             if _stopping:  # the process is on its way out: this one never gets going
                 proc.kill()
             if on_line is None:
-                out, err = proc.communicate(timeout=timeout)
+                out, err = _communicate(proc, timeout)
             else:
                 out, err = b"", _follow(proc, on_line, timeout)
         except BaseException:
@@ -180,33 +194,75 @@ def _follow(
 ) -> bytes:
     """Hand each line of `proc`'s output to `on_line` until it ends; its stderr.
 
-    The stderr is drained by a thread (a child blocked on a full pipe would never
-    end); the timeout is a timer that kills the child, as `communicate` would."""
+    Both pipes are read as they fill (a child blocked on a full pipe would never
+    end), in short slices: the timeout is kept as `communicate` keeps it, and a
+    signal is handled at once (see `TICK`)."""
     assert proc.stdout is not None and proc.stderr is not None
-    stderr, errors = proc.stderr, bytearray()
-    drain = threading.Thread(target=lambda: errors.extend(stderr.read()), daemon=True)
-    drain.start()
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        proc.kill()
-
-    timer = threading.Timer(timeout, expire) if timeout is not None else None
-    if timer is not None:
-        timer.daemon = True
-        timer.start()
-    try:
-        for raw in proc.stdout:
-            on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
-        proc.wait()
-        drain.join()
-    finally:
-        if timer is not None:
-            timer.cancel()
-    if expired.is_set():
-        raise subprocess.TimeoutExpired(proc.args, timeout or 0.0)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    errors, pending = bytearray(), b""
+    with selectors.DefaultSelector() as pipes:
+        pipes.register(proc.stdout, selectors.EVENT_READ)
+        pipes.register(proc.stderr, selectors.EVENT_READ)
+        while pipes.get_map():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(proc.args, timeout or 0.0)
+            for key, _ in pipes.select(_slice(deadline)):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    pipes.unregister(key.fileobj)
+                elif key.fileobj is proc.stderr:
+                    errors += chunk
+                else:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for line in lines:
+                        on_line(line.decode("utf-8", "replace").rstrip("\r"))
+    if pending:
+        on_line(pending.decode("utf-8", "replace").rstrip("\r"))
+    _wait(proc, deadline, timeout)
     return bytes(errors)
+
+
+def _slice(deadline: float | None) -> float:
+    """How long one wait may block: a `TICK`, never past the deadline."""
+    if deadline is None:
+        return TICK
+    return max(0.0, min(TICK, deadline - time.monotonic()))
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float | None, timeout: float | None) -> None:
+    while True:
+        try:
+            proc.wait(timeout=_slice(deadline))
+            return
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(proc.args, timeout or 0.0) from None
+
+
+def _communicate(proc: subprocess.Popen[bytes], timeout: float | None) -> tuple[bytes, bytes]:
+    """`proc.communicate(timeout)`, in slices of a `TICK` (which it allows: a retry
+    loses no output), so that a signal is handled at once."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            out, err = proc.communicate(timeout=_slice(deadline))
+            return out, err
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
+def awaited(future: Future[T]) -> T:
+    """`future.result()`, waited for in slices of a `TICK` (see there). An interrupt
+    stops the children still running, which is the work a pool would otherwise
+    wait for on its way out."""
+    try:
+        while not future.done():
+            futures_wait([future], timeout=TICK)
+    except KeyboardInterrupt:
+        stop_children()
+        raise
+    return future.result()
 
 
 Progress = Callable[[float], None]

@@ -16,8 +16,10 @@ that works for an hour instead. The tests wait for that process to show in
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -388,3 +390,37 @@ def test_an_interrupted_kirin_render_names_what_is_in_flight_and_the_next_pays_n
         resumed = [e for e in events(again.stdout) if e["event"] == "task_submitted"]
         assert [e["task"] for e in resumed] == ["after"]  # first and second were picked up
         assert all(n == 1 for n in mock.stats()["create_by_external_id"].values())
+
+
+def _tgkill(pid: int, tid: int, how: signal.Signals) -> None:
+    """Send `how` to one thread of `pid` (Linux's tgkill): the kernel may deliver a
+    process's signal to any of its threads, and this makes it one that is not main."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_tgkill = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+    if sys_tgkill is None:
+        pytest.skip(f"tgkill's number on {platform.machine()} is not known here")
+    assert libc.syscall(sys_tgkill, pid, tid, int(how)) == 0, ctypes.get_errno()
+
+
+def test_a_signal_that_lands_on_another_thread_still_stops_the_stitch(
+    story: Path, env: dict[str, str], ffmpeg: Ffmpeg
+) -> None:
+    """SIGTERM delivered to a worker thread while the main thread waits on the film's
+    ffmpeg: Python runs the handler only in the main thread, so a wait that never
+    returned (as `communicate` with no timeout did) left the stitch running forever;
+    every wait for a child is now a short slice, and the stitch stops at once."""
+    build = story.parent / "build" / story.stem
+    assert storyboard("render", str(story), env=env).returncode == 0
+    text = story.read_text(encoding="utf-8")
+    story.write_text(text.replace("cut: [first, second, after]", "cut: [second, first, after]"))
+    ffmpeg.hang_on(".partial-")
+    proc = start("stitch", str(story), env=env)
+    hung = ffmpeg.hanging(proc)
+    others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+    assert others, "the stitch runs its side work in threads"
+    _tgkill(proc.pid, others[0], signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "storyboard: interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert _gone(hung)
+    assert list(build.glob(".storyboard.partial-*")) == []  # no half-written film left
