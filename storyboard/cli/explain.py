@@ -28,7 +28,7 @@ from storyboard.errors import UsageError
 )
 @friendly
 def explain(code: str | None, list_all: bool, fmt: str) -> None:
-    """Explain a lint rule (e.g. SB217): what it checks, a failing and a passing example."""
+    """Explain a lint rule such as SB217: what it checks, a failing and a passing example."""
     from storyboard.lint import reference
 
     rules = reference.registry()
