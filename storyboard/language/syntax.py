@@ -12,6 +12,7 @@ anything it does not recognise still gets a plain message at ruamel's place.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -240,13 +241,12 @@ def _after_quote(text: str, line: int, col: int) -> Said | None:
 def _quoted_before(text: str, line: int, col: int) -> ScalarToken | None:
     """The quoted string that ends just before (line, col), by the scanner's own tokens."""
     last: ScalarToken | None = None
-    try:
+    # The scanner stops at the same mistake; the tokens before it suffice.
+    with contextlib.suppress(YAMLError):
         for token in YAML(typ="rt").scan(text):
             if (token.start_mark.line, token.start_mark.column) >= (line, col):
                 break
             last = token if isinstance(token, ScalarToken) else None
-    except YAMLError:
-        pass  # the scanner stops at the same mistake; the tokens before it suffice
     if last is None or last.style not in QUOTES:
         return None
     return last

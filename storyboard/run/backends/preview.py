@@ -63,7 +63,7 @@ class PreviewBackend(Backend):
         self.work_dir = Path(work_dir)
         self._locks: dict[str, asyncio.Lock] = {}
         self.notes: dict[str, CardNotes] = card_notes(plan) if plan is not None else {}
-        self.variants = self.variants_for(plan) if plan is not None else {}
+        self.variants = self.variants_for(plan, self.notes) if plan is not None else {}
         self._by_external = {  # a take's or an attempt's id starts with its task's
             t.external_task_id: self.variants[t.cache_key]
             for t in (plan.tasks if plan is not None else ())
@@ -71,12 +71,15 @@ class PreviewBackend(Backend):
         }
 
     @classmethod
-    def variants_for(cls, plan: PlanLike) -> dict[str, str]:
+    def variants_for(
+        cls, plan: PlanLike, notes: Mapping[str, CardNotes] | None = None
+    ) -> dict[str, str]:
         """Each task's cache variant on the preview shelf, by cache key, without
         opening a backend (what `storyboard plan` must look at to say what is
         cached): a digest of its cards' notes. Tasks that share one request (and so
-        one clip) share one variant, made of all their notes."""
-        notes = card_notes(plan)
+        one clip) share one variant, made of all their notes. `notes`: the plan's
+        card notes, when they are already drawn up."""
+        notes = card_notes(plan) if notes is None else notes
         by_key: dict[str, dict[str, CardNotes]] = {}
         for task in plan.tasks:
             if task.id in notes:
