@@ -113,6 +113,10 @@ class VerificationError(StitchError):
     """The film was written but does not match the cut's arithmetic."""
 
 
+class ExportError(StoryboardError):
+    """The cut could not be exported for an editor (its clips, its music, the file)."""
+
+
 # --- URL checks ------------------------------------------------------------------
 class URLCheckError(StoryboardError):
     """A URL lint was asked to check was refused, did not answer in time, or failed."""

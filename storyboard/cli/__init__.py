@@ -21,6 +21,7 @@ import click
 from storyboard import __version__, scratch
 from storyboard.cli import diff as diff_commands
 from storyboard.cli import explain as explain_commands
+from storyboard.cli import export as export_commands
 from storyboard.cli import render as render_commands
 from storyboard.cli import takes as take_commands
 from storyboard.cli.common import (
@@ -223,5 +224,6 @@ for command in (
     *take_commands.COMMANDS,
     *explain_commands.COMMANDS,
     *diff_commands.COMMANDS,
+    *export_commands.COMMANDS,
 ):
     main.add_command(command)

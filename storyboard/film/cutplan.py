@@ -76,7 +76,7 @@ def _probe_clip(clip: CutClip) -> MediaInfo:
     return info
 
 
-def _clip_frames(info: MediaInfo) -> int:
+def clip_frames(info: MediaInfo) -> int:
     """Frames the clip holds at 24 fps: its frame count when that agrees with its
     duration (exact), else its duration in frames."""
     seconds = info.video_duration or info.duration
@@ -95,7 +95,7 @@ def _film_size(size: tuple[int, int] | None, first: MediaInfo) -> tuple[int, int
 
 
 def _piece(clip: CutClip, info: MediaInfo) -> Piece:
-    held = _clip_frames(info)
+    held = clip_frames(info)
     start, frames = 0, held
     if clip.trim is not None:
         lo, hi = clip.trim

@@ -225,7 +225,7 @@ def gather(compiled: Compilation, workspace: Workspace) -> Review:
                 task,
                 prompts_of(task),
                 references_of(task, compiled, build),
-                tuple(_takes(task, workspace, journal, selection)),
+                tuple(take_rows(task, workspace, journal, selection)),
             )
             for task in plan.tasks
         )
@@ -260,7 +260,7 @@ def known_takes(
     return {*task.take_numbers, *shelf, *records, *selection.made(task.id, task.cache_key)}
 
 
-def _takes(
+def take_rows(
     task: PlanTask, workspace: Workspace, journal: Journal | None, selection: Selection
 ) -> list[TakeRow]:
     records = recorded_takes(task, workspace, journal)

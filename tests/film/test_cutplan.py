@@ -50,13 +50,13 @@ def piece(
 
 
 def test_a_clip_holds_its_frame_count_when_it_agrees_with_its_duration() -> None:
-    assert cutplan._clip_frames(info(5.0, frames=120)) == 120
+    assert cutplan.clip_frames(info(5.0, frames=120)) == 120
     # Less than a frame apart: the count is exact (the duration alone would say 119).
-    assert cutplan._clip_frames(info(4.97, frames=120)) == 120
-    assert cutplan._clip_frames(info(5.0, frames=119)) == 120  # a whole frame apart: duration
-    assert cutplan._clip_frames(info(5.0, frames=100)) == 120  # disagrees: its duration
-    assert cutplan._clip_frames(info(5.02, fps=30.0, frames=150)) == 120  # other rate
-    assert cutplan._clip_frames(info(2.51, frames=None)) == 60
+    assert cutplan.clip_frames(info(4.97, frames=120)) == 120
+    assert cutplan.clip_frames(info(5.0, frames=119)) == 120  # a whole frame apart: duration
+    assert cutplan.clip_frames(info(5.0, frames=100)) == 120  # disagrees: its duration
+    assert cutplan.clip_frames(info(5.02, fps=30.0, frames=150)) == 120  # other rate
+    assert cutplan.clip_frames(info(2.51, frames=None)) == 60
 
 
 def test_trims_become_whole_frames_and_impossible_trims_are_refused() -> None:

@@ -1,0 +1,159 @@
+"""The export formats: each an OpenTimelineIO adapter, with what it is given.
+
+Every format is written by its OTIO adapter from the one timeline of
+`storyboard.export.timeline`; what differs is only how a file is referred to
+and the adapter's own hints:
+
+- `otio` (OTIO JSON) and `mlt` (MLT XML, what melt, Kdenlive and Shotcut
+  read): paths relative to the export file, so the folder can move;
+- `fcpxml` (Final Cut Pro X) and `fcp7` (FCP 7 XML: Premiere, Resolve):
+  absolute `file://` URLs, the only references those editors link on open;
+- `edl` (CMX 3600): no paths in the events; one reel name per clip file and the
+  file in the adapter's comments.
+
+The adapters are an optional extra (`pip install 'storyboard[export]'`);
+`require_otio` says so when they are missing.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storyboard.errors import EnvironmentProblem, ExportError
+
+if TYPE_CHECKING:
+    import opentimelineio as otio
+
+EXTRA = "pip install 'storyboard[export]'"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    adapter: str  # the OTIO adapter's name
+    suffix: str
+    package: str  # the package that holds the adapter (for the message when missing)
+    relative: bool  # media referred to by relative path (else by absolute file URL)
+    label: str
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format("otio", "otio_json", ".otio", "opentimelineio", True, "OpenTimelineIO JSON"),
+        Format("fcpxml", "fcpx_xml", ".fcpxml", "otio-fcpx-xml-adapter", False, "FCPXML"),
+        Format("fcp7", "fcp_xml", ".xml", "otio-fcp-adapter", False, "FCP 7 XML"),
+        Format("edl", "cmx_3600", ".edl", "otio-cmx3600-adapter", True, "CMX 3600 EDL"),
+        Format("mlt", "mlt_xml", ".mlt", "otio-mlt-adapter", True, "MLT XML"),
+    )
+}
+
+
+def require_otio(fmt: Format) -> None:
+    """Raise with the install line when OTIO or the format's adapter is missing."""
+    try:
+        import opentimelineio as otio
+    except ImportError as exc:
+        raise EnvironmentProblem(f"export needs OpenTimelineIO and its adapters: {EXTRA}") from exc
+    if fmt.adapter not in otio.adapters.available_adapter_names():
+        raise EnvironmentProblem(f"--format {fmt.name} needs the {fmt.package} adapter: {EXTRA}")
+
+
+def reference(fmt: Format, export: Path) -> Callable[[Path], str]:
+    """How `fmt` refers to a file, from the export file at `export`."""
+    base = export.resolve().parent
+
+    def where(path: Path) -> str:
+        path = path.resolve()
+        if not fmt.relative:
+            return path.as_uri()
+        try:
+            return Path(os.path.relpath(path, base)).as_posix()
+        except ValueError:  # another drive (Windows): no relative path exists
+            return path.as_uri()
+
+    return where
+
+
+def _reels(timeline: otio.schema.Timeline) -> None:
+    """An EDL names each source by an 8-character reel: one per clip file, in order of
+    first use, so that no two files share one (truncated file names would)."""
+    import opentimelineio as otio
+
+    reels: dict[str, str] = {}
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else clip.name
+        reel = reels.setdefault(url, f"SB{len(reels) + 1:03d}")
+        clip.metadata["cmx_3600"] = {"reel": reel}
+
+
+def _gap_handles(timeline: otio.schema.Timeline) -> None:
+    """The EDL writer takes a transition's frames from the start of the item after it,
+    also when that is a gap (black): give each gap the handle it lends."""
+    import opentimelineio as otio
+
+    for track in timeline.tracks:
+        items = list(track)
+        for i, item in enumerate(items):
+            before = items[i - 1] if i else None
+            if isinstance(item, otio.schema.Gap) and isinstance(before, otio.schema.Transition):
+                item.source_range = otio.opentime.TimeRange(
+                    before.in_offset, item.source_range.duration
+                )
+
+
+def _fcp7_alignment(timeline: otio.schema.Timeline) -> None:
+    """FCP 7 XML says a dissolve from or to nothing is a fade from or to black."""
+    import opentimelineio as otio
+
+    for track in timeline.tracks:
+        items = list(track)
+        for i, item in enumerate(items):
+            if not isinstance(item, otio.schema.Transition):
+                continue
+            before = items[i - 1] if i else None
+            after = items[i + 1] if i + 1 < len(items) else None
+            if isinstance(after, otio.schema.Gap):
+                item.metadata["fcp_xml"] = {"alignment": "end-black"}
+            elif before is None or isinstance(before, otio.schema.Gap):
+                item.metadata["fcp_xml"] = {"alignment": "start-black"}
+
+
+def write(timeline: otio.schema.Timeline, fmt: Format, out: Path, size: tuple[int, int]) -> None:
+    """Write `timeline` as `fmt` to `out` (its own copy: adapters change what they write)."""
+    import opentimelineio as otio
+
+    timeline = copy.deepcopy(timeline)
+    options: dict[str, Any] = {}
+    if fmt.name == "edl":
+        _reels(timeline)
+        _gap_handles(timeline)
+        options["rate"] = timeline.duration().rate
+    elif fmt.name == "fcp7":
+        _fcp7_alignment(timeline)
+    elif fmt.name == "mlt":  # the profile: the film's size and rate
+        options.update(width=str(size[0]), height=str(size[1]))
+    try:
+        text = otio.adapters.write_to_string(timeline, adapter_name=fmt.adapter, **options)
+    except (otio.exceptions.OTIOError, ValueError, KeyError, AttributeError) as exc:
+        raise ExportError(f"the {fmt.label} adapter could not write the timeline: {exc}") from exc
+    from storyboard import scratch
+
+    scratch.atomic_write(out, text if text.endswith("\n") else text + "\n")
+
+
+def read(path: Path, fmt: Format) -> otio.schema.Timeline:
+    """The timeline in `path` as OTIO reads `fmt` back (for checks and tests)."""
+    import opentimelineio as otio
+
+    options: dict[str, Any] = {"rate": 24} if fmt.name == "edl" else {}
+    result = otio.adapters.read_from_file(str(path), adapter_name=fmt.adapter, **options)
+    if not isinstance(result, otio.schema.Timeline):
+        raise ExportError(f"{path} holds no timeline")
+    return result
