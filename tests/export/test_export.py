@@ -240,7 +240,9 @@ def melt(mlt: Path, out: Path) -> int:
     return info.frames or 0
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+# lighthouse (every kind of transition, a fade, the music bed) is rendered by melt
+# from a collected folder moved elsewhere, in test_collect.
+@pytest.mark.parametrize("name", sorted(set(EXAMPLE_NAMES) - {"lighthouse"}))
 def test_melt_renders_the_mlt_export_to_the_films_length(
     name: str, rendered: dict[str, Rendered], tmp_path: Path
 ) -> None:
