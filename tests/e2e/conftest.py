@@ -15,18 +15,23 @@ KEY = "sk-render-test-5c1d"
 FAST = MockConfig(queue_seconds=0.05, process_seconds=0.1, render_workers=2)
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a user's shell: a private clip cache, fast polling for the mock."""
-    profile = tmp_path / "provider.json"
+def user_env(root: Path) -> dict[str, str]:
+    """The environment of a user's shell: a private clip cache under `root`, fast
+    polling for the mock, a key for the kirin backend."""
+    profile = root / "provider.json"
     profile.write_text(json.dumps({"poll_initial": 0.05, "poll_max": 0.25}), encoding="utf-8")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))}
     return {
         **base,
-        "STORYBOARD_CACHE": str(tmp_path / "cache"),
+        "STORYBOARD_CACHE": str(root / "cache"),
         "STORYBOARD_PROVIDER": str(profile),
         "KIRIN_API_KEY": KEY,
     }
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return user_env(tmp_path)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from storyboard.media import probe
+from tests.e2e.conftest import user_env
 from tests.e2e.test_render import EXAMPLE_NAMES, copy_example, run_record, storyboard
 
 FPS = 24
@@ -52,16 +52,11 @@ class Rendered:
         return Path(result.stdout.split(":")[0])
 
 
-def _env(root: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))}
-    return {**base, "STORYBOARD_CACHE": str(root / "cache")}
-
-
 @pytest.fixture(scope="package")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Rendered]]:
     """Each example rendered once with the preview backend, in a folder of its own."""
     root = tmp_path_factory.mktemp("export")
-    env = _env(root)
+    env = user_env(root)
     films = {}
     for name in EXAMPLE_NAMES:
         story = copy_example(name, root / name)

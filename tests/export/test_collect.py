@@ -9,7 +9,6 @@ stitch refuses them, and without the export extra the message names it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from storyboard.mock.server import running_mock
-from tests.e2e.conftest import FAST, KEY
+from tests.e2e.conftest import FAST, KEY, user_env
 from tests.e2e.test_render import storyboard
 from tests.export.conftest import Rendered
 from tests.export.test_export import clips_of, melt, picture
@@ -43,18 +42,6 @@ def write_story(folder: Path, text: str = STORY) -> Path:
     story = folder / "storyboard.yaml"
     story.write_text(text, encoding="utf-8")
     return story
-
-
-def user_env(tmp_path: Path) -> dict[str, str]:
-    profile = tmp_path / "provider.json"
-    profile.write_text(json.dumps({"poll_initial": 0.05, "poll_max": 0.25}), encoding="utf-8")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))}
-    return {
-        **base,
-        "STORYBOARD_CACHE": str(tmp_path / "cache"),
-        "STORYBOARD_PROVIDER": str(profile),
-        "KIRIN_API_KEY": KEY,
-    }
 
 
 def test_a_collected_folder_holds_the_whole_project_and_moves(
