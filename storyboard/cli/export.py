@@ -70,6 +70,8 @@ def export_command(
         f"{done.path}: {chosen.label}, {done.frames / 24:.2f} s ({done.frames} frames at 24 fps), "
         f"{done.clips} clip(s), {done.transitions} transition(s), {done.markers} shot marker(s)"
     )
+    if chosen.drops:
+        click.echo(f"{chosen.label} does not carry: {chosen.drops} (docs/export.md)")
     if done.collected:
         how = f"{done.linked} hard-linked, {len(done.collected) - done.linked} copied"
         click.echo(f"collected {len(done.collected)} file(s) into {folder} ({how})")

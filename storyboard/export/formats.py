@@ -40,16 +40,49 @@ class Format:
     package: str  # the package that holds the adapter (for the message when missing)
     relative: bool  # media referred to by relative path (else by absolute file URL)
     label: str
+    drops: str = ""  # what of the timeline the format (or its adapter) does not carry
 
 
 FORMATS = {
     f.name: f
     for f in (
         Format("otio", "otio_json", ".otio", "opentimelineio", True, "OpenTimelineIO JSON"),
-        Format("fcpxml", "fcpx_xml", ".fcpxml", "otio-fcpx-xml-adapter", False, "FCPXML"),
-        Format("fcp7", "fcp_xml", ".xml", "otio-fcp-adapter", False, "FCP 7 XML"),
-        Format("edl", "cmx_3600", ".edl", "otio-cmx3600-adapter", True, "CMX 3600 EDL"),
-        Format("mlt", "mlt_xml", ".mlt", "otio-mlt-adapter", True, "MLT XML"),
+        Format(
+            "fcpxml",
+            "fcpx_xml",
+            ".fcpxml",
+            "otio-fcpx-xml-adapter",
+            False,
+            "FCPXML",
+            "transitions and fades (cuts at their centres), marker notes, metadata",
+        ),
+        Format(
+            "fcp7",
+            "fcp_xml",
+            ".xml",
+            "otio-fcp-adapter",
+            False,
+            "FCP 7 XML",
+            "transition kinds (all Cross Dissolve), marker notes, metadata",
+        ),
+        Format(
+            "edl",
+            "cmx_3600",
+            ".edl",
+            "otio-cmx3600-adapter",
+            True,
+            "CMX 3600 EDL",
+            "sound and music, transition kinds (all dissolves), marker notes, metadata",
+        ),
+        Format(
+            "mlt",
+            "mlt_xml",
+            ".mlt",
+            "otio-mlt-adapter",
+            True,
+            "MLT XML",
+            "markers, transition kinds, the music's mix, metadata (clips keep their sound)",
+        ),
     )
 }
 
@@ -137,8 +170,12 @@ def write(timeline: otio.schema.Timeline, fmt: Format, out: Path, size: tuple[in
         options["rate"] = timeline.duration().rate
     elif fmt.name == "fcp7":
         _fcp7_alignment(timeline)
-    elif fmt.name == "mlt":  # the profile: the film's size and rate
-        options.update(width=str(size[0]), height=str(size[1]))
+    elif fmt.name == "mlt":
+        # MLT plays a clip's sound with its picture: the adapter drops the sound
+        # track's clips as duplicates (and would misplace its transitions).
+        for track in [t for t in timeline.tracks if t.name == "sound"]:
+            timeline.tracks.remove(track)
+        options.update(width=str(size[0]), height=str(size[1]))  # the profile
     try:
         text = otio.adapters.write_to_string(timeline, adapter_name=fmt.adapter, **options)
     except (otio.exceptions.OTIOError, ValueError, KeyError, AttributeError) as exc:

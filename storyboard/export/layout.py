@@ -141,8 +141,8 @@ def lay_bed(media: int, film: int, *, loop: bool, fade_in: int, fade_out: int) -
     rest = film - at
     opening: list[Slot] = []
     closing: list[Slot] = []
-    # A fade is laid out only inside one play, leaving some of it unfaded (an item
-    # that its transitions cover whole is one some editors cannot place).
+    # A fade is laid out only inside one play, leaving some of it unfaded: the MLT
+    # adapter writes a clip that its transitions cover whole as one frame too many.
     if plays and 0 < fade_in < plays[0][1]:
         on_play, on_gap = _halves(fade_in)
         plays[0] = [plays[0][0] + on_gap, plays[0][1] - on_gap]
