@@ -10,6 +10,7 @@ the whole project, for an editor on another machine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -67,11 +68,9 @@ def _place(source: Path, dest: Path, link: bool) -> bool:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with scratch.replacing(dest) as partial:
         if link:
-            try:
+            with contextlib.suppress(OSError):  # another file system, or no links: copy
                 os.link(source, partial)
                 return True
-            except OSError:  # another file system, or links not allowed: copy
-                pass
         shutil.copyfile(source, partial)
     return False
 
