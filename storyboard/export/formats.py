@@ -141,21 +141,44 @@ def _gap_handles(timeline: otio.schema.Timeline) -> None:
                 )
 
 
-def _fcp7_alignment(timeline: otio.schema.Timeline) -> None:
-    """FCP 7 XML says a dissolve from or to nothing is a fade from or to black."""
+# FCP 7's own audio cross fade: the transition Premiere and FCP 7 put between clips'
+# sound (the adapter would write the video dissolve there too).
+FCP7_AUDIO_FADE = {
+    "name": "Cross Fade (+3dB)",
+    "effectid": "KGAudioTransCrossFade3dB",
+    "effecttype": "transition",
+    "mediatype": "audio",
+}
+
+
+def _fcp7_hints(timeline: otio.schema.Timeline, size: tuple[int, int]) -> None:
+    """What FCP 7 XML says and the adapter takes from its metadata: the sequence's
+    frame size (else an editor assumes its own, and a vertical film is squeezed),
+    a dissolve from or to nothing as a fade from or to black, and an audio cross
+    fade on the sound tracks."""
     import opentimelineio as otio
 
+    width, height = size
+    timeline.metadata["fcp_xml"] = {
+        "media": {"video": {"format": {"samplecharacteristics": {
+            "width": width, "height": height, "rate": {"timebase": 24, "ntsc": "FALSE"},
+        }}}}
+    }  # fmt: skip
     for track in timeline.tracks:
         items = list(track)
         for i, item in enumerate(items):
             if not isinstance(item, otio.schema.Transition):
                 continue
+            hints: dict[str, Any] = {}
             before = items[i - 1] if i else None
             after = items[i + 1] if i + 1 < len(items) else None
             if isinstance(after, otio.schema.Gap):
-                item.metadata["fcp_xml"] = {"alignment": "end-black"}
+                hints["alignment"] = "end-black"
             elif before is None or isinstance(before, otio.schema.Gap):
-                item.metadata["fcp_xml"] = {"alignment": "start-black"}
+                hints["alignment"] = "start-black"
+            if track.kind == otio.schema.TrackKind.Audio:
+                hints["effect"] = dict(FCP7_AUDIO_FADE)
+            item.metadata["fcp_xml"] = hints
 
 
 def write(timeline: otio.schema.Timeline, fmt: Format, out: Path, size: tuple[int, int]) -> None:
@@ -169,7 +192,7 @@ def write(timeline: otio.schema.Timeline, fmt: Format, out: Path, size: tuple[in
         _gap_handles(timeline)
         options["rate"] = timeline.duration().rate
     elif fmt.name == "fcp7":
-        _fcp7_alignment(timeline)
+        _fcp7_hints(timeline, size)
     elif fmt.name == "mlt":
         # MLT plays a clip's sound with its picture: the adapter drops the sound
         # track's clips as duplicates (and would misplace its transitions).

@@ -169,6 +169,18 @@ def test_fcp7_xml_keeps_clips_trims_transitions_and_markers(
     assert [m.name for c in clips for m in c.markers] == [n for n, _ in expected_markers(film)]
     # The last clip ends where the film does.
     assert int(items[-1].findtext("end") or 0) == film.frames
+    # The sequence has the film's frame size (sneaker-ad is vertical), and the sound's
+    # transitions are audio cross fades.
+    first = probe(film.build / "clips" / f"{film.cut()[0][0]}.mp4")
+    size = sequence.find("./media/video/format/samplecharacteristics")
+    assert size is not None
+    assert (int(size.findtext("width") or 0), int(size.findtext("height") or 0)) == (
+        first.width,
+        first.height,
+    )
+    sounds = sequence.findall("./media/audio/track/transitionitem")
+    assert len(sounds) >= len(expected_joins(film))  # and the music's fades
+    assert {t.findtext("effect/mediatype") for t in sounds} == {"audio"}
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
