@@ -11,7 +11,6 @@ the whole project, for an editor on another machine.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storyboard import scratch
+from storyboard.digest import file_sha256
 from storyboard.errors import ExportError
 from storyboard.export.edit import Edit, EditClip, gather_edit
 from storyboard.export.formats import FORMATS, Format, reference, require_otio, write
@@ -45,16 +45,7 @@ class Exported:
 
 def _same(a: Path, b: Path) -> bool:
     """Whether two files hold the same bytes (sizes first, then SHA-256)."""
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    digests = []
-    for path in (a, b):
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        digests.append(h.digest())
-    return digests[0] == digests[1]
+    return a.stat().st_size == b.stat().st_size and file_sha256(a) == file_sha256(b)
 
 
 def _place(source: Path, dest: Path, link: bool) -> bool:
@@ -123,21 +114,18 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     timeline = build_timeline(edit, reference(fmt, out))
     write(timeline, fmt, out, edit.size)
-    clips = list(timeline.find_clips())
     return Exported(
         path=out,
         format=fmt,
         frames=edit.frames,
-        clips=sum(1 for c in clips if c.parent().kind == "Video"),
-        transitions=sum(1 for c in edit.clips if c.transition.overlaps or _fades(c)),
-        markers=sum(len(c.markers) for c in clips),
+        clips=len(edit.clips),
+        transitions=sum(
+            1 for c in edit.clips if c.transition.type != "cut" and c.transition.duration
+        ),
+        markers=sum(len(c.shots) for c in edit.clips),
         collected=tuple(placed),
         linked=linked,
     )
-
-
-def _fades(clip: EditClip) -> bool:
-    return clip.transition.type == "fade" and clip.transition.duration > 0
 
 
 def default_output(story_path: Path, build_dir: Path, fmt: Format, collect: Path | None) -> Path:

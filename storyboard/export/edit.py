@@ -92,12 +92,18 @@ class Edit:
     title: str
     storyboard: Path
     film: Path
-    frames: int
-    size: tuple[int, int]
     clips: tuple[EditClip, ...]
     cut: CutPlan
     music: MusicBed | None
     source: str  # the backend's cache shelf the clips come from
+
+    @property
+    def frames(self) -> int:
+        return self.cut.frames
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.cut.size
 
 
 def _frames(seconds: float) -> int:
@@ -159,11 +165,11 @@ def gather_edit(compiled: Compilation, story_path: Path, build_dir: Path) -> Edi
     clips = cut_clips(plan, build_dir)
     cut = plan_cut(clips, film_options(plan.film).size)
     workspace = Workspace.open(story_path, build_dir).for_plan(plan)
-    segments = [(entry, seg) for entry in plan.cut for seg in entry.segments]
+    tasks = [plan.task(seg.task) for entry in plan.cut for seg in entry.segments]  # clip order
     edit_clips = []
     with existing_journal(build_dir / "journal.sqlite") as journal:
-        for i, (clip, piece, info) in enumerate(zip(clips, cut.pieces, cut.infos, strict=True)):
-            task = plan.task(segments[i][1].task)
+        pieces = zip(tasks, clips, cut.pieces, cut.infos, cut.starts, strict=True)
+        for task, clip, piece, info, film_start in pieces:
             trim = (piece.start, piece.start + piece.frames)
             held = clip_frames(info)
             edit_clips.append(
@@ -174,7 +180,7 @@ def gather_edit(compiled: Compilation, story_path: Path, build_dir: Path) -> Edi
                     media_frames=held,
                     has_audio=info.has_audio,
                     transition=clip.transition,
-                    film_start=cut.starts[i],
+                    film_start=film_start,
                     shots=tuple(_shot_notes(task, trim, held)),
                     record=journal.get(task.chosen.label) if journal is not None else None,
                     takes=tuple(take_rows(task, workspace, journal, compiled.selection)),
@@ -184,8 +190,6 @@ def gather_edit(compiled: Compilation, story_path: Path, build_dir: Path) -> Edi
         title=plan.title,
         storyboard=story_path.resolve(),
         film=(build_dir / plan.output).resolve(),
-        frames=cut.frames,
-        size=cut.size,
         clips=tuple(edit_clips),
         cut=cut,
         music=_music(plan, build_dir),

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storyboard import scratch
 from storyboard.errors import EnvironmentProblem, ExportError
 
 if TYPE_CHECKING:
@@ -126,19 +127,26 @@ def _reels(timeline: otio.schema.Timeline) -> None:
         clip.metadata["cmx_3600"] = {"reel": reel}
 
 
+def _neighbours(timeline: otio.schema.Timeline) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(track, item before, item, item after) for every item of every track."""
+    for track in timeline.tracks:
+        items = list(track)
+        for i, item in enumerate(items):
+            before = items[i - 1] if i else None
+            after = items[i + 1] if i + 1 < len(items) else None
+            yield track, before, item, after
+
+
 def _gap_handles(timeline: otio.schema.Timeline) -> None:
     """The EDL writer takes a transition's frames from the start of the item after it,
     also when that is a gap (black): give each gap the handle it lends."""
     import opentimelineio as otio
 
-    for track in timeline.tracks:
-        items = list(track)
-        for i, item in enumerate(items):
-            before = items[i - 1] if i else None
-            if isinstance(item, otio.schema.Gap) and isinstance(before, otio.schema.Transition):
-                item.source_range = otio.opentime.TimeRange(
-                    before.in_offset, item.source_range.duration
-                )
+    for _, before, item, _ in _neighbours(timeline):
+        if isinstance(item, otio.schema.Gap) and isinstance(before, otio.schema.Transition):
+            item.source_range = otio.opentime.TimeRange(
+                before.in_offset, item.source_range.duration
+            )
 
 
 # FCP 7's own audio cross fade: the transition Premiere and FCP 7 put between clips'
@@ -164,21 +172,17 @@ def _fcp7_hints(timeline: otio.schema.Timeline, size: tuple[int, int]) -> None:
             "width": width, "height": height, "rate": {"timebase": 24, "ntsc": "FALSE"},
         }}}}
     }  # fmt: skip
-    for track in timeline.tracks:
-        items = list(track)
-        for i, item in enumerate(items):
-            if not isinstance(item, otio.schema.Transition):
-                continue
-            hints: dict[str, Any] = {}
-            before = items[i - 1] if i else None
-            after = items[i + 1] if i + 1 < len(items) else None
-            if isinstance(after, otio.schema.Gap):
-                hints["alignment"] = "end-black"
-            elif before is None or isinstance(before, otio.schema.Gap):
-                hints["alignment"] = "start-black"
-            if track.kind == otio.schema.TrackKind.Audio:
-                hints["effect"] = dict(FCP7_AUDIO_FADE)
-            item.metadata["fcp_xml"] = hints
+    for track, before, item, after in _neighbours(timeline):
+        if not isinstance(item, otio.schema.Transition):
+            continue
+        hints: dict[str, Any] = {}
+        if isinstance(after, otio.schema.Gap):
+            hints["alignment"] = "end-black"
+        elif before is None or isinstance(before, otio.schema.Gap):
+            hints["alignment"] = "start-black"
+        if track.kind == otio.schema.TrackKind.Audio:
+            hints["effect"] = dict(FCP7_AUDIO_FADE)
+        item.metadata["fcp_xml"] = hints
 
 
 def write(timeline: otio.schema.Timeline, fmt: Format, out: Path, size: tuple[int, int]) -> None:
@@ -203,17 +207,4 @@ def write(timeline: otio.schema.Timeline, fmt: Format, out: Path, size: tuple[in
         text = otio.adapters.write_to_string(timeline, adapter_name=fmt.adapter, **options)
     except (otio.exceptions.OTIOError, ValueError, KeyError, AttributeError) as exc:
         raise ExportError(f"the {fmt.label} adapter could not write the timeline: {exc}") from exc
-    from storyboard import scratch
-
     scratch.atomic_write(out, text if text.endswith("\n") else text + "\n")
-
-
-def read(path: Path, fmt: Format) -> otio.schema.Timeline:
-    """The timeline in `path` as OTIO reads `fmt` back (for checks and tests)."""
-    import opentimelineio as otio
-
-    options: dict[str, Any] = {"rate": 24} if fmt.name == "edl" else {}
-    result = otio.adapters.read_from_file(str(path), adapter_name=fmt.adapter, **options)
-    if not isinstance(result, otio.schema.Timeline):
-        raise ExportError(f"{path} holds no timeline")
-    return result

@@ -16,6 +16,7 @@ takes (a path relative to the export, a file URL).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,49 +156,53 @@ def clip_metadata(clip: EditClip, where: Where) -> dict[str, Any]:
     }
 
 
-def _items(slots: list[Slot], make: Callable[[Span], otio.schema.Clip]) -> list[Any]:
-    items: list[Any] = []
+def _track(
+    name: str, kind: str, slots: list[Slot], make: Callable[[Span], otio.schema.Clip]
+) -> otio.schema.Track:
+    """The track of `slots`: a clip made by `make` for each span, gaps, transitions."""
+    track = otio.schema.Track(name=name, kind=kind)
     for slot in slots:
         if isinstance(slot, Span):
-            items.append(make(slot))
+            track.append(make(slot))
         elif isinstance(slot, Blank):
-            items.append(otio.schema.Gap(source_range=_range(0, slot.frames)))
+            track.append(otio.schema.Gap(source_range=_range(0, slot.frames)))
         else:
-            items.append(transition(slot))
-    return items
+            track.append(transition(slot))
+    return track
+
+
+def _media_clip(
+    name: str, path: Path, frames: int, span: Span, where: Where, meta: dict[str, Any]
+) -> otio.schema.Clip:
+    """Frames `span` of the file at `path` (`frames` long), with our metadata."""
+    return otio.schema.Clip(
+        name=name,
+        media_reference=_reference(path, frames, where),
+        source_range=_range(span.start, span.frames),
+        metadata={NAMESPACE: meta},
+    )
 
 
 def _picture(edit: Edit, slots: list[Slot], where: Where) -> otio.schema.Track:
     def make(span: Span) -> otio.schema.Clip:
         clip = edit.clips[span.index]
-        item = otio.schema.Clip(
-            name=clip.task.chosen.label,
-            media_reference=_reference(clip.path, clip.media_frames, where),
-            source_range=_range(span.start, span.frames),
-            metadata={NAMESPACE: clip_metadata(clip, where)},
-        )
+        meta = clip_metadata(clip, where)
+        item = _media_clip(clip.task.chosen.label, clip.path, clip.media_frames, span, where, meta)
         for note in clip.shots:
             item.markers.append(_marker(clip, note, item.source_range))
         return item
 
-    track = otio.schema.Track(name="picture", kind=otio.schema.TrackKind.Video)
-    track.extend(_items(slots, make))
-    return track
+    return _track("picture", otio.schema.TrackKind.Video, slots, make)
 
 
 def _sound(edit: Edit, slots: list[Slot], where: Where) -> otio.schema.Track:
     def make(span: Span) -> otio.schema.Clip:
         clip = edit.clips[span.index]
-        return otio.schema.Clip(
-            name=clip.task.chosen.label,
-            media_reference=_reference(clip.path, clip.media_frames, where),
-            source_range=_range(span.start, span.frames),
-            metadata={NAMESPACE: {"task": clip.task.id, "take": clip.task.take}},
-        )
+        meta = {"task": clip.task.id, "take": clip.task.take}
+        return _media_clip(clip.task.chosen.label, clip.path, clip.media_frames, span, where, meta)
 
-    track = otio.schema.Track(name="sound", kind=otio.schema.TrackKind.Audio)
-    track.extend(_items(silenced(slots, [c.has_audio for c in edit.clips]), make))
-    return track
+    quiet = silenced(slots, [c.has_audio for c in edit.clips])
+    return _track("sound", otio.schema.TrackKind.Audio, quiet, make)
 
 
 def _music(edit: Edit, where: Where) -> otio.schema.Track | None:
@@ -211,26 +216,14 @@ def _music(edit: Edit, where: Where) -> otio.schema.Track | None:
         fade_in=round(audio.fade_in * FPS),
         fade_out=round(audio.fade_out * FPS),
     )
-    plays = iter(range(1, len(slots) + 1))
+    plays = itertools.count(1)
 
     def make(span: Span) -> otio.schema.Clip:
-        return otio.schema.Clip(
-            name=bed.path.name,
-            media_reference=_reference(bed.path, bed.media_frames, where),
-            source_range=_range(span.start, span.frames),
-            metadata={NAMESPACE: {"play": next(plays), "volume": audio.volume}},
-        )
+        meta = {"play": next(plays), "volume": audio.volume}
+        return _media_clip(bed.path.name, bed.path, bed.media_frames, span, where, meta)
 
-    track = otio.schema.Track(name="music", kind=otio.schema.TrackKind.Audio)
-    track.extend(_items(slots, make))
-    track.metadata[NAMESPACE] = {
-        "music": where(bed.path),
-        "volume": audio.volume,
-        "fade_in": audio.fade_in,
-        "fade_out": audio.fade_out,
-        "loop": audio.loop,
-        "duck": audio.duck,
-    }
+    track = _track("music", otio.schema.TrackKind.Audio, slots, make)
+    track.metadata[NAMESPACE] = {**audio.to_json(), "music": where(bed.path)}
     return track
 
 
