@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,7 @@ from storyboard.provider.pricing import PriceTable, load_prices
 from storyboard.recut import MEASURES, current_film, cut_film, film_job, film_record
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
-from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport
+from storyboard.run.executor import EventSink, Executor, RunOptions, RunReport, TaskResult
 from storyboard.run.journal import Journal
 
 
@@ -147,9 +147,15 @@ def render_plan(
     options: RunOptions,
     events: EventSink | None = None,
     stitch_film: bool = True,
+    settled: Mapping[str, TaskResult] | None = None,
 ) -> RenderOutcome:
     """Write the plan, run it, and stitch the film when every clip it uses is there
-    (unless `stitch_film` is False: `retake` adds takes and leaves the film as it is)."""
+    (unless `stitch_film` is False: `retake` adds takes and leaves the film as it is).
+
+    `settled`: what workers made of the takes, by label (`render --database`): the
+    run then only collects clips from the cache, and the report says what the
+    workers did (a take they made is `done` and billed, one they could not make
+    says why)."""
     _, plan = written_plan(compiled, build_dir)
     journal = Journal(build_dir / "journal.sqlite")
     try:
@@ -191,6 +197,8 @@ def render_plan(
             raise
     finally:
         journal.close()
+    if settled:
+        _take_settled(report, settled)
     film = None
     if report.complete and stitch_film:
         film = _film_of(
@@ -199,6 +207,25 @@ def render_plan(
     write_run_record(build_dir, plan, report, backend, film)
     record_extra_takes(compiled, report)
     return RenderOutcome(report, film)
+
+
+def _take_settled(report: RunReport, settled: Mapping[str, TaskResult]) -> None:
+    """Fold what the workers made into the run that collected their clips."""
+    for label, theirs in settled.items():
+        ours = report.results.get(label)
+        if ours is None:
+            continue
+        if ours.status == "cached" and theirs.status == "done":
+            ours.status, ours.cache_hit = "done", False
+            ours.cost_usd, ours.attempts = theirs.cost_usd, theirs.attempts
+        elif ours.status == "unselected" and theirs.status in ("failed", "skipped"):
+            ours.status, ours.error, ours.attempts = theirs.status, theirs.error, theirs.attempts
+        elif ours.status == "unselected":  # made, but into a cache this render cannot see
+            ours.status = "failed"
+            ours.error = (
+                f"the workers {theirs.status} it, but its clip is not in this render's cache: "
+                "give the render and the workers the same --cache"
+            )
 
 
 def _film_of(

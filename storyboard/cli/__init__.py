@@ -22,6 +22,7 @@ from storyboard import __version__, scratch
 from storyboard.cli import diff as diff_commands
 from storyboard.cli import explain as explain_commands
 from storyboard.cli import export as export_commands
+from storyboard.cli import fleet as fleet_commands
 from storyboard.cli import render as render_commands
 from storyboard.cli import takes as take_commands
 from storyboard.cli.common import (
@@ -225,5 +226,6 @@ for command in (
     *explain_commands.COMMANDS,
     *diff_commands.COMMANDS,
     *export_commands.COMMANDS,
+    *fleet_commands.COMMANDS,
 ):
     main.add_command(command)

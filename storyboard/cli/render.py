@@ -26,6 +26,7 @@ from storyboard.language.takes import MAX_TAKES, Take
 
 if TYPE_CHECKING:
     from storyboard.compile.compiler import Compilation
+    from storyboard.spend import Spend
 
 F = TypeVar("F", bound=Callable[..., Any])
 CURRENT = "current: nothing it is cut from changed, so it was not cut again"
@@ -68,10 +69,39 @@ run_options = stacked(  # what `render` and `retake` share: where, on what, how 
     help="Keep running: render again on each save of the storyboard, its includes, "
     "assets or selection file (needs storyboard[watch]; kirin: needs --max-cost).",
 )
+@click.option(
+    "--database",
+    envvar="STORYBOARD_DATABASE",
+    help="Send the takes to `storyboard worker` processes sharing this engine database "
+    "(postgresql://… or sqlite:///path; else $STORYBOARD_DATABASE), then cut the film here.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="With --database: enqueue the takes and leave (`storyboard status` tells how they "
+    "stand; `render` again collects the film).",
+)
 @friendly
-def render(force: tuple[str, ...], select: tuple[str, ...], watch: bool, **common: Any) -> None:
+def render(
+    force: tuple[str, ...],
+    select: tuple[str, ...],
+    watch: bool,
+    database: str | None,
+    detach: bool,
+    **common: Any,
+) -> None:
     """Lint, compile, render every take and stitch the film: one command."""
     path = existing_file(common["storyboard"])
+    if detach and not database:
+        raise UsageError("--detach needs --database: the takes wait for workers in the engine")
+    if database:
+        if watch or force:
+            raise UsageError("--database renders once: --watch and --force are for one machine")
+        from storyboard.cli.fleet import fleet_pass
+
+        plan = compile_or_report(path)
+        only = chosen_tasks(plan, select) if select else None
+        sys.exit(fleet_pass(plan, path, database=database, detach=detach, only=only, **common))
     if watch:
         from storyboard.cli.watch import watch_storyboard
 
@@ -147,7 +177,6 @@ def render_pass(
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
     from storyboard.run.cache import ClipCache
-    from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
     from storyboard.run.record import RunOptions
     from storyboard.spend import assess
 
@@ -158,28 +187,9 @@ def render_pass(
     options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)
     chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url, plan=plan)
     spend = assess(plan, chosen, cache, options, confirmed=yes)
-    if spend.spends_money:
-        click.echo(
-            f"estimated cost: ${spend.to_pay:.2f} for {spend.tasks} take(s) "
-            f"(list prices; the bill is the provider's usage.cost)",
-            err=True,
-        )
-    if spend.over_budget:
-        click.echo(
-            f"storyboard: ${spend.to_pay:.2f} is over --max-cost ${max_cost:.2f}; nothing was sent",
-            err=True,
-        )
+    if not spend_gate(spend):
         return EXIT_PROBLEMS
-    if spend.needs_confirmation:
-        if not sys.stdin.isatty():
-            raise UsageError("real spend needs confirmation: pass --yes")
-        click.confirm("Spend it?", abort=True, err=True)
-    if as_json:
-        sink: Any = JsonEvents(sys.stdout)
-    elif sys.stderr.isatty():
-        sink = LiveProgress(spend.tasks)
-    else:
-        sink = PlainProgress(sys.stderr)
+    sink = progress_sink(spend.tasks, as_json)
     with build_lock(build), sink:
         outcome = render_plan(
             plan,
@@ -194,6 +204,41 @@ def render_pass(
     if not stitch_film:
         _retake_summary(outcome, path, as_json)
     return EXIT_OK if outcome.report.ok else EXIT_PROBLEMS
+
+
+def spend_gate(spend: Spend) -> bool:
+    """Say what the run would spend, and ask when money is real; False: refused
+    (over --max-cost), nothing is sent."""
+    if spend.spends_money:
+        click.echo(
+            f"estimated cost: ${spend.to_pay:.2f} for {spend.tasks} take(s) "
+            f"(list prices; the bill is the provider's usage.cost)",
+            err=True,
+        )
+    if spend.over_budget:
+        assert spend.max_cost is not None
+        click.echo(
+            f"storyboard: ${spend.to_pay:.2f} is over --max-cost ${spend.max_cost:.2f}; "
+            "nothing was sent",
+            err=True,
+        )
+        return False
+    if spend.needs_confirmation:
+        if not sys.stdin.isatty():
+            raise UsageError("real spend needs confirmation: pass --yes")
+        click.confirm("Spend it?", abort=True, err=True)
+    return True
+
+
+def progress_sink(takes: int, as_json: bool) -> Any:
+    """JSON lines (`--json`), the live view on a terminal, else plain lines."""
+    from storyboard.run.progress import JsonEvents, LiveProgress, PlainProgress
+
+    if as_json:
+        return JsonEvents(sys.stdout)
+    if sys.stderr.isatty():
+        return LiveProgress(takes)
+    return PlainProgress(sys.stderr)
 
 
 def _render_summary(outcome: Any, as_json: bool, *, retake: bool = False) -> None:

@@ -86,6 +86,10 @@ class ProviderProfile:
     # default after base_url's host (`kirin-api.example.com`). Two gateways to one
     # provider can share clips by giving them the same name here.
     cache_source: str = ""
+    # Tasks the provider account runs at once: its limit belongs to the account, shared
+    # by every process using the key, so the workers of `storyboard worker` share it
+    # through one queue. The seed names no limit; the default is a modest guess.
+    account_concurrency: int = 5
 
     def url(self, path: str) -> str:
         """`path` joined to base_url (absolute URLs are returned unchanged)."""
@@ -200,6 +204,8 @@ def _check(profile: ProviderProfile) -> None:
         raise EnvironmentProblem(
             "provider polling needs 0 < poll_initial <= poll_max and poll_backoff >= 1"
         )
+    if profile.account_concurrency < 1:
+        raise EnvironmentProblem("provider account_concurrency must be at least 1")
     if not 0 < profile.poll_fraction <= 1:
         raise EnvironmentProblem("provider poll_fraction must be in (0, 1]")
 

@@ -137,7 +137,9 @@ class Executor:
     def _wanted(self, unit: Unit) -> bool:
         """Selected (`--select`), or a take this run must settle whatever was selected:
         one `retake` adds, one an earlier run sent and did not finish."""
-        only = self.options.only
+        only, takes = self.options.only, self.options.takes
+        if takes is not None and unit.label not in takes:
+            return False
         return unit.new or unit.resumed or only is None or unit.task.id in only
 
     async def run(self) -> RunReport:

@@ -265,7 +265,7 @@ class LiveProgress:
     def _take(self, event: dict[str, Any]) -> str | None:
         """Follow one event; a line worth keeping on the screen, if it is one."""
         kind, task = event.get("event"), event.get("task")
-        if task and kind in ("task_submitted", "task_found", "task_reattached"):
+        if task and kind in ("task_submitted", "task_found", "task_reattached", "task_started"):
             running = self.running.setdefault(task, _Running(self.clock()))
             running.attempt = event.get("attempt", running.attempt)
             self.eta.start(task)

@@ -33,6 +33,7 @@ class RunOptions:
     max_cost: float | None = None
     retakes: Mapping[str, int] = field(default_factory=dict)  # task -> new takes to make
     only: frozenset[str] | None = None  # tasks to run; others only from cache
+    takes: frozenset[str] | None = None  # of those, only these takes (labels): a worker's one
     max_attempts: int = 6  # provider tasks made for one task (after E1/E2, a lost task)
     retry_seconds: float = 900.0  # how long one task retries the transport's failures
     backoff_base: float = 1.0

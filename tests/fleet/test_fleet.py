@@ -1,0 +1,170 @@
+"""`storyboard worker`, `render --database` and `status` end to end: real PostgreSQL,
+real worker and render processes, the mock provider over HTTP.
+
+What one machine promises holds for many: one create per take however many
+renders and workers ask for it, a killed worker's take finished by another
+without a second create, a killed render re-attached by the next, and the
+provider account's limit held across every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storyboard.digest import file_sha256
+from storyboard.media import decode_check_ffmpeg
+from storyboard.mock.server import MockConfig, MockHandle, running_mock
+from tests.fleet.conftest import Postgres, start_worker, storyboard_of, workers
+
+KEY = "sk-fleet-test-7e2a"
+
+
+def fleet_env(root: Path, mock: MockHandle, cache: str, **profile: object) -> dict[str, str]:
+    """A machine's environment: its own home cache folder, the shared clip cache,
+    fast polling of the mock, the provider's key."""
+    settings = {"poll_initial": 0.05, "poll_max": 0.25, **profile}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "provider.json").write_text(json.dumps(settings), encoding="utf-8")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))}
+    return {
+        **base,
+        "XDG_CACHE_HOME": str(root / "home-cache"),
+        "STORYBOARD_CACHE": cache,
+        "STORYBOARD_PROVIDER": str(root / "provider.json"),
+        "KIRIN_API_KEY": KEY,
+        "KIRIN_BASE_URL": mock.base_url,
+    }
+
+
+def render_args(story: Path, database: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "storyboard", "render", str(story),
+        "--backend", "kirin", "--yes", "--database", database, *extra,
+    ]  # fmt: skip
+
+
+def render(
+    story: Path, database: str, env: dict[str, str], *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        render_args(story, database, *extra),
+        env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def launch(story: Path, database: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A render in the background, its output kept."""
+    return subprocess.Popen(
+        render_args(story, database), env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def creates(mock: MockHandle) -> dict[str, int]:
+    return dict(mock.stats()["create_by_external_id"])
+
+
+def wait_for(what: str, ok: object, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def film_of(story: Path) -> Path:
+    return story.parent / "build" / "storyboard" / "storyboard.mp4"
+
+
+@pytest.fixture
+def mock() -> Iterator[MockHandle]:
+    with running_mock(MockConfig(queue_seconds=0.05, process_seconds=0.3)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def slow_mock() -> Iterator[MockHandle]:
+    """Tasks that take long enough to kill a process in the middle of one."""
+    with running_mock(MockConfig(queue_seconds=0.1, process_seconds=3.0)) as handle:
+        yield handle
+
+
+def test_two_machines_two_workers_two_renders_pay_once_and_cut_one_film(
+    tmp_path: Path, postgres: Postgres, mock: MockHandle
+) -> None:
+    database, shared = postgres.url(), str(tmp_path / "shared-cache")
+    stories = [storyboard_of(tmp_path / m / "film", 4, chain=1) for m in ("one", "two")]
+    envs = [fleet_env(tmp_path / m, mock, shared) for m in ("one", "two")]
+    with workers(2, database, envs[0], tmp_path):
+        runs = [launch(story, database, env) for story, env in zip(stories, envs, strict=True)]
+        said = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], said
+    made = creates(mock)
+    assert len(made) == 4 and set(made.values()) == {1}, made  # one create per task
+    assert mock.stats()["tasks"] == 4
+    films = [film_of(story) for story in stories]
+    for film in films:
+        decode_check_ffmpeg(film)
+    assert file_sha256(films[0]) == file_sha256(films[1])
+    records = [json.loads((f.parent / "run.json").read_text()) for f in films]
+    # Each take was made once, billed to one render; the other reused it.
+    rendered = sum(r["totals"]["rendered"] for r in records)
+    assert 4 <= rendered + sum(r["totals"]["cached"] for r in records) == 8
+
+
+def test_a_worker_killed_in_the_middle_of_a_task_is_finished_by_another_without_a_second_create(
+    tmp_path: Path, postgres: Postgres, slow_mock: MockHandle
+) -> None:
+    database = postgres.url()
+    env = fleet_env(tmp_path / "m", slow_mock, str(tmp_path / "shared-cache"))
+    story = storyboard_of(tmp_path / "film", 3)
+    first = start_worker(database, env, tmp_path / "first.log").ready()
+    try:
+        detached = render(story, database, env, "--detach")
+        assert detached.returncode == 0, detached.stderr
+        assert "enqueued 3 take(s)" in detached.stderr
+        wait_for("the three creates", lambda: len(creates(slow_mock)) == 3)
+    finally:
+        first.kill()  # kill -9, its three tasks still processing at the provider
+    status = subprocess.run(
+        [sys.executable, "-m", "storyboard", "status", str(story), "--database", database],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert status.returncode == 0 and "at the provider" in status.stdout, status.stdout
+    second = start_worker(database, env, tmp_path / "second.log").ready()
+    try:
+        finished = render(story, database, env)
+    finally:
+        second.stop()
+    assert finished.returncode == 0, finished.stderr + finished.stdout
+    assert "workflow(s) left by a dead worker" in second.said()
+    made = creates(slow_mock)
+    assert len(made) == 3 and set(made.values()) == {1}, made
+    decode_check_ffmpeg(film_of(story))
+
+
+def test_a_render_killed_while_its_takes_render_is_re_attached_by_the_next(
+    tmp_path: Path, postgres: Postgres, slow_mock: MockHandle
+) -> None:
+    database = postgres.url()
+    env = fleet_env(tmp_path / "m", slow_mock, str(tmp_path / "shared-cache"))
+    story = storyboard_of(tmp_path / "film", 3, chain=1)
+    with workers(1, database, env, tmp_path):
+        killed = launch(story, database, env)
+        wait_for("a create", lambda: len(creates(slow_mock)) >= 1)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        again = render(story, database, env)
+    assert again.returncode == 0, again.stderr + again.stdout
+    made = creates(slow_mock)
+    assert len(made) == 3 and set(made.values()) == {1}, made
+    decode_check_ffmpeg(film_of(story))
