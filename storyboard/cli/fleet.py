@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,7 +176,15 @@ def fleet_pass(
         plan, units, shelf = _units(compiled, build, shelf_backend, cache)
         wanted = {u.label for u in units if only is None or u.task.id in only}
         cached = {u.label for u in units if shelf.get(u.task.cache_key, u.number) is not None}
-        jobs = _jobs(compiled, plan, units, shelf, cached=cached | (set(units.by_label) - wanted))
+        jobs = _jobs(
+            compiled,
+            plan,
+            units,
+            shelf,
+            cached=cached | (set(units.by_label) - wanted),
+            budget=f"render-{uuid.uuid4().hex}",
+            max_cost=max_cost,
+        )
         coordinator = Coordinator(client, jobs)
         attached = coordinator.enqueue()
         if detach:
@@ -234,7 +243,14 @@ def _units(
 
 
 def _jobs(
-    compiled: Compilation, plan: Any, units: Units, shelf: ClipCache, *, cached: Any
+    compiled: Compilation,
+    plan: Any,
+    units: Units,
+    shelf: ClipCache,
+    *,
+    cached: Any,
+    budget: str | None = None,
+    max_cost: float | None = None,
 ) -> list[Any]:
     from storyboard.fleet.jobs import plan_jobs
 
@@ -245,6 +261,8 @@ def _jobs(
         story_dir=compiled.story.base_dir,
         assets_base_url=compiled.story.assets_base_url,
         cached=cached,
+        budget=budget,
+        max_cost=max_cost,
     )
 
 

@@ -52,6 +52,8 @@ class TakeJob:
     story_dir: str
     assets_base_url: str | None
     after: tuple[str, ...] = ()  # the names of the takes it is built from
+    budget: str | None = None  # the ledger of the render that asked (`fleet.budget`)
+    max_cost: float | None = None  # its --max-cost
 
     @property
     def settle_id(self) -> str:
@@ -72,6 +74,8 @@ class TakeJob:
             "story_dir": self.story_dir,
             "assets_base_url": self.assets_base_url,
             "after": list(self.after),
+            "budget": self.budget,
+            "max_cost": self.max_cost,
         }
 
     @classmethod
@@ -86,6 +90,8 @@ class TakeJob:
             story_dir=str(data["story_dir"]),
             assets_base_url=data.get("assets_base_url"),
             after=tuple(str(a) for a in data.get("after", ())),
+            budget=data.get("budget"),
+            max_cost=None if data.get("max_cost") is None else float(data["max_cost"]),
         )
 
 
@@ -123,6 +129,8 @@ def plan_jobs(
     story_dir: Path,
     assets_base_url: str | None,
     cached: Collection[str] = (),
+    budget: str | None = None,
+    max_cost: float | None = None,
 ) -> list[TakeJob]:
     """A job for every take of `units` but the `cached` ones (labels), in plan order
     (upstream first); a job waits only for upstream takes that have jobs."""
@@ -142,6 +150,8 @@ def plan_jobs(
             story_dir=str(story_dir),
             assets_base_url=assets_base_url,
             after=tuple(names[dep] for dep in unit.deps if dep in names),
+            budget=budget,
+            max_cost=max_cost,
         )
         for unit in units
         if unit.label in names

@@ -64,6 +64,7 @@ def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) ->
             work_dir=work_dir,
             events=lambda label: settings.events,
             executor_id=me,
+            database=url,
         )
     )
     engine.configure_logging()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 
 from storyboard.compile.plan import Plan
+from storyboard.fleet.budget import SharedBudget
 from storyboard.fleet.jobs import PROVIDER_QUEUE, SETTLE_WORKFLOW, TAKE_WORKFLOW, TakeJob
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
 from storyboard.run.cache import ClipCache
@@ -49,6 +50,7 @@ class WorkerContext:
     work_dir: Path
     events: Callable[[str], EventSink]  # the event sink for one take's label
     executor_id: str
+    database: str  # the engine's: where the renders' budgets are kept
 
 
 _context: WorkerContext | None = None
@@ -133,6 +135,9 @@ async def take_workflow(data: Mapping[str, Any]) -> dict[str, Any]:
             assets_base_url=job.assets_base_url,
             events=worker.events(job.label),
             options=RunOptions(jobs=1, only=frozenset({job.task}), takes=frozenset({job.label})),
+            budget=None
+            if job.max_cost is None or job.budget is None
+            else SharedBudget(worker.database, job.budget, job.max_cost),
         )
         async with backend:
             report = await executor.run()

@@ -46,6 +46,7 @@ from storyboard.errors import (
     TransientProviderError,
 )
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, attempt_external_id
+from storyboard.run.budget import Budget, BudgetRefused, LocalBudget
 from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, copy_clip
 from storyboard.run.fetch import damaged_source, fetch_clip
 from storyboard.run.journal import Journal, record_key
@@ -84,6 +85,7 @@ class Executor:
         assets_base_url: str | None = None,
         events: EventSink | None = None,
         options: RunOptions | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.plan = plan
         self.build_dir = build_dir
@@ -108,8 +110,8 @@ class Executor:
             chosen=chosen_labels(plan),
         )
         self.units: Units = plan_units(plan, self.cache, journal, self.options.retakes)
-        self.in_flight: dict[str, float] = {}
-        self.billed = 0.0  # this run's bills, for --max-cost
+        self.budget: Budget = budget if budget is not None else LocalBudget(self.options.max_cost)
+        self.billed = 0.0  # this run's bills
         self.billed_by_task: dict[str, float] = {}
         self._done: dict[str, asyncio.Event] = {}
 
@@ -122,16 +124,11 @@ class Executor:
         """Estimated cost of every take the cache cannot serve (what a run would spend)."""
         return pending_cost(self.plan.tasks, self.cache, self.options)
 
-    def _check_budget(self, task: PlanTask) -> None:
-        cap = self.options.max_cost
-        if cap is None:
-            return
-        projected = self.billed + sum(self.in_flight.values()) + task.estimated_cost_usd
-        if projected > cap + 1e-9:
-            raise _Skip(
-                f"budget: billed ${self.billed:.2f} + in flight ${sum(self.in_flight.values()):.2f}"
-                f" + this task ${task.estimated_cost_usd:.2f} would pass --max-cost ${cap:.2f}"
-            )
+    def _check_budget(self, task: PlanTask, label: str) -> None:
+        try:
+            self.budget.reserve(label, task.estimated_cost_usd)
+        except BudgetRefused as why:
+            raise _Skip(str(why)) from None
 
     # --- the graph ------------------------------------------------------------------
     def _wanted(self, unit: Unit) -> bool:
@@ -356,6 +353,7 @@ class Executor:
         source = self.backend.source
         if self.journal.record_bill(task_id, source, remote.task_id, cost, self.run_id):
             self.billed += cost
+            self.budget.bill(task_id, cost)
             self.billed_by_task[task_id] = self.billed_by_task.get(task_id, 0.0) + cost
 
     def _new_attempt(self, task_id: str, attempt: int, current: _Remote, **why: Any) -> int:
@@ -373,16 +371,14 @@ class Executor:
         task, task_id = unit.task, unit.label
         await self.limit.acquire(self.priority[task.id], task_id)
         ok = False
-        self.in_flight[task_id] = task.estimated_cost_usd
+        self.budget.hold(task_id, task.estimated_cost_usd)
         try:
             remote = current.task
             if remote is None:
                 ext = attempt_external_id(base_id, attempt)
                 remote = await self.backend.find(ext)
                 if remote is None:
-                    self.in_flight.pop(task_id, None)
-                    self._check_budget(task)
-                    self.in_flight[task_id] = task.estimated_cost_usd
+                    self._check_budget(task, task_id)
                     payload = await self.values.payload(task)
                     self.journal.update(
                         task_id, state="submitting", attempt=attempt, external_task_id=ext
@@ -413,7 +409,7 @@ class Executor:
             ok = True
             return outcome
         finally:
-            self.in_flight.pop(task_id, None)
+            self.budget.release(task_id)
             await self.limit.release(
                 ok=ok, key=task_id, handoff=self._unblocked(task_id) if ok else None
             )

@@ -168,3 +168,22 @@ def test_a_render_killed_while_its_takes_render_is_re_attached_by_the_next(
     made = creates(slow_mock)
     assert len(made) == 3 and set(made.values()) == {1}, made
     decode_check_ffmpeg(film_of(story))
+
+
+def test_max_cost_holds_for_the_whole_render_across_workers(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # Bills twice the list price: the estimate (4 x $0.252) passes the gate of $1.10,
+    # the bills do not. One task at a time on the account, two workers: after two bills
+    # ($1.008), a third create would pass the cap whichever worker asks.
+    config = MockConfig(queue_seconds=0.05, process_seconds=0.3, bill_factor=2.0)
+    with running_mock(config) as mock:
+        database = postgres.url()
+        env = fleet_env(tmp_path / "m", mock, str(tmp_path / "shared"), account_concurrency=1)
+        story = storyboard_of(tmp_path / "film", 4)
+        with workers(2, database, env, tmp_path):
+            result = render(story, database, env, "--max-cost", "1.10")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(creates(mock)) == 2
+    assert result.stdout.count("skipped: s") == 2 and "would pass --max-cost $1.10" in result.stdout
+    assert "$1.01 this run" in result.stdout
