@@ -121,10 +121,10 @@ def status(
     states = Coordinator(open_client(url), jobs).states()
     counts: dict[str, int] = {}
     for label, state in states.items():
-        words = state.words()
-        if state.settle is None and shelf.get(state.job.cache_key, state.job.take) is not None:
-            words = "in the cache"
-        counts[words.split(":")[0]] = counts.get(words.split(":")[0], 0) + 1
+        words, kind = state.words(), state.kind
+        if state.status is None and shelf.get(state.job.cache_key, state.job.take) is not None:
+            words = kind = "in the cache"
+        counts[kind] = counts.get(kind, 0) + 1
         click.echo(f"  {label}: {words}")
     summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
     click.echo(f"{len(states)} take(s): {summary}")

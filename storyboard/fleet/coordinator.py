@@ -2,7 +2,7 @@
 they stand.
 
 A render hands every take the shared cache cannot serve to the engine as a
-settle workflow, upstream first (`storyboard.fleet.jobs`), and follows the
+take workflow, upstream first (`storyboard.fleet.jobs`), and follows the
 workflows until every one has settled, turning what the engine records into
 the live view's events. The clips are then in the shared cache, and the render
 collects and stitches them with the one-machine pipeline, through a backend
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from storyboard.errors import EnvironmentProblem
 from storyboard.fleet.jobs import (
     GRAPH_QUEUE,
-    SETTLE_WORKFLOW,
+    TAKE_WORKFLOW,
     WORKFLOW_VERSION,
     TakeJob,
 )
@@ -74,29 +74,31 @@ class TakeState:
     """How one take stands in the engine, in words for `status` and the live view."""
 
     job: TakeJob
-    settle: str | None  # the settle workflow's DBOS status, None if never enqueued
-    take: str | None  # the take workflow's
+    status: str | None  # its workflow's DBOS status, None if never enqueued
     worker: str | None
-    result: dict[str, Any] | None  # the settle workflow's result, once it has one
+    result: dict[str, Any] | None  # the workflow's result, once it has one
 
     @property
     def settled(self) -> bool:
-        return self.settle in TERMINAL
+        return self.status in TERMINAL
+
+    @property
+    def kind(self) -> str:
+        """One word (or two) for counting: the result's status, else where it is."""
+        if self.result is not None:
+            return str(self.result.get("status"))
+        return {None: "not enqueued", "ENQUEUED": "queued"}.get(self.status, "running")
 
     def words(self) -> str:
         if self.result is not None:
             status = str(self.result.get("status"))
             error = self.result.get("error")
             return f"{status}: {error}" if error else status
-        if self.settle is None:
+        if self.status is None:
             return "not enqueued"
-        if self.settle in TERMINAL:
-            return f"failed ({self.settle.lower()})"
-        if self.take is None:
-            return "waiting for the takes it is built from"
-        if self.take == "ENQUEUED":
-            return "queued for the provider (the account's limit)"
-        return f"at the provider, on worker {self.worker or '?'}"
+        if self.status == "ENQUEUED":
+            return "queued for a worker"
+        return f"running on worker {self.worker or '?'}"
 
 
 class Coordinator:
@@ -108,7 +110,7 @@ class Coordinator:
 
     def states(self) -> dict[str, TakeState]:
         """Every job's state, by label."""
-        ids = [i for job in self.jobs for i in (job.settle_id, job.take_id)]
+        ids = [job.take_id for job in self.jobs]
         found = (
             {
                 s.workflow_id: s
@@ -119,22 +121,17 @@ class Coordinator:
         )
         out = {}
         for job in self.jobs:
-            settle, take = found.get(job.settle_id), found.get(job.take_id)
+            flow = found.get(job.take_id)
             result = None
-            if (
-                settle is not None
-                and settle.status == "SUCCESS"
-                and isinstance(settle.output, dict)
-            ):
-                result = settle.output
-            elif settle is not None and settle.status in TERMINAL:
-                why = settle.error if settle.error is not None else settle.status.lower()
+            if flow is not None and flow.status == "SUCCESS" and isinstance(flow.output, dict):
+                result = flow.output
+            elif flow is not None and flow.status in TERMINAL:
+                why = flow.error if flow.error is not None else flow.status.lower()
                 result = {"status": "failed", "error": f"the workflow ended: {why}"}
             out[job.label] = TakeState(
                 job,
-                settle.status if settle else None,
-                take.status if take else None,
-                (take.executor_id if take else None) or (settle.executor_id if settle else None),
+                flow.status if flow else None,
+                flow.executor_id if flow else None,
                 result,
             )
         return out
@@ -142,13 +139,13 @@ class Coordinator:
     def enqueue(self) -> set[str]:
         """Enqueue every job not in the engine yet, upstream first; the labels of the
         jobs that were already there (another render or machine asked for them)."""
-        there = {label for label, state in self.states().items() if state.settle is not None}
+        there = {label for label, state in self.states().items() if state.status is not None}
         for job in self.jobs:
             self.client.enqueue(
                 {
-                    "workflow_name": SETTLE_WORKFLOW,
+                    "workflow_name": TAKE_WORKFLOW,
                     "queue_name": GRAPH_QUEUE,
-                    "workflow_id": job.settle_id,
+                    "workflow_id": job.take_id,
                     "app_version": WORKFLOW_VERSION,
                 },
                 job.to_json(),
@@ -162,7 +159,7 @@ class Coordinator:
         while True:
             states = self.states()
             for label, state in states.items():
-                if label not in started and state.take == "PENDING":
+                if label not in started and state.status == "PENDING":
                     started.add(label)
                     emit({"event": "task_started", "task": label, "worker": state.worker})
                 if label not in ended and state.result is not None:

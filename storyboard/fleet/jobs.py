@@ -6,10 +6,11 @@ the take number. However many machines, builds and storyboards ask for the
 same take, they name the same workflow, and DBOS runs a workflow id once: the
 provider receives one create per take.
 
-Each take has two workflows. The *settle* workflow waits on the graph queue,
-which has no limit, for the takes it is built from; then it starts the *take*
-workflow on the provider queue, whose concurrency is the provider account's
-limit, so a slot of the account is never held by a take that is still waiting.
+A take's workflow waits on the graph queue, which has no limit, for the takes
+it is built from, and makes it; each create and the wait for its task is a
+workflow of its own on the provider queue, whose concurrency is the provider
+account's limit (`storyboard.fleet.workflows`), so a slot of the account is
+held only while the provider works on a task of ours.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from storyboard.run.units import Units
 
 GRAPH_QUEUE = "storyboard-graph"  # takes waiting for their upstream: no limit
 PROVIDER_QUEUE = "storyboard-provider"  # takes at the provider: the account's limit
-SETTLE_WORKFLOW = "storyboard.settle"
 TAKE_WORKFLOW = "storyboard.take"
+PROVIDER_WORKFLOW = "storyboard.provider"
 # Workers run only the workflows of their own version (DBOS's application version):
 # a job written by another release of the tool waits for a worker of that release.
 WORKFLOW_VERSION = f"storyboard-{__version__}-jobs1"
@@ -54,10 +55,6 @@ class TakeJob:
     after: tuple[str, ...] = ()  # the names of the takes it is built from
     budget: str | None = None  # the ledger of the render that asked (`fleet.budget`)
     max_cost: float | None = None  # its --max-cost
-
-    @property
-    def settle_id(self) -> str:
-        return f"settle:{self.name}"
 
     @property
     def take_id(self) -> str:

@@ -26,7 +26,7 @@ from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
 from storyboard.run.executor import EventSink
 
-QUEUE_POLL_SECONDS = 0.25
+QUEUE_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,10 @@ def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) ->
     limit = settings.profile.account_concurrency
     if settings.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    settings.backend()  # no key, no base URL: said now, not in the first workflow
+    # One backend for every workflow of this worker (they run on one event loop): one
+    # connection pool, and its polling learns from every task. Made now, so that no
+    # key or no base URL is said at start, not in the first workflow.
+    backend = settings.backend()
     engine.prepare(url)
     me = f"worker-{uuid.uuid4().hex[:12]}"
     liveness = engine.Liveness(url)
@@ -60,7 +63,7 @@ def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) ->
     workflows.configure(
         workflows.WorkerContext(
             cache=settings.cache,
-            backend=settings.backend,
+            backend=lambda: backend,
             work_dir=work_dir,
             events=lambda label: settings.events,
             executor_id=me,

@@ -383,7 +383,10 @@ class Executor:
                     self.journal.update(
                         task_id, state="submitting", attempt=attempt, external_task_id=ext
                     )
-                    remote = await self.backend.submit(payload, ext, label=task_id)
+                    try:
+                        remote = await self.backend.submit(payload, ext, label=task_id)
+                    except BudgetRefused as why:  # a ledger the backend keeps (many workers)
+                        raise _Skip(str(why)) from None
                     accepted = {"attempt": attempt, "remote": remote.task_id}
                     self.emit({"event": "task_submitted", "task": task_id, **accepted})
                 else:

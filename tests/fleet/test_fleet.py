@@ -139,7 +139,7 @@ def test_a_worker_killed_in_the_middle_of_a_task_is_finished_by_another_without_
         [sys.executable, "-m", "storyboard", "status", str(story), "--database", database],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert status.returncode == 0 and "at the provider" in status.stdout, status.stdout
+    assert status.returncode == 0 and "3 take(s): 3 running" in status.stdout, status.stdout
     second = start_worker(database, env, tmp_path / "second.log").ready()
     try:
         finished = render(story, database, env)
