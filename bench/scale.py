@@ -134,8 +134,9 @@ def main() -> None:
     try:
         with running_mock(config) as mock:
             (tmp / "provider.json").write_text(json.dumps(PROFILE), encoding="utf-8")
+            own = ("KIRIN_", "STORYBOARD_")
             env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("KIRIN_", "STORYBOARD_"))},
+                **{k: v for k, v in os.environ.items() if not k.startswith(own)},
                 "KIRIN_API_KEY": "sk-bench", "KIRIN_BASE_URL": mock.base_url,
                 "STORYBOARD_PROVIDER": str(tmp / "provider.json"),
                 "STORYBOARD_CACHE": str(tmp / "shared-cache"),
@@ -182,8 +183,10 @@ def main() -> None:
             print(
                 f"tasks {tasks}  bound {bound:.2f} s  wall {wall:.2f} s  ratio {wall / bound:.3f}"
             )
-            print(f"most at once at the mock: {most_at_once(mock, LATENCY)} (limit {LIMIT}); "
-                  f"creates per task: {sorted(set(made.values()))}; tasks made {len(made)}")  # fmt: skip
+            most = most_at_once(mock, LATENCY)
+            per_task = sorted(set(made.values()))
+            print(f"most at once at the mock: {most} (limit {LIMIT}); "
+                  f"creates per task: {per_task}; tasks made {len(made)}")  # fmt: skip
             client.destroy()
     finally:
         for process in processes:
