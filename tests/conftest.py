@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import resource
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -75,6 +80,73 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_video(d / "short.mp4")
     make_video(d / "clip.mp4", size="1280x720", seconds=3)
     return d
+
+
+# --- an S3 store on this machine ----------------------------------------------------
+@dataclass(frozen=True)
+class S3Server:
+    """moto's S3 server on 127.0.0.1 with one bucket, and what a client needs to use it."""
+
+    endpoint: str
+    bucket: str
+    env: dict[str, str]  # AWS_* of botocore's usual chain; no file of the user's is read
+
+    def url(self, prefix: str | None = None) -> str:
+        """An `s3://` URL under a prefix of its own (fresh for each call without one)."""
+        return f"s3://{self.bucket}/{prefix or uuid.uuid4().hex}"
+
+    def client(self) -> Any:
+        """A boto3 S3 client of this server (for a test to damage what is stored)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3-compatible store for the whole session (moto in server mode, a free port).
+
+    Tests put `env` in their processes' environment (`monkeypatch`, or a child's
+    `env=`) and use a prefix of their own (`url()`), so they never see each other's
+    objects."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = tmp_path_factory.mktemp("aws")
+        env = {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "AKIDSTORYBOARDTEST",
+            "AWS_SECRET_ACCESS_KEY": "storyboard-test-secret-8d41",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(aws / "config"),  # none: the user's profiles stay out
+            "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        found = S3Server(env["AWS_ENDPOINT_URL"], "storyboard-clips", env)
+        found.client().create_bucket(Bucket=found.bucket)
+        yield found
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """This process speaks to `s3_server` (and to no profile or other endpoint)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "STORYBOARD_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server
 
 
 # --- nothing leaves the machine ---------------------------------------------------

@@ -27,6 +27,7 @@ from storyboard.cli import render as render_commands
 from storyboard.cli import takes as take_commands
 from storyboard.cli.common import (
     BUILD_DIR,
+    CACHE,
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_USAGE,
@@ -118,7 +119,7 @@ def compile_command(storyboard: str, build_dir: str | None) -> None:
 @click.argument("storyboard", type=click.Path(dir_okay=False))
 @backend_option("Whose clips count as cached (each backend has its own).")
 @click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
+@CACHE
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @BUILD_DIR
 @friendly
@@ -126,7 +127,7 @@ def plan(
     storyboard: str,
     backend: str,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
     as_json: bool,
     build_dir: str | None,
 ) -> None:
@@ -135,7 +136,7 @@ def plan(
     from storyboard.provider.pricing import PRICES_ENV
     from storyboard.report import Shelf, plan_rows, plan_table
     from storyboard.run.backends import backend_shelf, backend_source
-    from storyboard.run.cache import ClipCache
+    from storyboard.run.cache import open_cache
 
     path = existing_file(storyboard)
     compiled = compile_or_report(path).plan(build_dir_of(path, build_dir))
@@ -147,10 +148,8 @@ def plan(
         bills=backend != "preview",  # the preview's animatics are free
         prices=f"kirin prices from {prices}" if prices else "kirin list prices",
     )
-    cache = backend_shelf(
-        ClipCache(Path(cache_dir) if cache_dir else None), backend, compiled, base_url
-    )
-    rows = plan_rows(compiled, cache, shelf)
+    clips = backend_shelf(open_cache(cache), backend, compiled, base_url)
+    rows = plan_rows(compiled, clips, shelf)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

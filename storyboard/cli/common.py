@@ -100,6 +100,17 @@ def compile_or_report(story_path: Path) -> Compilation:
         sys.exit(EXIT_PROBLEMS)
 
 
+CACHE = click.option(
+    "--cache",
+    "--cache-dir",
+    "cache",
+    metavar="PATH|URL",
+    help="The clip cache: a folder, file:///FOLDER, or s3://BUCKET/PREFIX shared by many "
+    "machines and mirrored in the local folder (endpoint and keys from the AWS_* variables "
+    "or AWS_PROFILE; needs storyboard[s3]). Default: $STORYBOARD_CACHE, else "
+    "$XDG_CACHE_HOME/storyboard or ~/.cache/storyboard. --cache-dir is its older name.",
+)
+
 BUILD_DIR = click.option(
     "--build-dir",
     type=click.Path(file_okay=False),

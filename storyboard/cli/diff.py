@@ -14,6 +14,7 @@ import click
 
 from storyboard.cli.common import (
     BUILD_DIR,
+    CACHE,
     backend_option,
     build_dir_of,
     compile_or_report,
@@ -32,7 +33,7 @@ from storyboard.cli.common import (
 )
 @backend_option("Whose clips count as cached (each backend has its own shelf).")
 @click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location.")
+@CACHE
 @BUILD_DIR
 @click.option(
     "--format",
@@ -48,7 +49,7 @@ def diff(
     base: str | None,
     backend: str,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
     build_dir: str | None,
     fmt: str,
 ) -> None:
@@ -74,13 +75,12 @@ def diff(
     from storyboard.errors import InputProblems
     from storyboard.pipeline import compile_storyboard
     from storyboard.run.backends import backend_shelf
-    from storyboard.run.cache import ClipCache
+    from storyboard.run.cache import open_cache
 
     path = existing_file(storyboard)
     head = compile_or_report(path)
     head_plan = head.plan(build_dir_of(path, build_dir))
-    everything = ClipCache(Path(cache_dir) if cache_dir else None)
-    cache = backend_shelf(everything, backend, head_plan, base_url)
+    shelf = backend_shelf(open_cache(cache), backend, head_plan, base_url)
     with base_storyboard(path, base, head.story.asset_root) as found:
         base_plan, base_names, state = None, None, "absent"
         if found.path is not None:
@@ -104,7 +104,7 @@ def diff(
         result = compare(
             base_plan,
             head_plan,
-            cache,
+            shelf,
             base_state=state,
             base_names=base_names,
             head_names=Names.of(head.story),

@@ -13,6 +13,7 @@ import click
 
 from storyboard.cli.common import (
     BUILD_DIR,
+    CACHE,
     EXIT_OK,
     EXIT_PROBLEMS,
     build_dir_of,
@@ -35,11 +36,6 @@ DATABASE = click.option(
     help="The engine's database: postgresql://… (many machines) or sqlite:///path "
     "(else $STORYBOARD_DATABASE).",
 )
-CACHE = click.option(
-    "--cache",
-    "cache_url",
-    help="The clip cache: a folder, file://… or s3://bucket/prefix (else $STORYBOARD_CACHE).",
-)
 
 
 @click.command()
@@ -54,7 +50,7 @@ CACHE = click.option(
 )
 @click.option("--base-url", help="The provider's base URL (else $KIRIN_BASE_URL).")
 @friendly
-def worker(database: str, cache_url: str | None, concurrency: int, base_url: str | None) -> None:
+def worker(database: str, cache: str | None, concurrency: int, base_url: str | None) -> None:
     """Run the render workflows of the shared engine on this machine, until stopped.
 
     The provider's key, base URL and profile come from this machine's environment
@@ -70,14 +66,14 @@ def worker(database: str, cache_url: str | None, concurrency: int, base_url: str
 
     url = check_database_url(database)
     profile = load_profile(base_url=base_url)
-    cache = open_cache(cache_url)
+    clips = open_cache(cache)
 
     def say(line: str) -> None:
         click.echo(f"storyboard worker: {line}", err=True)
 
     settings = WorkerSettings(
         database=url,
-        cache=cache,
+        cache=clips,
         concurrency=concurrency,
         profile=profile,
         backend=lambda: create_backend("kirin", work_dir=Path("."), profile=profile),
@@ -102,7 +98,7 @@ def worker(database: str, cache_url: str | None, concurrency: int, base_url: str
 def status(
     storyboard: str,
     database: str,
-    cache_url: str | None,
+    cache: str | None,
     base_url: str | None,
     build_dir: str | None,
 ) -> None:
@@ -114,9 +110,9 @@ def status(
     path = existing_file(storyboard)
     compiled = compile_or_report(path)
     url = check_database_url(database)
-    cache = open_cache(cache_url)
+    clips = open_cache(cache)
     shelf_backend = _shelf_backend(base_url)
-    plan, units, shelf = _units(compiled, build_dir_of(path, build_dir), shelf_backend, cache)
+    plan, units, shelf = _units(compiled, build_dir_of(path, build_dir), shelf_backend, clips)
     jobs = _jobs(compiled, plan, units, shelf, cached=())
     states = Coordinator(open_client(url), jobs).states()
     counts: dict[str, int] = {}
@@ -142,7 +138,7 @@ def fleet_pass(
     max_cost: float | None,
     yes: bool,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
     as_json: bool,
     **_: Any,
 ) -> int:
@@ -163,17 +159,17 @@ def fleet_pass(
     url = check_database_url(database)
     for message in compiled.stale_messages():
         click.echo(f"storyboard: warning: {message}", err=True)
-    cache = open_cache(cache_dir)
+    clips = open_cache(cache)
     shelf_backend = _shelf_backend(base_url)
     options = RunOptions(max_cost=max_cost, only=only)
-    spend = assess(compiled, shelf_backend, cache, options, confirmed=yes)
+    spend = assess(compiled, shelf_backend, clips, options, confirmed=yes)
     if not spend_gate(spend):
         return EXIT_PROBLEMS
     build = build_dir_of(path, build_dir)
     client = open_client(url)
     sink = progress_sink(spend.tasks, as_json)
     with build_lock(build), sink:
-        plan, units, shelf = _units(compiled, build, shelf_backend, cache)
+        plan, units, shelf = _units(compiled, build, shelf_backend, clips)
         wanted = {u.label for u in units if only is None or u.task.id in only}
         cached = {u.label for u in units if shelf.get(u.task.cache_key, u.number) is not None}
         jobs = _jobs(
@@ -203,7 +199,7 @@ def fleet_pass(
             compiled,
             build,
             shelf_backend,
-            cache=cache,
+            cache=clips,
             options=RunOptions(only=frozenset(), takes=frozenset()),
             events=_collecting(sink),
             settled=settled_results(states, attached),

@@ -11,6 +11,7 @@ import click
 
 from storyboard.cli.common import (
     BUILD_DIR,
+    CACHE,
     EXIT_OK,
     EXIT_PROBLEMS,
     backend_option,
@@ -46,7 +47,7 @@ run_options = stacked(  # what `render` and `retake` share: where, on what, how 
     click.option("--max-cost", type=click.FloatRange(min=0), help="Refuse to spend more (USD)."),
     click.option("--yes", is_flag=True, help="Do not ask before spending money."),
     click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
-    click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."),
+    CACHE,
     click.option("--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout."),
 )
 
@@ -168,7 +169,7 @@ def render_pass(
     max_cost: float | None,
     yes: bool,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
     as_json: bool,
 ) -> int:
     """One pass over a compiled storyboard: the spend gate, the run, the film (unless
@@ -176,17 +177,17 @@ def render_pass(
     so that `render --watch` makes one pass per save with this very code."""
     from storyboard.pipeline import build_lock, render_plan
     from storyboard.run.backends import create_backend
-    from storyboard.run.cache import ClipCache
+    from storyboard.run.cache import open_cache
     from storyboard.run.record import RunOptions
     from storyboard.spend import assess
 
     for message in plan.stale_messages():
         click.echo(f"storyboard: warning: {message}", err=True)
     build = build_dir_of(path, build_dir)
-    cache = ClipCache(Path(cache_dir) if cache_dir else None)
+    clips = open_cache(cache)
     options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)
     chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url, plan=plan)
-    spend = assess(plan, chosen, cache, options, confirmed=yes)
+    spend = assess(plan, chosen, clips, options, confirmed=yes)
     if not spend_gate(spend):
         return EXIT_PROBLEMS
     sink = progress_sink(spend.tasks, as_json)
@@ -195,7 +196,7 @@ def render_pass(
             plan,
             build,
             chosen,
-            cache=cache,
+            cache=clips,
             options=options,
             events=sink,
             stitch_film=stitch_film,

@@ -16,6 +16,7 @@ import click
 
 from storyboard.cli.common import (
     BUILD_DIR,
+    CACHE,
     build_dir_of,
     compile_or_report,
     existing_file,
@@ -35,7 +36,7 @@ _where = stacked(  # where the takes are: the build, the backend's shelf
         help="Whose cache shelf (default: the backend of the build's last run, else preview).",
     ),
     click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
-    click.option("--cache-dir", type=click.Path(file_okay=False), help="Clip cache location."),
+    CACHE,
 )
 
 
@@ -44,7 +45,7 @@ def _workspace(
     build_dir: str | None,
     backend: str | None,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
 ) -> Workspace:
     from storyboard.review.gather import Workspace
 
@@ -54,7 +55,7 @@ def _workspace(
         build_dir_of(path, build_dir),
         backend=backend,
         base_url=base_url,
-        cache_dir=Path(cache_dir) if cache_dir else None,
+        cache=cache,
     )
 
 
@@ -72,7 +73,7 @@ def takes(
     build_dir: str | None,
     backend: str | None,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
     as_json: bool,
 ) -> None:
     """List every take of every task: status, seconds, cost, verdict, and the picks."""
@@ -81,7 +82,7 @@ def takes(
 
     from storyboard.review.gather import gather
 
-    workspace = _workspace(storyboard, build_dir, backend, base_url, cache_dir)
+    workspace = _workspace(storyboard, build_dir, backend, base_url, cache)
     review = gather(compile_or_report(workspace.story_path), workspace)
     for line in (*review.problems, *review.stale):
         click.echo(f"storyboard: warning: {line}", err=True)
@@ -164,10 +165,10 @@ def review(
     build_dir: str | None,
     backend: str | None,
     base_url: str | None,
-    cache_dir: str | None,
+    cache: str | None,
 ) -> None:
     """Serve a page to watch the film and every take, and to pick or reject takes."""
-    workspace = _workspace(storyboard, build_dir, backend, base_url, cache_dir)
+    workspace = _workspace(storyboard, build_dir, backend, base_url, cache)
     compile_or_report(workspace.story_path)  # problems: reported here, not on a page
     if static_dir is not None:
         from storyboard.review.page import export_static

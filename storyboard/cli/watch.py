@@ -58,7 +58,7 @@ def watch_storyboard(path: Path, select: tuple[str, ...], common: dict[str, Any]
         )
     watch = _watchfiles()
     build = build_dir_of(path, common["build_dir"])
-    skip = (_absolute(build), _absolute(_cache_root(common["cache_dir"])))
+    skip = (_absolute(build), _absolute(_cache_root(common["cache"])))
     files = _always(path)
     in_pass, spent = False, 0.0
     try:
@@ -226,10 +226,11 @@ def _inside(path: Path | None, folders: tuple[Path | None, ...]) -> bool:
     return path is not None and any(f is not None and path.is_relative_to(f) for f in folders)
 
 
-def _cache_root(cache_dir: str | None) -> Path:
-    from storyboard.run.cache import default_cache_dir
+def _cache_root(cache: str | None) -> Path:
+    """The cache's folder (a shared cache's mirror): never a file to watch."""
+    from storyboard.run.cache import open_cache
 
-    return Path(cache_dir) if cache_dir else default_cache_dir()
+    return open_cache(cache).root
 
 
 def _names(paths: list[Path], folder: Path) -> Iterator[str]:

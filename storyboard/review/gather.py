@@ -16,6 +16,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from storyboard.compile.plan import Plan, PlanTask
 from storyboard.language.selection import Selection, selection_path
 from storyboard.language.takes import Take
 from storyboard.run.backends import backend_source, backend_variants
-from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry
+from storyboard.run.cache import CacheEntry, ClipCache, DamagedEntry, open_cache
 from storyboard.run.journal import Journal, TaskRecord, existing_journal, record_key
 from storyboard.run.units import UNFINISHED
 
@@ -64,11 +65,11 @@ class Workspace:
         *,
         backend: str | None = None,
         base_url: str | None = None,
-        cache_dir: Path | None = None,
+        cache: str | os.PathLike[str] | None = None,
     ) -> Workspace:
         """`backend` None: the one the build's run.json recorded (and the cache shelf
         it recorded, so that no base URL is needed to look at a kirin build), else
-        preview."""
+        preview. `cache`: where the clip cache is (`open_cache`)."""
         recorded, shelf = recorded_backend(build_dir)
         if backend is None and recorded is not None:
             name = recorded
@@ -76,7 +77,7 @@ class Workspace:
         else:
             name = backend or "preview"
             source = backend_source(name, base_url)
-        return cls(story_path, build_dir, ClipCache(cache_dir, source), name)
+        return cls(story_path, build_dir, open_cache(cache).for_source(source), name)
 
 
 def recorded_backend(build_dir: Path) -> tuple[str | None, str | None]:

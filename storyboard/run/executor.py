@@ -225,7 +225,8 @@ class Executor:
         once the takes it is built from are done; left out if it was not selected."""
         task, label = unit.task, unit.label
         clip = self.clips_dir / f"{label}.mp4"
-        entry = self.cache.lookup(task.cache_key, unit.number)
+        # Off the event loop: a shared cache's lookup downloads the clip.
+        entry = await asyncio.to_thread(self.cache.lookup, task.cache_key, unit.number)
         if isinstance(entry, CacheEntry):
             return self._from_cache(unit, entry, clip)
         if isinstance(entry, DamagedEntry):
@@ -318,7 +319,10 @@ class Executor:
             "backend": self.backend.name,
         }
         try:
-            digest = self.cache.put(task.cache_key, clip, meta, unit.number).sha256
+            stored = await asyncio.to_thread(
+                self.cache.put, task.cache_key, clip, meta, unit.number
+            )
+            digest = stored.sha256
         except CacheError as exc:  # the clip is in the build; a later run fetches it again
             self.emit({"event": "cache_unwritable", "task": task_id, "error": str(exc)})
             digest = file_sha256(clip)
