@@ -23,14 +23,17 @@ import pytest
 from storyboard.digest import file_sha256
 from storyboard.media import decode_check_ffmpeg
 from storyboard.mock.server import MockConfig, MockHandle, running_mock
+from tests.conftest import S3Server
 from tests.fleet.conftest import Postgres, start_worker, storyboard_of, workers
 
 KEY = "sk-fleet-test-7e2a"
 
 
-def fleet_env(root: Path, mock: MockHandle, cache: str, **profile: object) -> dict[str, str]:
-    """A machine's environment: its own home cache folder, the shared clip cache,
-    fast polling of the mock, the provider's key."""
+def fleet_env(
+    root: Path, mock: MockHandle, cache: str, s3: S3Server | None = None, **profile: object
+) -> dict[str, str]:
+    """A machine's environment: its own home cache folder, the shared clip cache
+    (and the S3 store's endpoint and keys), fast polling of the mock, the key."""
     settings = {"poll_initial": 0.05, "poll_max": 0.25, **profile}
     root.mkdir(parents=True, exist_ok=True)
     (root / "provider.json").write_text(json.dumps(settings), encoding="utf-8")
@@ -42,6 +45,7 @@ def fleet_env(root: Path, mock: MockHandle, cache: str, **profile: object) -> di
         "STORYBOARD_PROVIDER": str(root / "provider.json"),
         "KIRIN_API_KEY": KEY,
         "KIRIN_BASE_URL": mock.base_url,
+        **(s3.env if s3 is not None else {}),
     }
 
 
@@ -99,12 +103,15 @@ def slow_mock() -> Iterator[MockHandle]:
 
 
 def test_two_machines_two_workers_two_renders_pay_once_and_cut_one_film(
-    tmp_path: Path, postgres: Postgres, mock: MockHandle
+    tmp_path: Path, postgres: Postgres, mock: MockHandle, s3_server: S3Server
 ) -> None:
-    database, shared = postgres.url(), str(tmp_path / "shared-cache")
+    # Two machines share only the engine's database and the S3 cache: each renders
+    # from its own build folder with an empty home cache; the workers are a third.
+    database, shared = postgres.url(), s3_server.url()
     stories = [storyboard_of(tmp_path / m / "film", 4, chain=1) for m in ("one", "two")]
-    envs = [fleet_env(tmp_path / m, mock, shared) for m in ("one", "two")]
-    with workers(2, database, envs[0], tmp_path):
+    envs = [fleet_env(tmp_path / m, mock, shared, s3_server) for m in ("one", "two")]
+    farm = fleet_env(tmp_path / "farm", mock, shared, s3_server)
+    with workers(2, database, farm, tmp_path):
         runs = [launch(story, database, env) for story, env in zip(stories, envs, strict=True)]
         said = [run.communicate(timeout=240)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], said
@@ -116,9 +123,36 @@ def test_two_machines_two_workers_two_renders_pay_once_and_cut_one_film(
         decode_check_ffmpeg(film)
     assert file_sha256(films[0]) == file_sha256(films[1])
     records = [json.loads((f.parent / "run.json").read_text()) for f in films]
-    # Each take was made once, billed to one render; the other reused it.
-    rendered = sum(r["totals"]["rendered"] for r in records)
-    assert 4 <= rendered + sum(r["totals"]["cached"] for r in records) == 8
+    # Each take was made once and billed to one render; the other reused it.
+    assert [r["film"] is not None for r in records] == [True, True]
+    totals = [r["totals"] for r in records]
+    assert sum(t["rendered"] for t in totals) + sum(t["cached"] for t in totals) == 8
+    assert sum(t["billed_usd"] for t in totals) == pytest.approx(sum(
+        float(task.cost) for task in mock.state.tasks.values()
+    ))  # fmt: skip
+
+    # A fresh CI runner: an empty home cache, the shared one, the same engine: 0 creates.
+    ci = fleet_env(tmp_path / "ci", mock, shared, s3_server)
+    story = storyboard_of(tmp_path / "ci" / "film", 4, chain=1)
+    again = render(story, database, ci)
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert "0 rendered, 4 cached" in again.stdout
+    assert len(creates(mock)) == 4 and mock.stats()["tasks"] == 4
+    assert file_sha256(film_of(story)) == file_sha256(films[0])
+
+
+def test_the_account_limit_holds_across_three_workers(tmp_path: Path, postgres: Postgres) -> None:
+    # Three workers of --concurrency 4 (12 slots) against an account limit of 5: the
+    # mock never has more than 5 tasks unfinished at once.
+    with running_mock(MockConfig(queue_seconds=0.05, process_seconds=0.6)) as mock:
+        database = postgres.url()
+        env = fleet_env(tmp_path / "m", mock, str(tmp_path / "shared"), account_concurrency=5)
+        story = storyboard_of(tmp_path / "film", 10)
+        with workers(3, database, env, tmp_path, "--concurrency", "4"):
+            result = render(story, database, env)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert 2 <= mock.stats()["max_concurrent_seen"] <= 5
+        assert mock.stats()["tasks"] == 10
 
 
 def test_a_worker_killed_in_the_middle_of_a_task_is_finished_by_another_without_a_second_create(
