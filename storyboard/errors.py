@@ -211,6 +211,11 @@ class JournalError(StoryboardError):
     """The run journal could not be read or written."""
 
 
+class CallbackUndeliverable(StoryboardError):
+    """A callback receiver could not hand a verified notice on: the place it forwards
+    to did not answer, or answered with an error (the receiver then answers 503)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM, with what it left: `str(exc)` says what is in flight, what
     is kept and what to run next (the money's state, which a bare "interrupted"

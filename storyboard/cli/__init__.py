@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from storyboard import __version__, scratch
+from storyboard.cli import callbacks as callback_commands
 from storyboard.cli import diff as diff_commands
 from storyboard.cli import explain as explain_commands
 from storyboard.cli import export as export_commands
@@ -226,5 +227,6 @@ for command in (
     *diff_commands.COMMANDS,
     *export_commands.COMMANDS,
     *fleet_commands.COMMANDS,
+    *callback_commands.COMMANDS,
 ):
     main.add_command(command)

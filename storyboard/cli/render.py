@@ -27,6 +27,7 @@ from storyboard.language.takes import MAX_TAKES, Take
 
 if TYPE_CHECKING:
     from storyboard.compile.compiler import Compilation
+    from storyboard.run.callbacks import LocalHub
     from storyboard.spend import Spend
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,6 +50,18 @@ run_options = stacked(  # what `render` and `retake` share: where, on what, how 
     click.option("--base-url", help="kirin: provider base URL (else $KIRIN_BASE_URL)."),
     CACHE,
     click.option("--json", "as_json", is_flag=True, help="Print a JSON event per line on stdout."),
+    click.option(
+        "--callback-url",
+        metavar="URL",
+        help="kirin: the provider notifies URL/<task>/<token> on every status change (R22); "
+        "this render receives the notices and polls only as a fallback (docs/callbacks.md).",
+    ),
+    click.option(
+        "--callback-listen",
+        metavar="HOST:PORT",
+        help="Where this render receives callbacks (default: the --callback-url's own "
+        "address, when it is plain HTTP on loopback; port 0 there: any free port).",
+    ),
 )
 
 
@@ -98,6 +111,10 @@ def render(
     if database:
         if watch or force:
             raise UsageError("--database renders once: --watch and --force are for one machine")
+        if common.get("callback_url") or common.get("callback_listen"):
+            raise UsageError(
+                "--callback-url works without --database only: the workers poll the provider"
+            )
         from storyboard.cli.fleet import fleet_pass
 
         plan = compile_or_report(path)
@@ -171,6 +188,8 @@ def render_pass(
     base_url: str | None,
     cache: str | None,
     as_json: bool,
+    callback_url: str | None = None,
+    callback_listen: str | None = None,
 ) -> int:
     """One pass over a compiled storyboard: the spend gate, the run, the film (unless
     `stitch_film` is False) and the summary. Returns the exit code rather than exiting,
@@ -186,7 +205,10 @@ def render_pass(
     build = build_dir_of(path, build_dir)
     clips = open_cache(cache)
     options = RunOptions(jobs=jobs, max_cost=max_cost, retakes=retakes, only=only)
-    chosen = create_backend(backend, work_dir=build / "preview", base_url=base_url, plan=plan)
+    hub = _callback_hub(backend, callback_url, callback_listen)
+    chosen = create_backend(
+        backend, work_dir=build / "preview", base_url=base_url, plan=plan, callbacks=hub
+    )
     spend = assess(plan, chosen, clips, options, confirmed=yes)
     if not spend_gate(spend):
         return EXIT_PROBLEMS
@@ -240,6 +262,35 @@ def progress_sink(takes: int, as_json: bool) -> Any:
     if sys.stderr.isatty():
         return LiveProgress(takes)
     return PlainProgress(sys.stderr)
+
+
+def _callback_hub(backend: str, url: str | None, listen: str | None) -> LocalHub | None:
+    """The hub of `--callback-url`/`--callback-listen`, None without them: the run then
+    polls as before."""
+    if url is None:
+        if listen is not None:
+            raise UsageError("--callback-listen needs --callback-url (where the provider calls)")
+        return None
+    if backend != "kirin":
+        raise UsageError(
+            "--callback-url needs --backend kirin: the preview renders here and calls nobody back"
+        )
+    from storyboard.run.callbacks import LocalHub
+
+    hub = LocalHub.for_render(url, listen)
+    where = hub.listen_address
+    assert where is not None  # a render's hub always serves
+    said = (
+        f"to {hub.base_url}/<task>/<token>, received on {where}"
+        if where.port
+        else f"received on a free port of {where.host}, which each task's URL names"
+    )
+    click.echo(
+        f"storyboard: callbacks {said}; the status is still polled as a fallback "
+        "(provider profile: callback_poll)",
+        err=True,
+    )
+    return hub
 
 
 def _render_summary(outcome: Any, as_json: bool, *, retake: bool = False) -> None:

@@ -17,19 +17,25 @@ HTTP 5xx, slow and hanging answers, answers that are not JSON, dropped
 connections, truncated downloads, a concurrency limit answered with E1, expiring output URLs,
 and (`task_ids: "sequential"`) the task ids of a gateway restarted with an
 in-memory counter: every fresh process hands out `mock-000001` again.
-`GET /_mock/stats` counts every request received, by kind.
+`GET /_mock/stats` counts every request received, by kind, and the most
+unfinished tasks there were at once (`max_concurrent_seen`).
+
+A create with a `callback_url` on loopback is called back on every status
+change, with its own seeded faults (`callbacks`).
 
 It never fetches from the network: a video URL that is neither one of its
 own clip URLs nor a local file fails the task with E3.
 
 This module holds the routes and the serving; what the mock knows is in
-`state`, how it draws clips in `clips`, the HTTP faults in `faults`.
+`state`, how it draws clips in `clips`, the HTTP faults in `faults`, its
+callbacks in `callbacks`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -51,6 +57,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from storyboard.mock.callbacks import may_call, notify_changes
 from storyboard.mock.clips import render_task
 from storyboard.mock.faults import FaultInjector, QuietInjected
 from storyboard.mock.state import PROFILE, MockConfig, MockState, MockTask
@@ -126,12 +133,25 @@ async def create_task(request: Request) -> Response:
             state.counts[f"fault_{'e1' if code == api.E1_RESOURCE_INSUFFICIENT else 'e2'}"] += 1
             break
     state.tasks[task.task_id] = task
+    state.saw_tasks()
     if external:
         state.by_external_id[external] = task.task_id
-    job = asyncio.create_task(render_task(state, task, str(request.base_url)))
+    base = str(request.base_url)
+    job = asyncio.create_task(render_task(state, task, base))
+    _keep(state, job)
+    callback = payload.get(PROFILE.callback_field)
+    if isinstance(callback, str) and may_call(callback):
+        document = functools.partial(_document, state, task, base)
+        _keep(state, asyncio.create_task(notify_changes(state, task, callback, document, job)))
+    elif callback is not None:
+        state.counts["callback_refused"] += 1  # never contacted: not on this machine
+    return JSONResponse({"task_id": task.task_id, "status": "queued"})
+
+
+def _keep(state: MockState, job: asyncio.Task[None]) -> None:
+    """Hold a background job until it ends (the lifespan cancels what is left)."""
     state.background.add(job)
     job.add_done_callback(state.background.discard)
-    return JSONResponse({"task_id": task.task_id, "status": "queued"})
 
 
 def _prompts(payload: Mapping[str, Any]) -> str:
@@ -147,7 +167,7 @@ async def task_status(request: Request) -> Response:
     task = state.tasks.get(request.path_params["task_id"])
     if task is None:
         return _error(404, "404", "no such task")
-    return JSONResponse(_document(state, task, request))
+    return JSONResponse(_document(state, task, str(request.base_url)))
 
 
 async def query_task(request: Request) -> Response:
@@ -158,11 +178,11 @@ async def query_task(request: Request) -> Response:
     task_id = state.by_external_id.get(external)
     if not external or task_id is None:
         return _error(404, "404", f"no task with external_task_id {external!r}")
-    return JSONResponse(_document(state, state.tasks[task_id], request))
+    return JSONResponse(_document(state, state.tasks[task_id], str(request.base_url)))
 
 
-def _document(state: MockState, task: MockTask, request: Request) -> dict[str, Any]:
-    """The S1-S5 answer for one task as it stands now."""
+def _document(state: MockState, task: MockTask, base_url: str) -> dict[str, Any]:
+    """The S1-S5 answer for one task as it stands now (also the body of its callbacks)."""
     status = state.status_of(task)
     doc: dict[str, Any] = {
         "task_id": task.task_id,
@@ -183,9 +203,7 @@ def _document(state: MockState, task: MockTask, request: Request) -> dict[str, A
     elif status == "completed":
         doc["output"] = [
             {
-                "content": [
-                    {"type": "video", "url": _clip_url(state, task, str(request.base_url))}
-                ],
+                "content": [{"type": "video", "url": _clip_url(state, task, base_url)}],
                 "duration": round(task.duration, 3),
                 "jobId": f"job-{task.task_id}",
             }
@@ -243,6 +261,8 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         finally:
             for job in list(state.background):
                 job.cancel()
+            if state.callback_http is not None:
+                await state.callback_http.aclose()
             if owns_dir:
                 shutil.rmtree(work_dir, ignore_errors=True)
 

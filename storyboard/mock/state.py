@@ -1,9 +1,10 @@
 """What the mock knows: its configuration, its tasks, its seeded streams.
 
 The one type the API (server.py), the rendering of clips (clips.py) and the
-faults middleware (faults.py) all share, so that none of them imports another
-for it. `ENDPOINTS` and `FAULT_KINDS` are the words a `MockConfig` and the
-`/_mock/stats` counts are written in.
+faults middleware (faults.py) and the callbacks (callbacks.py) all share, so
+that none of them imports another for it. `ENDPOINTS`, `FAULT_KINDS` and the
+`CALLBACK_` names are the words a `MockConfig` and the `/_mock/stats` counts
+are written in.
 """
 
 from __future__ import annotations
@@ -23,12 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from storyboard.errors import UsageError
 from storyboard.provider.pricing import PriceTable, load_prices
 from storyboard.provider.profile import ProviderProfile
 
 FAULT_KINDS = ("drop", "hang", "slow", "http_429", "http_5xx", "malformed", "truncate")
 ENDPOINTS = ("create", "status", "query", "download")
+CALLBACK_COUNTS = (
+    "callback_sent",
+    "callback_accepted",
+    "callback_rejected",
+    "callback_failed",
+    "callback_refused",
+)
+CALLBACK_FAULT_KINDS = ("lost", "duplicate", "late", "reorder")
 PROFILE = ProviderProfile()  # the mock serves the defaults, always
 TASK_ID_SCHEMES = ("unique", "sequential")
 
@@ -60,6 +71,14 @@ class MockConfig:
     fault_limit: int | None = None  # stop injecting HTTP-level faults after this many
     max_concurrent: int | None = None  # unfinished tasks allowed; more → E1 at create
     url_expiry_seconds: float | None = None  # output URLs signed to expire after this
+    # Callbacks (R22, to loopback only): each notice is lost, duplicated, late (by
+    # callback_late_seconds) or held back behind the next one (reordered) at these rates.
+    callback_lost_rate: float = 0.0
+    callback_duplicate_rate: float = 0.0
+    callback_late_rate: float = 0.0
+    callback_late_seconds: float = 2.0
+    callback_reorder_rate: float = 0.0
+    callback_timeout: float = 5.0  # seconds the mock waits for a callback's answer
     bill_factor: float = 1.0  # usage.cost = list-price estimate x this (bills above estimates)
     work_dir: Path | None = None  # where clips go (a temporary folder by default)
     canned_clip: Path | None = None  # answer every task with this clip instead of rendering
@@ -141,6 +160,19 @@ class MockTask:
     cost: float = 0.0
 
 
+@dataclass(frozen=True)
+class CallbackRecord:
+    """One callback POST the mock made: for which task and status, when the status
+    changed and when it was sent (monotonic clock), and the HTTP answer (None: none)."""
+
+    external_task_id: str
+    task_id: str
+    status: str
+    changed_at: float
+    sent_at: float
+    answer: int | None
+
+
 @dataclass
 class MockState:
     """Everything the mock knows; read by tests through `MockHandle`."""
@@ -159,12 +191,34 @@ class MockState:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     streams: dict[str, random.Random] = field(default_factory=dict)
     prices: PriceTable = field(default_factory=load_prices)  # read once, not per task
+    max_concurrent_seen: int = 0  # the most unfinished tasks there ever were at once
+    callback_log: list[CallbackRecord] = field(default_factory=list)
+    callback_http: httpx.AsyncClient | None = None  # made in the server's loop, on first use
 
     def draw(self, stream: str) -> float:
         """The next number of one seeded stream (fates, e3, or an endpoint's faults)."""
         if stream not in self.streams:
             self.streams[stream] = random.Random(f"{self.config.seed}:{stream}")
         return self.streams[stream].random()
+
+    def fate(self, key: str) -> random.Random:
+        """A seeded stream of its own for one thing (a task's notice), whatever else ran."""
+        return random.Random(f"{self.config.seed}:{key}")
+
+    def callback_client(self) -> httpx.AsyncClient:
+        """The HTTP client the mock's callbacks are sent with: no redirects followed, and a
+        new connection for each (a kept-alive one can be closed by the receiver just as
+        the next notice goes out, seconds later: a loss the config did not ask for)."""
+        if self.callback_http is None:
+            self.callback_http = httpx.AsyncClient(
+                follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+            )
+        return self.callback_http
+
+    def saw_tasks(self) -> None:
+        """Note how many tasks are unfinished now (after a create: the count only grows
+        then, so the high-water mark is always seen)."""
+        self.max_concurrent_seen = max(self.max_concurrent_seen, self.unfinished())
 
     def new_task_id(self) -> str:
         """The next task id: unique to this process, or counted from 1 as after a restart."""
@@ -185,11 +239,18 @@ class MockState:
         return sum(1 for t in self.tasks.values() if self.status_of(t) in ("queued", "processing"))
 
     def stats(self) -> dict[str, Any]:
-        kinds = [*ENDPOINTS, "total", *(f"fault_{k}" for k in (*FAULT_KINDS, "e1", "e2", "e3"))]
+        kinds = [
+            *ENDPOINTS,
+            "total",
+            *(f"fault_{k}" for k in (*FAULT_KINDS, "e1", "e2", "e3")),
+            *CALLBACK_COUNTS,
+            *(f"fault_callback_{k}" for k in CALLBACK_FAULT_KINDS),
+        ]
         counts: dict[str, Any] = {kind: self.counts.get(kind, 0) for kind in kinds}
         counts.update(self.counts)
         counts["create_by_external_id"] = dict(self.creates_by_external_id)
         counts["tasks"] = len(self.tasks)
+        counts["max_concurrent_seen"] = self.max_concurrent_seen
         return counts
 
     def sign(self, name: str, expires: int) -> str:

@@ -13,6 +13,7 @@ defaults in `ProviderProfile` below, and can be changed without code:
     envelope = "data"                      # answers wrapped as {"code": 0, "data": {...}}
     video_url_field = "output.0.content.[type=video].url"
     poll_max = 30
+    callback_poll = 120                    # with --callback-url: the fallback poll
 
 `KIRIN_BASE_URL` overrides `base_url` (the CLI's `--base-url` wins over
 both). There is deliberately no default base URL: the seed names none, and
@@ -78,6 +79,12 @@ class ProviderProfile:
     poll_fraction: float = 0.1
     wait_timeout: float = 1800.0
     poll_retries: int = 3  # transient poll failures tolerated in a row inside one wait
+    # Callbacks (R22, `render --callback-url`): the request field that carries a task's
+    # callback URL, and how often to ask anyway while callbacks are on. A notice makes
+    # the backend ask at once; this slow poll is the fallback for notices that never
+    # come, so a lost one costs at most this long.
+    callback_field: str = "callback_url"
+    callback_poll: float = 60.0
     # HTTP timeouts in seconds (connect, and each read/write of a request).
     connect_timeout: float = 10.0
     request_timeout: float = 60.0
@@ -208,6 +215,8 @@ def _check(profile: ProviderProfile) -> None:
         raise EnvironmentProblem("provider account_concurrency must be at least 1")
     if not 0 < profile.poll_fraction <= 1:
         raise EnvironmentProblem("provider poll_fraction must be in (0, 1]")
+    if profile.callback_poll <= 0:
+        raise EnvironmentProblem("provider callback_poll must be more than 0 seconds")
 
 
 class PollPlanner:

@@ -23,6 +23,7 @@ from storyboard.run.backends.base import (
 if TYPE_CHECKING:
     from storyboard.run.backends.preview_cards import PlanLike
     from storyboard.run.cache import ClipCache
+    from storyboard.run.callbacks import CallbackHub
 
 BACKENDS = ("preview", "kirin")
 
@@ -33,6 +34,7 @@ def create_backend(
     work_dir: Path,
     base_url: str | None = None,
     plan: PlanLike | None = None,
+    callbacks: CallbackHub | None = None,
     **options: Any,
 ) -> Backend:
     """The backend called `name`.
@@ -41,12 +43,17 @@ def create_backend(
     directory's scratch folder); `base_url` is kirin's provider (else the
     profile's or `$KIRIN_BASE_URL`); `options` go to the backend's constructor
     (kirin: `profile`, `api_key`); `plan` lets the preview's cards name assets and
-    tell the film's time (kirin's requests never depend on it). Imports are lazy so
-    that the preview path never loads the HTTP client.
+    tell the film's time (kirin's requests never depend on it); `callbacks` is the
+    hub of provider callbacks (R22, kirin only: the preview sends none). Imports
+    are lazy so that the preview path never loads the HTTP client.
     """
     if name == "preview":
         from storyboard.run.backends.preview import PreviewBackend
 
+        if callbacks is not None:
+            raise UsageError(
+                "callbacks need --backend kirin: the preview renders here and calls nobody back"
+            )
         return PreviewBackend(work_dir, plan, **options)
     if name == "kirin":
         from storyboard.provider.profile import load_profile
@@ -54,7 +61,7 @@ def create_backend(
 
         if "profile" not in options:
             options["profile"] = load_profile(base_url=base_url)
-        return KirinBackend(**options)
+        return KirinBackend(callbacks=callbacks, **options)
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -10,6 +10,14 @@ auth object that adds the header to requests for the provider's own origin:
 it is never sent to another host (output URLs usually point at a CDN), never
 formatted into an exception or a log line, and a logging filter scrubs it
 from the records of storyboard, httpx and httpcore should anything try.
+
+Given a `CallbackHub` (`storyboard.run.callbacks`), `submit` sends each task's
+callback URL (R22, in the profile's `callback_field`) and `wait` sleeps on the
+hub: a notice makes it ask for the status at once, and without one it asks
+only every `callback_poll` seconds, the fallback for notices that never come.
+What a notice says is never read: the status query is the truth. Each callback
+URL carries its task's token, so it is scrubbed like the key from log records,
+error messages and the status documents kept in the run record.
 """
 
 from __future__ import annotations
@@ -17,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,6 +55,9 @@ from storyboard.provider.profile import PollPlanner, ProviderProfile, extract, l
 from storyboard.run.backends import answers
 from storyboard.run.backends.apikey import API_KEY_ENV, REDACTOR, BearerAuth, read_api_key
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
+
+if TYPE_CHECKING:
+    from storyboard.run.callbacks.hub import CallbackHub
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +95,19 @@ class KirinBackend(Backend):
         *,
         api_key: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        callbacks: CallbackHub | None = None,
     ) -> None:
-        """`api_key` defaults to `$KIRIN_API_KEY`; `transport` lets tests swap the wire."""
+        """`api_key` defaults to `$KIRIN_API_KEY`; `transport` lets tests swap the wire;
+        `callbacks` turns provider callbacks on (the backend opens and closes the hub
+        with itself)."""
         self.profile = profile if profile is not None else load_profile()
         base = self.profile.url("/")  # raises EnvironmentProblem without a base URL
+        if callbacks is not None and not self.profile.callback_field:
+            raise EnvironmentProblem(
+                "callbacks asked for, but the provider profile's callback_field is empty: "
+                "name the request field that carries the callback URL (R22)"
+            )
+        self.callbacks = callbacks
         self.reads_local_files = is_loopback(base)  # the mock, on this machine
         self.source = provider_source(self.profile)
         self._polls = PollPlanner(self.profile)
@@ -104,8 +125,17 @@ class KirinBackend(Backend):
     def __repr__(self) -> str:
         return f"KirinBackend(base_url={self.profile.base_url!r})"
 
+    async def __aenter__(self) -> Self:
+        if self.callbacks is not None:
+            await self.callbacks.open()
+        return self
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        try:
+            await self._client.aclose()
+        finally:
+            if self.callbacks is not None:
+                await self.callbacks.aclose()
 
     # -- the steps ----------------------------------------------------------------
 
@@ -113,6 +143,11 @@ class KirinBackend(Backend):
         self, payload: Mapping[str, Any], external_task_id: str, *, label: str = ""
     ) -> RemoteTask:
         body = {**payload, "external_task_id": external_task_id}
+        if self.callbacks is not None:
+            callback_url = self.callbacks.url_for(external_task_id)
+            REDACTOR.install(callback_url)  # it carries the task's token: never in a message
+            REDACTOR.install(callback_url.rsplit("/", 1)[-1])
+            body[self.profile.callback_field] = callback_url
         try:
             url = self.profile.url(self.profile.create_path)
             doc = await self._call("create", "POST", url, body)
@@ -174,6 +209,8 @@ class KirinBackend(Backend):
         interval, failures, last = p.poll_initial, 0, None
         running_at: float | None = None  # when it was last seen unfinished
         while True:
+            if self.callbacks is not None:  # what came before this query, it answers
+                await self.callbacks.wait_notice(remote.external_task_id, 0)
             polled_at = loop.time()
             try:
                 doc = await self._call("status", "GET", p.status_url(remote.task_id))
@@ -192,7 +229,10 @@ class KirinBackend(Backend):
                 failures += 1
                 if failures > p.poll_retries or loop.time() > deadline:
                     raise
-                delay = max(interval, getattr(exc, "retry_after", None) or 0)
+                # With callbacks the interval is the slow fallback: a failed query
+                # (often one a notice asked for) is asked again soon instead.
+                soon = p.poll_initial if self.callbacks is not None else interval
+                delay = max(soon, getattr(exc, "retry_after", None) or 0)
                 log.debug("poll of %s failed (%s); again in %.1f s", remote.task_id, exc, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -204,16 +244,49 @@ class KirinBackend(Backend):
                         await result
             if status in p.completed_statuses:
                 self._polls.finished(remote.task_id, running_at, polled_at)
-                return answers.outcome(self.profile, self.name, remote, doc)
+                return answers.outcome(self.profile, self.name, remote, self._scrubbed(doc, remote))
             if status in p.failed_statuses:
                 answers.raise_failure(self.profile, remote.task_id, doc)
             running_at = polled_at
+            if self.callbacks is not None:
+                await self._await_notice(remote, status, deadline)
+                continue
             interval = self._polls.delay(remote.task_id, loop.time(), interval)
             if loop.time() + interval > deadline:
                 raise ProviderTimeout(
                     f"task {remote.task_id} still {status!r} after {p.wait_timeout:g} s"
                 )
             await asyncio.sleep(interval)
+
+    async def _await_notice(self, remote: RemoteTask, status: str, deadline: float) -> None:
+        """Sleep until the hub has a notice for the task or the fallback poll is due;
+        ProviderTimeout once the wait's deadline has passed."""
+        assert self.callbacks is not None
+        p = self.profile
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise ProviderTimeout(
+                f"task {remote.task_id} still {status!r} after {p.wait_timeout:g} s"
+            )
+        notice = await self.callbacks.wait_notice(
+            remote.external_task_id, min(p.callback_poll, left)
+        )
+        log.debug(
+            "task %s: %s; asking for its status",
+            remote.task_id,
+            "a notice came" if notice is not None else "fallback poll due",
+        )
+
+    def _scrubbed(self, doc: Any, remote: RemoteTask) -> Any:
+        """`doc` without the task's callback URL or its token in it (a provider may echo
+        the request): the run record and the journal keep the status document."""
+        if self.callbacks is None:
+            return doc
+        url = self.callbacks.url_for(remote.external_task_id)
+        token = url.rsplit("/", 1)[-1]
+        text = json.dumps(doc)
+        clean = text.replace(url, "***").replace(token, "***")
+        return doc if clean == text else json.loads(clean)
 
     async def download(self, outcome: Outcome, dest: Path) -> media.MediaInfo:
         url = self.profile.url(outcome.video_url)
