@@ -112,7 +112,8 @@ def status(
     url = check_database_url(database)
     clips = open_cache(cache)
     shelf_backend = _shelf_backend(base_url)
-    plan, units, shelf = _units(compiled, build_dir_of(path, build_dir), shelf_backend, clips)
+    build = build_dir_of(path, build_dir)
+    plan, units, shelf = _units(compiled, build, shelf_backend, clips, write=False)
     jobs = _jobs(compiled, plan, units, shelf, cached=())
     states = Coordinator(open_client(url), jobs).states()
     counts: dict[str, int] = {}
@@ -159,6 +160,7 @@ def fleet_pass(
     url = check_database_url(database)
     for message in compiled.stale_messages():
         click.echo(f"storyboard: warning: {message}", err=True)
+    client = open_client(url)
     clips = open_cache(cache)
     shelf_backend = _shelf_backend(base_url)
     options = RunOptions(max_cost=max_cost, only=only)
@@ -166,7 +168,6 @@ def fleet_pass(
     if not spend_gate(spend):
         return EXIT_PROBLEMS
     build = build_dir_of(path, build_dir)
-    client = open_client(url)
     sink = progress_sink(spend.tasks, as_json)
     with build_lock(build), sink:
         plan, units, shelf = _units(compiled, build, shelf_backend, clips)
@@ -228,12 +229,18 @@ def _shelf_backend(base_url: str | None) -> CacheShelf:
 
 
 def _units(
-    compiled: Compilation, build: Path, shelf_backend: CacheShelf, cache: ClipCache
+    compiled: Compilation,
+    build: Path,
+    shelf_backend: CacheShelf,
+    cache: ClipCache,
+    *,
+    write: bool = True,
 ) -> tuple[Any, Units, ClipCache]:
+    """The plan (written to the build unless `write` is False), its takes, the shelf."""
     from storyboard.compile.compiler import written_plan
     from storyboard.run.units import plan_units
 
-    _, plan = written_plan(compiled, build)
+    plan = written_plan(compiled, build)[1] if write else compiled.plan(build)
     shelf = cache.for_source(shelf_backend.source)
     return plan, plan_units(plan, shelf, None), shelf
 

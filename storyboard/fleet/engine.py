@@ -76,12 +76,36 @@ def _require_dbos() -> None:
 
 
 def prepare(url: str) -> None:
-    """Create the engine's tables if they are not there yet (DBOS's own migrations)."""
+    """Create the engine's tables if they are not there yet (DBOS's own migrations),
+    once the server is known to answer (else one line naming it, not DBOS's log)."""
     _require_dbos()
     from dbos import run_dbos_database_migrations
 
+    _reachable(url)
+    logging.getLogger("dbos").setLevel(logging.CRITICAL)  # what goes wrong is said below
     with _unreachable(url):
         run_dbos_database_migrations(url)
+
+
+def _reachable(url: str) -> None:
+    """Raise EnvironmentProblem unless the database server answers. A PostgreSQL
+    database that does not exist yet is fine: DBOS creates it."""
+    if url.startswith("sqlite:///"):
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise EnvironmentProblem(f"cannot use the database {url}: no folder {folder}")
+        return
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        if "does not exist" in reason:
+            return
+        raise EnvironmentProblem(
+            f"cannot use the database {shown_url(url)}: {_scrubbed(reason, url)}"
+        ) from None
 
 
 def open_client(url: str) -> DBOSClient:
