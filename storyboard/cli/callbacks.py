@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from storyboard.cli.common import friendly
+from storyboard.errors import UsageError
 
 
 @click.command(name="callback-server")
@@ -20,22 +23,31 @@ from storyboard.cli.common import friendly
 )
 @click.option(
     "--forward",
-    required=True,
     metavar="URL",
     help="Hand each verified notice on to the receiver at URL: a render's "
     "--callback-listen address with its --callback-url's path.",
 )
+@click.option(
+    "--database",
+    envvar="STORYBOARD_DATABASE",
+    metavar="URL",
+    help="Or hand each notice to the workflow waiting for its task in this engine "
+    "(workers started with --callback-url pointing here).",
+)
 @friendly
-def callback_server(host: str, port: int, prefix: str, forward: str) -> None:
+def callback_server(
+    host: str, port: int, prefix: str, forward: str | None, database: str | None
+) -> None:
     """Receive provider callbacks (R22) and hand each verified one on.
 
     Answers POST <prefix>/<task>/<token> when the token is the task's (made with
-    this machine's callback key, or $STORYBOARD_CALLBACK_SECRET: the renders it
-    serves need the same), 404 to anything else, and forwards each notice to
-    --forward (a 404 there is passed back; no answer is a 503). It has nobody
-    waiting in its own process, so it needs a place to hand notices to: for now,
-    a render's own receiver over HTTP. A render keeps polling as a fallback, so
-    a notice lost here only costs time.
+    this machine's callback key, or $STORYBOARD_CALLBACK_SECRET: the renders and
+    workers it serves need the same), 404 to anything else. It has nobody waiting
+    in its own process, so it hands each notice on: with --forward, to a render's
+    own receiver over HTTP (a 404 there is passed back; no answer is a 503); with
+    --database, to the engine's workflow waiting for that task (DBOS send), for
+    workers started with --callback-url pointing here. Whoever waits keeps
+    polling as a fallback, so a notice lost here only costs time.
     """
     import asyncio
 
@@ -48,16 +60,25 @@ def callback_server(host: str, port: int, prefix: str, forward: str) -> None:
         serve_receiver,
     )
 
-    target = check_callback_url(forward, "--forward")  # before anything is opened
+    if (forward is None) == (database is None):
+        raise UsageError("give one of --forward URL (a render's receiver) or --database URL")
     key = load_key()
+    sink: Any
+    if forward is not None:
+        target = check_callback_url(forward, "--forward")  # before anything is opened
+        sink = ForwardSink(key, target)
+        where = f"forwarding to {sink.target}"
+    else:
+        from storyboard.fleet.callbacks import EngineSink
+        from storyboard.fleet.engine import check_database_url, open_client, shown_url
+
+        url = check_database_url(database or "")
+        sink = EngineSink(open_client(url))
+        where = f"handing notices to the workflows of {shown_url(url)}"
     sock = bind_socket(Listen(host, port))
-    sink = ForwardSink(key, target)
     bound = Listen(host, sock.getsockname()[1])
     path = "/" + prefix.strip("/") if prefix.strip("/") else ""
-    click.echo(
-        f"callback receiver on http://{bound}{path}/<task>/<token>, forwarding to {sink.target}",
-        err=True,
-    )
+    click.echo(f"callback receiver on http://{bound}{path}/<task>/<token>, {where}", err=True)
 
     async def serve() -> None:
         async with sink:

@@ -49,8 +49,20 @@ DATABASE = click.option(
     help="Takes this worker runs at once (never more than the account's limit in all).",
 )
 @click.option("--base-url", help="The provider's base URL (else $KIRIN_BASE_URL).")
+@click.option(
+    "--callback-url",
+    metavar="URL",
+    help="The public address of a `storyboard callback-server --database …`: the provider "
+    "notifies it of every status change (R22), and polling is only the fallback.",
+)
 @friendly
-def worker(database: str, cache: str | None, concurrency: int, base_url: str | None) -> None:
+def worker(
+    database: str,
+    cache: str | None,
+    concurrency: int,
+    base_url: str | None,
+    callback_url: str | None,
+) -> None:
     """Run the render workflows of the shared engine on this machine, until stopped.
 
     The provider's key, base URL and profile come from this machine's environment
@@ -67,6 +79,12 @@ def worker(database: str, cache: str | None, concurrency: int, base_url: str | N
     url = check_database_url(database)
     profile = load_profile(base_url=base_url)
     clips = open_cache(cache)
+    callbacks = None
+    if callback_url is not None:
+        from storyboard.run.callbacks import load_key
+        from storyboard.run.callbacks.address import check_callback_url
+
+        callbacks = (load_key(), check_callback_url(callback_url))
 
     def say(line: str) -> None:
         click.echo(f"storyboard worker: {line}", err=True)
@@ -79,6 +97,7 @@ def worker(database: str, cache: str | None, concurrency: int, base_url: str | N
         backend=lambda: create_backend("kirin", work_dir=Path("."), profile=profile),
         events=PlainProgress(sys.stderr),
         say=say,
+        callbacks=callbacks,
     )
     stop = threading.Event()
     try:

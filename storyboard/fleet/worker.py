@@ -24,6 +24,7 @@ from storyboard.fleet.jobs import GRAPH_QUEUE, PROVIDER_QUEUE, WORKFLOW_VERSION
 from storyboard.provider.profile import ProviderProfile
 from storyboard.run.backends.base import Backend
 from storyboard.run.cache import ClipCache
+from storyboard.run.callbacks import CallbackKey
 from storyboard.run.executor import EventSink
 
 QUEUE_POLL_SECONDS = 0.1
@@ -39,6 +40,7 @@ class WorkerSettings:
     events: EventSink
     say: Callable[[str], None]
     work_dir: Path | None = None
+    callbacks: tuple[CallbackKey, str] | None = None  # R22: the key, the receiver's URL
 
 
 def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) -> None:
@@ -68,6 +70,8 @@ def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) ->
             events=lambda label: settings.events,
             executor_id=me,
             database=url,
+            profile=settings.profile,
+            callbacks=settings.callbacks,
         )
     )
     engine.configure_logging()
@@ -97,6 +101,7 @@ def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) ->
         settings.say(
             f"worker {me} on {engine.shown_url(url)}: account limit {limit}, "
             f"{min(settings.concurrency, limit)} at a time here, cache {settings.cache.location}"
+            + (f", callbacks to {settings.callbacks[1]}" if settings.callbacks else "")
         )
         (stop or threading.Event()).wait()
     finally:

@@ -34,10 +34,14 @@ from dbos import DBOS
 from storyboard.compile.plan import Plan
 from storyboard.errors import EnvironmentProblem, ProviderError
 from storyboard.fleet.budget import SharedBudget
+from storyboard.fleet.callbacks import wait_for_notices
 from storyboard.fleet.jobs import PROVIDER_QUEUE, PROVIDER_WORKFLOW, TAKE_WORKFLOW, TakeJob
+from storyboard.provider.profile import ProviderProfile
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
+from storyboard.run.backends.kirin import KirinBackend
 from storyboard.run.budget import BudgetRefused
 from storyboard.run.cache import ClipCache
+from storyboard.run.callbacks import CallbackKey
 from storyboard.run.executor import EventSink, Executor
 from storyboard.run.journal import Journal
 from storyboard.run.record import RunOptions
@@ -60,6 +64,8 @@ class WorkerContext:
     events: Callable[[str], EventSink]  # the event sink for one take's label
     executor_id: str
     database: str  # the engine's: where the renders' budgets are kept
+    profile: ProviderProfile | None = None  # the worker's provider profile
+    callbacks: tuple[CallbackKey, str] | None = None  # the key and the receiver's address
 
 
 _context: WorkerContext | None = None
@@ -154,8 +160,20 @@ async def provider_workflow(
         found = await backend.find(external_task_id)
         return found or await backend.submit(payload, external_task_id, label=label)
 
+    notices = worker.callbacks
+    if notices is not None and worker.profile is not None:  # R22: the receiver's URL
+        key, base = notices
+        own = DBOS.workflow_id
+        assert own is not None
+        payload = {**payload, worker.profile.callback_field: key.url(base, own)}
+
     async def wait(remote: RemoteTask) -> Outcome:
         return await backend.wait(remote)
+
+    async def waited(remote: RemoteTask) -> Outcome:
+        if notices is not None and worker.profile is not None and isinstance(backend, KirinBackend):
+            return await wait_for_notices(backend, remote, worker.profile)
+        return await DBOS.run_step_async({"name": "wait"}, wait, remote)
 
     async def settle_ledger(cost: float | None) -> None:
         if ledger is not None:
@@ -170,7 +188,7 @@ async def provider_workflow(
         ended = {"error": exc}
     else:
         try:
-            outcome = await DBOS.run_step_async({"name": "wait"}, wait, remote)
+            outcome = await waited(remote)
             ended = {"remote": remote, "outcome": outcome}
         except ProviderError as exc:
             ended = {"remote": remote, "error": exc}

@@ -167,7 +167,10 @@ async def task_status(request: Request) -> Response:
     task = state.tasks.get(request.path_params["task_id"])
     if task is None:
         return _error(404, "404", "no such task")
-    return JSONResponse(_document(state, task, str(request.base_url)))
+    document = _document(state, task, str(request.base_url))
+    if document["status"] in ("completed", "failed"):
+        state.told_finished.setdefault(task.task_id, time.monotonic())
+    return JSONResponse(document)
 
 
 async def query_task(request: Request) -> Response:

@@ -192,6 +192,9 @@ class MockState:
     streams: dict[str, random.Random] = field(default_factory=dict)
     prices: PriceTable = field(default_factory=load_prices)  # read once, not per task
     max_concurrent_seen: int = 0  # the most unfinished tasks there ever were at once
+    # When a client first asked about each task and heard it was finished (monotonic
+    # clock): how soon after its end the client noticed (by polling or a callback).
+    told_finished: dict[str, float] = field(default_factory=dict)
     callback_log: list[CallbackRecord] = field(default_factory=list)
     callback_http: httpx.AsyncClient | None = None  # made in the server's loop, on first use
 

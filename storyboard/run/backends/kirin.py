@@ -213,17 +213,7 @@ class KirinBackend(Backend):
                 await self.callbacks.wait_notice(remote.external_task_id, 0)
             polled_at = loop.time()
             try:
-                doc = await self._call("status", "GET", p.status_url(remote.task_id))
-                # checked before anything in it is believed
-                answers.check_answer(self.profile, "status", doc, remote)
-                status = extract(doc, p.status_field)
-                if not isinstance(status, str) or not (
-                    p.is_terminal(status) or status in p.in_progress_statuses
-                ):
-                    raise MalformedResponse(
-                        f"task {remote.task_id}: unknown status {status!r}; if the provider uses "
-                        "it for unfinished tasks, add it to in_progress_statuses in the profile"
-                    )
+                status, doc = await self._status_of(remote)
                 failures = 0
             except _POLL_TOLERATED as exc:
                 failures += 1
@@ -257,6 +247,33 @@ class KirinBackend(Backend):
                     f"task {remote.task_id} still {status!r} after {p.wait_timeout:g} s"
                 )
             await asyncio.sleep(interval)
+
+    async def _status_of(self, remote: RemoteTask) -> tuple[str, Any]:
+        """One status query: the status name and the document, checked against what
+        was sent before anything in it is believed."""
+        p = self.profile
+        doc = await self._call("status", "GET", p.status_url(remote.task_id))
+        answers.check_answer(self.profile, "status", doc, remote)
+        status = extract(doc, p.status_field)
+        if not isinstance(status, str) or not (
+            p.is_terminal(status) or status in p.in_progress_statuses
+        ):
+            raise MalformedResponse(
+                f"task {remote.task_id}: unknown status {status!r}; if the provider uses "
+                "it for unfinished tasks, add it to in_progress_statuses in the profile"
+            )
+        return status, doc
+
+    async def status(self, remote: RemoteTask) -> Outcome | None:
+        """Ask once: the task's Outcome if it is completed, None while it runs; a failed
+        task raises as `wait` does. For a caller that waits its own way (a workflow
+        woken by callbacks through the engine)."""
+        status, doc = await self._status_of(remote)
+        if status in self.profile.completed_statuses:
+            return answers.outcome(self.profile, self.name, remote, self._scrubbed(doc, remote))
+        if status in self.profile.failed_statuses:
+            answers.raise_failure(self.profile, remote.task_id, doc)
+        return None
 
     async def _await_notice(self, remote: RemoteTask, status: str, deadline: float) -> None:
         """Sleep until the hub has a notice for the task or the fallback poll is due;
