@@ -23,6 +23,7 @@ LISTEN/NOTIFY where it is there), not by polling each other.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ class WorkerContext:
     """What a worker's workflows use: set once by `storyboard worker` at start."""
 
     cache: ClipCache
-    backend: Callable[[], Backend]  # a fresh backend from this worker's own environment
+    backend: Callable[[], Backend]  # the worker's backend, from its own environment
     work_dir: Path
     events: Callable[[str], EventSink]  # the event sink for one take's label
     executor_id: str
@@ -151,14 +152,9 @@ async def provider_workflow(
     backend = worker.backend()
     ledger = None
     if budget is not None:
-        ledger = SharedBudget(worker.database, str(budget["id"]), float(budget["cap"]))
-
-    async def create() -> RemoteTask:
-        if ledger is not None:
-            ledger.reserve(label, float(budget["estimate"]))  # type: ignore[index]
-        # Run again after a crash in its middle, the step finds what it sent.
-        found = await backend.find(external_task_id)
-        return found or await backend.submit(payload, external_task_id, label=label)
+        ledger = await asyncio.to_thread(
+            SharedBudget, worker.database, str(budget["id"]), float(budget["cap"])
+        )
 
     notices = worker.callbacks
     if notices is not None and worker.profile is not None:  # R22: the receiver's URL
@@ -166,6 +162,13 @@ async def provider_workflow(
         own = DBOS.workflow_id
         assert own is not None
         payload = {**payload, worker.profile.callback_field: key.url(base, own)}
+
+    async def create() -> RemoteTask:
+        if ledger is not None and budget is not None:
+            await asyncio.to_thread(ledger.reserve, label, float(budget["estimate"]))
+        # Run again after a crash in its middle, the step finds what it sent.
+        found = await backend.find(external_task_id)
+        return found or await backend.submit(payload, external_task_id, label=label)
 
     async def wait(remote: RemoteTask) -> Outcome:
         return await backend.wait(remote)
@@ -176,8 +179,10 @@ async def provider_workflow(
         return await DBOS.run_step_async({"name": "wait"}, wait, remote)
 
     async def settle_ledger(cost: float | None) -> None:
-        if ledger is not None:
-            ledger.bill(label, cost) if cost is not None else ledger.release(label)
+        if ledger is not None and cost is not None:
+            await asyncio.to_thread(ledger.bill, label, cost)
+        elif ledger is not None:
+            await asyncio.to_thread(ledger.release, label)
 
     ended: dict[str, Any]
     try:
