@@ -123,6 +123,11 @@ class URLCheckError(StoryboardError):
 
 
 # --- providers ------------------------------------------------------------------
+class BudgetRefused(StoryboardError):
+    """A create would pass --max-cost (billed plus in flight, with this task); the
+    message gives the figures. The take is skipped, nothing is sent for it."""
+
+
 class ProviderError(StoryboardError):
     """A backend failed to turn a task into a clip."""
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from storyboard.errors import BudgetRefused
 
-class BudgetRefused(Exception):
-    """The create would pass the cap; the message says by how much."""
+__all__ = ["Budget", "BudgetRefused", "LocalBudget", "refusal"]
 
 
 class Budget(Protocol):
