@@ -44,7 +44,9 @@ from storyboard.run.backends.kirin import provider_source
 from storyboard.run.cache import ClipCache
 from storyboard.run.units import plan_units
 
-STORYBOARDS = int(sys.argv[1]) if len(sys.argv) > 1 else 40  # another count, to explore
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+CALLBACKS = "--callbacks" in sys.argv  # the workers woken by the provider's notices (R22)
+STORYBOARDS = int(ARGS[0]) if ARGS else 40  # another count, to explore
 CHAIN, FREE = 3, 3
 WORKERS, PER_WORKER, LIMIT = 4, 4, 16
 LATENCY = 3.0
@@ -144,11 +146,23 @@ def main() -> None:
             }  # fmt: skip
             os.environ.update(env)
             client = open_client(url)
+            notices: list[str] = []
+            if CALLBACKS:
+                env["STORYBOARD_CALLBACK_SECRET"] = "bench-callback-secret-0123456789"
+                receiver = subprocess.Popen(
+                    [sys.executable, "-m", "storyboard", "callback-server", "--port", "0",
+                     "--database", url],
+                    env=env, stderr=subprocess.PIPE, text=True,
+                )  # fmt: skip
+                processes.append(receiver)  # type: ignore[arg-type]
+                assert receiver.stderr is not None
+                base = receiver.stderr.readline().split()[3].split("/<task>")[0]
+                notices = ["--callback-url", base]
             for n in range(WORKERS):
                 log = (tmp / f"worker{n}.log").open("wb")
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "storyboard", "worker", "--database", url,
-                     "--concurrency", str(PER_WORKER)],
+                     "--concurrency", str(PER_WORKER), *notices],
                     env=env, stdout=log, stderr=subprocess.STDOUT,
                 ))  # fmt: skip
             for n in range(WORKERS):
@@ -179,7 +193,8 @@ def main() -> None:
             bound = max(tasks * LATENCY / LIMIT, CHAIN * LATENCY)
             made = mock.stats()["create_by_external_id"]
             print(f"{STORYBOARDS} storyboards x {CHAIN + FREE} tasks, {WORKERS} workers x "
-                  f"{PER_WORKER}, account limit {LIMIT}, latency {LATENCY:g} s")  # fmt: skip
+                  f"{PER_WORKER}, account limit {LIMIT}, latency {LATENCY:g} s"
+                  + (", callbacks" if CALLBACKS else ""))  # fmt: skip
             print(
                 f"tasks {tasks}  bound {bound:.2f} s  wall {wall:.2f} s  ratio {wall / bound:.3f}"
             )
