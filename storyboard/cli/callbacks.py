@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from storyboard.cli.common import friendly
+from storyboard.cli.common import DATABASE_ENV, friendly
 from storyboard.errors import UsageError
 
 
@@ -29,7 +29,7 @@ from storyboard.errors import UsageError
 )
 @click.option(
     "--database",
-    envvar="STORYBOARD_DATABASE",
+    envvar=DATABASE_ENV,
     metavar="URL",
     help="Or hand each notice to the workflow waiting for its task in this engine "
     "(workers started with --callback-url pointing here).",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+DATABASE_ENV = "STORYBOARD_DATABASE"  # --database of render, status, worker, callback-server
 
 
 def friendly(func: F) -> F:

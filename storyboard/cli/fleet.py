@@ -14,6 +14,7 @@ import click
 from storyboard.cli.common import (
     BUILD_DIR,
     CACHE,
+    DATABASE_ENV,
     EXIT_OK,
     EXIT_PROBLEMS,
     build_dir_of,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 DATABASE = click.option(
     "--database",
-    envvar="STORYBOARD_DATABASE",
+    envvar=DATABASE_ENV,
     required=True,
     help="The engine's database: postgresql://… (many machines) or sqlite:///path "
     "(else $STORYBOARD_DATABASE).",

@@ -12,6 +12,7 @@ import click
 from storyboard.cli.common import (
     BUILD_DIR,
     CACHE,
+    DATABASE_ENV,
     EXIT_OK,
     EXIT_PROBLEMS,
     backend_option,
@@ -85,7 +86,7 @@ run_options = stacked(  # what `render` and `retake` share: where, on what, how 
 )
 @click.option(
     "--database",
-    envvar="STORYBOARD_DATABASE",
+    envvar=DATABASE_ENV,
     help="Send the takes to `storyboard worker` processes sharing this engine database "
     "(postgresql://… or sqlite:///path; else $STORYBOARD_DATABASE), then cut the film here.",
 )

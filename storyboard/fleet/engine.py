@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from dbos import DBOSClient
 
 APP_NAME = "storyboard"
-DATABASE_ENV = "STORYBOARD_DATABASE"
 _LOCK_CLASS = 0x5B0A  # the advisory lock space of storyboard's workers
 WATCH_SECONDS = 1.0
 
@@ -262,8 +260,3 @@ class Watchman(threading.Thread):
                 continue
             if recovered:
                 self.report(f"resumed {len(recovered)} workflow(s) left by a dead worker")
-
-
-def default_database() -> str | None:
-    """`$STORYBOARD_DATABASE`, if set: the same engine for every command of a shell."""
-    return os.environ.get(DATABASE_ENV) or None

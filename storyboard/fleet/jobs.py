@@ -57,6 +57,11 @@ class TakeJob:
     max_cost: float | None = None  # its --max-cost
 
     @property
+    def source(self) -> str:
+        """The provider's cache source the take is for (the first part of its name)."""
+        return self.name.split(":", 1)[0]
+
+    @property
     def take_id(self) -> str:
         return f"take:{self.name}"
 

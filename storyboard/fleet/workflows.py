@@ -238,7 +238,7 @@ async def _make(job: TakeJob, worker: WorkerContext) -> dict[str, Any]:
         task = plan.task(job.task)
         ledger = {"id": job.budget, "cap": job.max_cost, "estimate": task.estimated_cost_usd}
     backend = DurableBackend(worker.backend(), ledger)
-    if backend.source != job.name.split(":", 1)[0]:
+    if backend.source != job.source:
         why = f"this worker renders for {backend.source}, the take is for another provider"
         return _result("failed", error=why)
     build = worker.work_dir / job.take_id.replace(":", "_").replace("/", "_")

@@ -116,11 +116,9 @@ class SharedStore:
         with self._speaking("write"):
             self._store_blob(sha, clip)
             path = self._path(f"{entry}.json")
-            try:
+            with contextlib.suppress(FileExistsError):  # else another writer's is there
                 self._fs.pipe_file(path, _encoded(meta), mode="create")
                 return meta
-            except FileExistsError:
-                pass  # another writer's entry is there
             there = _record(self._fs.cat_file(path))
             if there is not None and isinstance(there.get("sha256"), str):
                 return there
