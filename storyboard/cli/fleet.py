@@ -223,7 +223,7 @@ def fleet_pass(
             cache=clips,
             options=RunOptions(only=frozenset(), takes=frozenset()),
             events=_collecting(sink),
-            settled=settled_results(states, attached),
+            settled=settled_results(states, coordinator.render),
         )
     _render_summary(outcome, as_json)
     return EXIT_OK if outcome.report.ok else EXIT_PROBLEMS

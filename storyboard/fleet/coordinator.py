@@ -14,7 +14,7 @@ DBOS answers with the workflows already there, and follows them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +107,8 @@ class Coordinator:
     def __init__(self, client: DBOSClient, jobs: Sequence[TakeJob]) -> None:
         self.client = client
         self.jobs = list(jobs)
+        # Who this render is: the jobs' `budget`, the same for all of them.
+        self.render = self.jobs[0].budget if self.jobs else None
 
     def states(self) -> dict[str, TakeState]:
         """Every job's state, by label."""
@@ -164,7 +166,7 @@ class Coordinator:
                     emit({"event": "task_started", "task": label, "worker": state.worker})
                 if label not in ended and state.result is not None:
                     ended.add(label)
-                    emit(_ended(label, state.result))
+                    emit(_ended(label, as_seen_by(state.result, self.render)))
             if all(state.settled for state in states.values()):
                 return states
             time.sleep(poll)
@@ -183,18 +185,23 @@ def _ended(label: str, result: Mapping[str, Any]) -> dict[str, Any]:
     return event
 
 
-def settled_results(
-    states: Mapping[str, TakeState], attached: Iterable[str] = ()
-) -> dict[str, TaskResult]:
-    """The workers' results as the run's: a take made for another render (one this
-    render found in the engine already) is, for this render, a clip it reused."""
-    attached = set(attached)
+def as_seen_by(result: Mapping[str, Any], render: str | None) -> Mapping[str, Any]:
+    """A take's result as `render` sees it: made for another render (the first to
+    enqueue the take's workflow, whose input the engine keeps), it is a clip this
+    render reused, and billed to the other."""
+    if result.get("status") == "done" and result.get("render") != render:
+        clip_cost = result.get("clip_cost_usd")
+        clip_cost = result.get("cost_usd") if clip_cost is None else clip_cost
+        return {**result, "status": "cached", "cost_usd": 0.0, "clip_cost_usd": clip_cost}
+    return result
+
+
+def settled_results(states: Mapping[str, TakeState], render: str | None) -> dict[str, TaskResult]:
+    """The workers' results as the run of `render` sees them (`as_seen_by`)."""
     out = {}
     for label, state in states.items():
-        result = state.result or {"status": "failed", "error": state.words()}
+        result = as_seen_by(state.result or {"status": "failed", "error": state.words()}, render)
         status = str(result.get("status"))
-        if status == "done" and label in attached:
-            status = "cached"
         out[label] = TaskResult(
             label,
             status,

@@ -53,7 +53,8 @@ class TakeJob:
     story_dir: str
     assets_base_url: str | None
     after: tuple[str, ...] = ()  # the names of the takes it is built from
-    budget: str | None = None  # the ledger of the render that asked (`fleet.budget`)
+    # The render that asked: its ledger (`fleet.budget`), and whom the take is billed to.
+    budget: str | None = None
     max_cost: float | None = None  # its --max-cost
 
     @property

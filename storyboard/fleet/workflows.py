@@ -270,6 +270,7 @@ async def _make(job: TakeJob, worker: WorkerContext) -> dict[str, Any]:
         clip_cost_usd=result.clip_cost_usd,
         duration=result.duration,
         worker=worker.executor_id,
+        render=job.budget,  # the render the take was made for (the first to ask)
     )
 
 

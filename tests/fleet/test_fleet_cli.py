@@ -1,6 +1,6 @@
 """What `worker`, `status` and `render --database` say to bad input: one line, exit 2,
 no traceback, never a password; and the parts that need no server: the names of
-takes, and the shared ledger on SQLite."""
+takes, whom a take is billed to, and the shared ledger on SQLite."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from storyboard.fleet.budget import SharedBudget
+from storyboard.fleet.coordinator import TakeState, settled_results
 from storyboard.fleet.jobs import plan_jobs
 from storyboard.pipeline import compile_storyboard
 from storyboard.run.budget import BudgetRefused
@@ -111,3 +112,24 @@ def test_the_ledger_counts_bills_and_flights_once(tmp_path: Path) -> None:
     other.release("a")  # billed: stays counted
     assert ledger.spent() == pytest.approx(0.5)
     assert SharedBudget(url, "render-2", cap=1.0).spent() == 0.0
+
+
+def test_a_take_is_billed_to_the_render_it_was_made_for_and_reused_by_the_others(
+    tmp_path: Path,
+) -> None:
+    # Two renders that enqueue the same take at once both find it new; the engine
+    # keeps the first one's input, and the take's result names that render.
+    compiled = compile_storyboard(storyboard_of(tmp_path / "one", 1))
+    plan = compiled.plan(tmp_path / "one" / "build")
+    shelf = ClipCache(tmp_path / "cache").for_source("kirin-provider.example")
+    [job] = plan_jobs(plan, plan_units(plan, shelf, None), shelf, story_dir=tmp_path,
+                      assets_base_url=None, budget="render-a")  # fmt: skip
+    made = {"status": "done", "attempts": 1, "cost_usd": 0.25, "clip_cost_usd": 0.25,
+            "render": "render-a"}  # fmt: skip
+    states = {job.label: TakeState(job, "SUCCESS", "w1", made)}
+    mine, theirs = settled_results(states, "render-a"), settled_results(states, "render-b")
+    assert (mine["s1"].status, mine["s1"].cost_usd) == ("done", 0.25)
+    reused = theirs["s1"]
+    assert (reused.status, reused.cost_usd, reused.clip_cost_usd) == ("cached", 0.0, 0.25)
+    failed = {job.label: TakeState(job, "ERROR", "w1", {"status": "failed", "error": "boom"})}
+    assert settled_results(failed, "render-b")["s1"].status == "failed"
