@@ -23,6 +23,7 @@ from typing import Any
 from storyboard import __version__
 from storyboard.compile.plan import Estimate, Plan
 from storyboard.run.cache import ClipCache
+from storyboard.run.slots import critical_paths
 from storyboard.run.units import Units
 
 GRAPH_QUEUE = "storyboard-graph"  # takes waiting for their upstream: no limit
@@ -32,6 +33,7 @@ PROVIDER_WORKFLOW = "storyboard.provider"
 # Workers run only the workflows of their own version (DBOS's application version):
 # a job written by another release of the tool waits for a worker of that release.
 WORKFLOW_VERSION = f"storyboard-{__version__}-jobs1"
+LEAST_URGENT = 1_000_000  # the priority of a take that starts no chain (DBOS: 1 is first)
 
 
 def take_name(source: str, entry: str, take: int) -> str:
@@ -56,6 +58,10 @@ class TakeJob:
     # The render that asked: its ledger (`fleet.budget`), and whom the take is billed to.
     budget: str | None = None
     max_cost: float | None = None  # its --max-cost
+    # The seconds of video on the longest chain of tasks the take starts, in the
+    # render's whole plan (`run.slots.critical_paths`): as on one machine, the most
+    # urgent takes get the account's slots first (`queue_priority`).
+    urgency: float = 0.0
 
     @property
     def source(self) -> str:
@@ -79,6 +85,7 @@ class TakeJob:
             "after": list(self.after),
             "budget": self.budget,
             "max_cost": self.max_cost,
+            "urgency": self.urgency,
         }
 
     @classmethod
@@ -95,7 +102,14 @@ class TakeJob:
             after=tuple(str(a) for a in data.get("after", ())),
             budget=data.get("budget"),
             max_cost=None if data.get("max_cost") is None else float(data["max_cost"]),
+            urgency=float(data.get("urgency") or 0.0),
         )
+
+
+def queue_priority(urgency: float) -> int:
+    """A take's DBOS priority on the account's queue (lower goes first): the longer
+    the chain it starts, the sooner; ties in the order they were enqueued."""
+    return max(1, LEAST_URGENT - round(urgency * 10))
 
 
 def one_take_plan(plan: Plan, task_id: str, take: int) -> Plan:
@@ -137,6 +151,7 @@ def plan_jobs(
 ) -> list[TakeJob]:
     """A job for every take of `units` but the `cached` ones (labels), in plan order
     (upstream first); a job waits only for upstream takes that have jobs."""
+    urgency = critical_paths(plan)
     names = {
         unit.label: take_name(shelf.source, shelf.entry_name(unit.task.cache_key), unit.number)
         for unit in units
@@ -155,6 +170,7 @@ def plan_jobs(
             after=tuple(names[dep] for dep in unit.deps if dep in names),
             budget=budget,
             max_cost=max_cost,
+            urgency=urgency[unit.task.id],
         )
         for unit in units
         if unit.label in names

@@ -30,13 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dbos import DBOS
+from dbos import DBOS, SetEnqueueOptions
 
 from storyboard.compile.plan import Plan
 from storyboard.errors import EnvironmentProblem, ProviderError
 from storyboard.fleet.budget import SharedBudget
 from storyboard.fleet.callbacks import wait_for_notices
-from storyboard.fleet.jobs import PROVIDER_QUEUE, PROVIDER_WORKFLOW, TAKE_WORKFLOW, TakeJob
+from storyboard.fleet.jobs import (
+    PROVIDER_QUEUE,
+    PROVIDER_WORKFLOW,
+    TAKE_WORKFLOW,
+    TakeJob,
+    queue_priority,
+)
 from storyboard.provider.profile import ProviderProfile
 from storyboard.run.backends.base import Backend, Outcome, RemoteTask, StatusCallback
 from storyboard.run.backends.kirin import KirinBackend
@@ -86,9 +92,12 @@ def _worker() -> WorkerContext:
 class DurableBackend(Backend):
     """A backend whose provider calls are steps and workflows of the running one."""
 
-    def __init__(self, inner: Backend, budget: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, inner: Backend, budget: Mapping[str, Any] | None = None, *, priority: int = 0
+    ) -> None:
         self.inner = inner
         self.budget = budget  # the render's ledger, its cap and this take's list price
+        self.priority = priority  # on the account's queue (`jobs.queue_priority`)
         self.name = inner.name
         self.spends_money = inner.spends_money
         self.source = inner.source
@@ -107,9 +116,10 @@ class DurableBackend(Backend):
         queue = await DBOS.retrieve_queue_async(PROVIDER_QUEUE)
         if queue is None:
             raise EnvironmentProblem(f"no queue {PROVIDER_QUEUE} in the engine")
-        handle = await queue.enqueue_async(
-            provider_workflow, dict(payload), external_task_id, label, self.budget
-        )
+        with SetEnqueueOptions(priority=self.priority):  # read before enqueue_async awaits
+            handle = await queue.enqueue_async(
+                provider_workflow, dict(payload), external_task_id, label, self.budget
+            )
         ended = None
         while ended is None:
             ended = await DBOS.get_event_async(handle.workflow_id, ENDED, timeout_seconds=600)
@@ -179,9 +189,10 @@ async def provider_workflow(
         return await DBOS.run_step_async({"name": "wait"}, wait, remote)
 
     async def settle_ledger(cost: float | None) -> None:
-        if ledger is not None and cost is not None:
+        assert ledger is not None
+        if cost is not None:
             await asyncio.to_thread(ledger.bill, label, cost)
-        elif ledger is not None:
+        else:
             await asyncio.to_thread(ledger.release, label)
 
     ended: dict[str, Any]
@@ -199,7 +210,8 @@ async def provider_workflow(
             ended = {"remote": remote, "error": exc}
     made: Outcome | None = ended.get("outcome")
     cost = (made.cost_usd or 0.0) if made is not None else None
-    await DBOS.run_step_async({"name": "ledger"}, settle_ledger, cost)
+    if ledger is not None:  # the same on every run of this workflow: its input says
+        await DBOS.run_step_async({"name": "ledger"}, settle_ledger, cost)
     await DBOS.set_event_async(ENDED, ended)
     return {k: (str(v) if k == "error" else v) for k, v in ended.items()}
 
@@ -237,7 +249,7 @@ async def _make(job: TakeJob, worker: WorkerContext) -> dict[str, Any]:
     if job.max_cost is not None and job.budget is not None:
         task = plan.task(job.task)
         ledger = {"id": job.budget, "cap": job.max_cost, "estimate": task.estimated_cost_usd}
-    backend = DurableBackend(worker.backend(), ledger)
+    backend = DurableBackend(worker.backend(), ledger, priority=queue_priority(job.urgency))
     if backend.source != job.source:
         why = f"this worker renders for {backend.source}, the take is for another provider"
         return _result("failed", error=why)

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from storyboard.digest import file_sha256
+from storyboard.fleet.engine import open_client
+from storyboard.fleet.jobs import PROVIDER_WORKFLOW, queue_priority
 from storyboard.media import decode_check_ffmpeg
 from storyboard.mock.server import MockConfig, MockHandle, running_mock
 from tests.conftest import S3Server
@@ -132,6 +134,14 @@ def test_two_machines_three_workers_two_renders_pay_once_and_cut_one_film(
     assert sum(t["billed_usd"] for t in totals) == pytest.approx(sum(
         float(task.cost) for task in mock.state.tasks.values()
     ))  # fmt: skip
+    # The account's queue serves the head of the chain (6 s of video) before the rest.
+    client = open_client(database)
+    try:
+        flows = client.list_workflows(name=PROVIDER_WORKFLOW, load_input=False)
+    finally:
+        client.destroy()
+    priorities = sorted(flow.priority for flow in flows)
+    assert priorities == [queue_priority(6.0)] + [queue_priority(3.0)] * 7
 
     # A fresh CI runner: an empty home cache, the shared one, the same engine: 0 creates.
     ci = fleet_env(tmp_path / "ci", mock, shared, s3_server)

@@ -14,7 +14,7 @@ import pytest
 
 from storyboard.fleet.budget import SharedBudget
 from storyboard.fleet.coordinator import TakeState, settled_results
-from storyboard.fleet.jobs import plan_jobs
+from storyboard.fleet.jobs import plan_jobs, queue_priority
 from storyboard.pipeline import compile_storyboard
 from storyboard.run.budget import BudgetRefused
 from storyboard.run.cache import ClipCache
@@ -95,6 +95,12 @@ def test_a_take_has_one_name_whichever_folder_asks_for_it(tmp_path: Path) -> Non
     jobs = plan_jobs(plan, plan_units(plan, shelf, None), shelf, story_dir=tmp_path,
                      assets_base_url=None, cached={"s1"})  # fmt: skip
     assert [job.label for job in jobs] == ["s2", "s3"] and jobs[0].after == ()
+    # s1 starts a chain of 6 s of video (itself and s2): the account serves it first
+    every = plan_jobs(plan, plan_units(plan, shelf, None), shelf, story_dir=tmp_path,
+                      assets_base_url=None)  # fmt: skip
+    assert [job.urgency for job in every] == [6.0, 3.0, 3.0]
+    assert queue_priority(9.0) < queue_priority(6.0) < queue_priority(3.0) < queue_priority(0)
+    assert queue_priority(1e9) == 1  # never out of DBOS's range
 
 
 def test_the_ledger_counts_bills_and_flights_once(tmp_path: Path) -> None:
