@@ -27,7 +27,12 @@ from storyboard.run.cache import ClipCache
 from storyboard.run.callbacks import CallbackKey
 from storyboard.run.executor import EventSink
 
-QUEUE_POLL_SECONDS = 0.1
+# How often a worker asks each queue for work. An account slot that frees is
+# refilled by the next poll of the provider queue, so that one is asked often; a
+# render enqueues all its takes at once, so the graph queue is asked less (each
+# poll of a queue costs a worker a few per cent of a core, waiting or not).
+PROVIDER_POLL_SECONDS = 0.1
+GRAPH_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,11 @@ def run_worker(settings: WorkerSettings, stop: threading.Event | None = None) ->
             PROVIDER_QUEUE,
             global_concurrency=limit,
             worker_concurrency=min(settings.concurrency, limit),
-            polling_interval_sec=QUEUE_POLL_SECONDS,
+            polling_interval_sec=PROVIDER_POLL_SECONDS,
             on_conflict="always_update",
         )
         DBOS.register_queue(
-            GRAPH_QUEUE, polling_interval_sec=QUEUE_POLL_SECONDS, on_conflict="always_update"
+            GRAPH_QUEUE, polling_interval_sec=GRAPH_POLL_SECONDS, on_conflict="always_update"
         )
         watchman.start()
         settings.say(

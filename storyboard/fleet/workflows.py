@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,11 +174,17 @@ async def provider_workflow(
         assert own is not None
         payload = {**payload, worker.profile.callback_field: key.url(base, own)}
 
+    # The take looked the external id up just before it enqueued this workflow; only a
+    # run of the create that may have sent before (this workflow resumed after a crash
+    # in its middle) looks again. A step that returns this run's own token was recorded
+    # now, not by an earlier run.
+    this_run = uuid.uuid4().hex
+    sending = await DBOS.run_step_async({"name": "sending"}, lambda: this_run)
+
     async def create() -> RemoteTask:
         if ledger is not None and budget is not None:
             await asyncio.to_thread(ledger.reserve, label, float(budget["estimate"]))
-        # Run again after a crash in its middle, the step finds what it sent.
-        found = await backend.find(external_task_id)
+        found = await backend.find(external_task_id) if sending != this_run else None
         return found or await backend.submit(payload, external_task_id, label=label)
 
     async def wait(remote: RemoteTask) -> Outcome:
@@ -255,7 +262,7 @@ async def _make(job: TakeJob, worker: WorkerContext) -> dict[str, Any]:
         return _result("failed", error=why)
     build = worker.work_dir / job.take_id.replace(":", "_").replace("/", "_")
     build.mkdir(parents=True, exist_ok=True)
-    journal = Journal(build / "journal.sqlite")
+    journal = Journal(None)  # what must survive a crash is in the engine
     try:
         executor = Executor(
             plan,

@@ -132,11 +132,15 @@ def _record(row: tuple[Any, ...]) -> TaskRecord:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
+        """The journal at `path`; None: one in memory, for a run whose durable record
+        is kept elsewhere (a worker's take, whose steps the engine records)."""
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            where = ":memory:" if path is None else path
+            self._db = sqlite3.connect(where, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
@@ -155,7 +159,7 @@ class Journal:
         try:
             return self._db.execute(sql, args)
         except sqlite3.Error as exc:
-            raise JournalError(f"run journal {self.path}: {exc}") from exc
+            raise JournalError(f"run journal {self.path or '(in memory)'}: {exc}") from exc
 
     def get(self, task_id: str) -> TaskRecord | None:
         """The record of one take (`task_id` is its label: `TASK`, `TASK@2`)."""

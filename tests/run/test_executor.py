@@ -88,11 +88,13 @@ def execute(
     cache: ClipCache,
     options: RunOptions = QUICK,
     events: list[dict[str, Any]] | None = None,
+    *,
+    journal_in_memory: bool = False,
 ) -> RunReport:
     """Compile and run the plan on `backend` (what `render` does, minus the stitch)."""
     plan = compile_storyboard(story)
     _, data = written_plan(plan, build)
-    journal = Journal(build / "journal.sqlite")
+    journal = Journal(None if journal_in_memory else build / "journal.sqlite")
     executor = Executor(
         data,
         build,
@@ -135,6 +137,16 @@ def test_tasks_start_only_after_their_dependencies(tmp_path: Path) -> None:
     for task, seconds in (("dawn", 3), ("boats", 4), ("storm", 3), ("night", 3)):
         clip = probe(tmp_path / "build" / "clips" / f"{task}.mp4")
         assert clip.video_duration == pytest.approx(seconds, abs=1e-6)
+
+
+def test_a_run_with_its_journal_in_memory_writes_no_journal(tmp_path: Path) -> None:
+    # A worker's take: the engine keeps what must survive, the journal is scratch.
+    story = write_story(tmp_path / "story")
+    backend = PreviewBackend(tmp_path / "build" / "preview")
+    report = execute(story, tmp_path / "build", backend, ClipCache(tmp_path / "cache"),
+                     journal_in_memory=True)  # fmt: skip
+    assert set(statuses(report).values()) == {"done"}
+    assert not list((tmp_path / "build").glob("journal.sqlite*"))
 
 
 def test_a_frame_placeholder_carries_the_upstream_last_frame(tmp_path: Path) -> None:
