@@ -9,6 +9,12 @@ Linux the kernel kills it when storyboard dies, even by SIGKILL
 (`PR_SET_PDEATHSIG`); an interrupted run stops the ones still running
 (`stop_children`). A child sees storyboard's environment without its secrets
 (`child_env`): ffmpeg has no use for an API key.
+
+The death signal is asked for by util-linux's `setpriv` where it is there
+(`_death_pact`), so that Python starts the child with vfork: a fork of a large
+process (a worker, a render with many clips) copies its page tables while it
+holds the GIL, some ten milliseconds a child. Elsewhere the child asks for it
+itself between fork and exec (`_die_with_parent`).
 """
 
 from __future__ import annotations
@@ -117,6 +123,34 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+# In the child, once setpriv has asked for the death signal: go on only if the
+# parent is still the one that started it (it may have died before the ask, and
+# then no signal would ever come). $0 is that parent's pid; "$@" the command.
+_STILL_OURS = 'test "$PPID" = "$0" && exec "$@"'
+
+
+@functools.cache
+def _death_pact() -> tuple[str, ...] | None:
+    """The words that start a child under `setpriv --pdeathsig KILL`, checking its
+    parent, or None where that cannot be had (not Linux, no setpriv, or one too old
+    for --pdeathsig: util-linux before 2.33)."""
+    setpriv, sh = shutil.which("setpriv"), shutil.which("sh")
+    if not sys.platform.startswith("linux") or setpriv is None or sh is None:
+        return None
+    words = (setpriv, "--pdeathsig", "KILL", "--", sh, "-c", _STILL_OURS)
+    try:
+        tried = subprocess.run(
+            [*words, str(os.getpid()), sh, "-c", "exit 0"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=child_env(),
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return words if tried.returncode == 0 else None
+
+
 T = TypeVar("T")
 
 TICK = 0.25
@@ -133,6 +167,7 @@ stop, until that wait ended, and a hung child's never ends."""
 # in the set or `run_child` sees the flag; no lock is needed.
 _children: set[subprocess.Popen[bytes]] = set()
 _stopping = False
+_started: set[str] = set()  # the programs that have started here (by path)
 
 
 def stop_children() -> None:
@@ -162,14 +197,18 @@ def run_child(
     each line of its standard output as it comes (ffmpeg's `-progress`), in this
     thread; the lines are not kept."""
     parent = os.getpid()
+    # A program's first run here starts the careful way, so that one that cannot
+    # run says why (Popen's own OSError); once it has started, by the pact.
+    pact = _death_pact() if cmd[0] in _started else None
     with subprocess.Popen(
-        cmd,
+        [*pact, str(parent), *cmd] if pact else cmd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=child_env(),
-        preexec_fn=lambda: _die_with_parent(parent),
+        preexec_fn=None if pact else lambda: _die_with_parent(parent),
     ) as proc:
+        _started.add(cmd[0])
         _children.add(proc)
         try:
             if _stopping:  # the process is on its way out: this one never gets going

@@ -291,6 +291,50 @@ def test_ffmpeg_never_sees_a_secret_of_storyboards_environment(
         assert not [name for name, value in secrets.items() if value in dump]
 
 
+SLEEPER = """\
+from storyboard.media.process import _death_pact, run_child
+assert _death_pact() is not None, "no setpriv with --pdeathsig on this machine"
+run_child(["sleep", "0"])  # a program's first run starts the careful way
+print("ready", flush=True)
+run_child(["sleep", "3600"])  # the next by vfork, under setpriv's death signal
+"""
+
+
+def _children_of(parent: int) -> dict[int, str]:
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii", errors="replace").rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found[int(stat.parent.name)] = _cmdline(int(stat.parent.name)).strip()
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_started_by_vfork_dies_with_its_parent_killed() -> None:
+    from storyboard.media.process import _death_pact
+
+    pact = _death_pact()
+    assert pact is not None
+    # The child goes on only under the parent that started it: named another, it ends.
+    assert subprocess.run([*pact, "1", "true"], capture_output=True).returncode == 1
+    proc = subprocess.Popen([sys.executable, "-c", SLEEPER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        deadline = time.monotonic() + DEADLINE
+        while not (sleeper := [p for p, c in _children_of(proc.pid).items() if c == "sleep 3600"]):
+            assert time.monotonic() < deadline, _children_of(proc.pid)
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=DEADLINE)
+    if not _gone(sleeper[0]):
+        os.kill(sleeper[0], signal.SIGKILL)
+        pytest.fail("the sleep outlived the process that started it")
+
+
 def test_a_sweep_removes_only_what_dead_processes_left(tmp_path: Path) -> None:
     child = subprocess.Popen(["true"])
     child.wait()  # reaped: its pid names no process
