@@ -38,7 +38,7 @@ from storyboard.compile.compiler import written_plan
 from storyboard.fleet.coordinator import Coordinator
 from storyboard.fleet.engine import open_client
 from storyboard.fleet.jobs import plan_jobs
-from storyboard.mock.server import MockConfig, MockHandle, running_mock
+from storyboard.mock.server import MockConfig, running_mock
 from storyboard.pipeline import compile_storyboard
 from storyboard.provider import api
 from storyboard.provider.profile import load_profile
@@ -109,19 +109,6 @@ def start_postgres(folder: Path) -> tuple[str, Path]:
                                  str(folder / "log"), "-w", "start"]),
                    check=True, capture_output=True)  # fmt: skip
     return f"postgresql://postgres@127.0.0.1:{port}/scale", data
-
-
-def most_at_once(mock: MockHandle, nominal: float) -> int:
-    """The most tasks the mock had unfinished at any moment."""
-    edges = []
-    for task in mock.state.tasks.values():
-        end = max(task.created + nominal, task.rendered or 0.0)
-        edges += [(task.created, 1), (end, -1)]
-    level = best = 0
-    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
-        level += step
-        best = max(best, level)
-    return best
 
 
 def main() -> None:
@@ -200,7 +187,7 @@ def main() -> None:
             print(
                 f"tasks {tasks}  bound {bound:.2f} s  wall {wall:.2f} s  ratio {wall / bound:.3f}"
             )
-            most = most_at_once(mock, LATENCY)
+            most = mock.stats()["max_concurrent_seen"]  # counted by the mock at each create
             per_task = sorted(set(made.values()))
             print(f"most at once at the mock: {most} (limit {LIMIT}); "
                   f"creates per task: {per_task}; tasks made {len(made)}")  # fmt: skip
