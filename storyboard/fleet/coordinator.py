@@ -190,9 +190,7 @@ def as_seen_by(result: Mapping[str, Any], render: str | None) -> Mapping[str, An
     enqueue the take's workflow, whose input the engine keeps), it is a clip this
     render reused, and billed to the other."""
     if result.get("status") == "done" and result.get("render") != render:
-        clip_cost = result.get("clip_cost_usd")
-        clip_cost = result.get("cost_usd") if clip_cost is None else clip_cost
-        return {**result, "status": "cached", "cost_usd": 0.0, "clip_cost_usd": clip_cost}
+        return {**result, "status": "cached", "cost_usd": 0.0}  # clip_cost_usd stays
     return result
 
 

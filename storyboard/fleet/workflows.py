@@ -195,8 +195,7 @@ async def provider_workflow(
             return await wait_for_notices(backend, remote, worker.profile)
         return await DBOS.run_step_async({"name": "wait"}, wait, remote)
 
-    async def settle_ledger(cost: float | None) -> None:
-        assert ledger is not None
+    async def settle_ledger(ledger: SharedBudget, cost: float | None) -> None:
         if cost is not None:
             await asyncio.to_thread(ledger.bill, label, cost)
         else:
@@ -218,7 +217,7 @@ async def provider_workflow(
     made: Outcome | None = ended.get("outcome")
     cost = (made.cost_usd or 0.0) if made is not None else None
     if ledger is not None:  # the same on every run of this workflow: its input says
-        await DBOS.run_step_async({"name": "ledger"}, settle_ledger, cost)
+        await DBOS.run_step_async({"name": "ledger"}, settle_ledger, ledger, cost)
     await DBOS.set_event_async(ENDED, ended)
     return {k: (str(v) if k == "error" else v) for k, v in ended.items()}
 
